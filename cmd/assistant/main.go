@@ -1,0 +1,195 @@
+// Command assistant is the whole service: serve, migrate, healthcheck and version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"assistant/server/config"
+	"assistant/server/database"
+	"assistant/server/httpapi"
+	"assistant/server/httpserver"
+	"assistant/server/logging"
+	"assistant/server/migrate"
+)
+
+// version is stamped by the build: -ldflags "-X main.version=1.2.3".
+var version string
+
+const usage = `usage: assistant <command>
+
+commands:
+  serve        serve the API (configured by the environment; see .env.example)
+  migrate      apply database migrations to DATABASE_URL, then exit
+  healthcheck  exit 0 when GET /api/v1/health answers 200, 1 otherwise [--url URL]
+  version      print the version
+`
+
+// exitError carries a process exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		fmt.Fprintln(os.Stderr, "assistant:", err)
+		os.Exit(code)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{2, errors.New("no command given")}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, getenv, stdout)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], getenv)
+	case "version":
+		fmt.Fprintln(stdout, buildVersion())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitError{2, fmt.Errorf("unknown command %q", args[0])}
+}
+
+func loadConfig(getenv config.Getenv) (config.Config, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return cfg, &exitError{2, err}
+	}
+	return cfg, nil
+}
+
+func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
+	started := time.Now()
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.LogLevel)
+	log.Info("starting", "version", buildVersion(), "config", cfg)
+
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	handler, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: buildVersion(), Started: started})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	srv := httpserver.New(cfg, handler, log)
+	return httpserver.Run(ctx, srv, ln, cfg.ShutdownTimeout, log)
+}
+
+func runMigrate(ctx context.Context, args []string, getenv config.Getenv, stdout io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	dump := fs.String("dump-schema", "", "after migrating, write the schema (pg_dump) to this file")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{2, err}
+	}
+	url := strings.TrimSpace(getenv("DATABASE_URL"))
+	if url == "" {
+		return &exitError{2, errors.New("DATABASE_URL is required")}
+	}
+	if err := migrate.Run(ctx, url, stdout); err != nil {
+		return err
+	}
+	if *dump != "" {
+		return migrate.DumpSchema(url, *dump)
+	}
+	return nil
+}
+
+func healthcheck(ctx context.Context, args []string, getenv config.Getenv) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	target := fs.String("url", "", "health URL (default: from HTTP_ADDR)")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{2, err}
+	}
+	if *target == "" {
+		addr := strings.TrimSpace(getenv("HTTP_ADDR"))
+		if addr == "" {
+			addr = ":8080"
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return &exitError{2, fmt.Errorf("HTTP_ADDR: %w", err)}
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		*target = "http://" + net.JoinHostPort(host, port) + httpapi.BasePath + "/health"
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *target, nil)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// buildVersion is the stamped version, else the module version or VCS revision from the
+// build info, else "dev".
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			return v
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}

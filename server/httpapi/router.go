@@ -1,0 +1,149 @@
+// Package httpapi assembles the HTTP edge: the middleware pipeline, the validator, the
+// generated strict server with its operations, docs, and the envelope on every failure path.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/cors"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	specfile "assistant/api"
+	"assistant/gen/api"
+	"assistant/server/apierr"
+	"assistant/server/config"
+	"assistant/server/docs"
+	"assistant/server/middleware"
+	"assistant/server/system"
+	"assistant/server/validation"
+)
+
+// BasePath is where the API is mounted; the spec's server URL says the same.
+const BasePath = "/api/v1"
+
+// Deps are what the API needs from the process.
+type Deps struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Pool    *pgxpool.Pool
+	Version string
+	Started time.Time
+}
+
+// Server implements every operation of the contract by embedding one handler set per tag.
+type Server struct {
+	*system.Handlers
+}
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// New builds the whole HTTP handler.
+func New(d Deps) (http.Handler, error) {
+	spec, err := api.GetSpec()
+	if err != nil {
+		return nil, err
+	}
+	specJSON, err := api.GetSpecJSON()
+	if err != nil {
+		return nil, err
+	}
+	log := d.Log
+	srv := &Server{
+		Handlers: &system.Handlers{
+			Version:  d.Version,
+			Started:  d.Started,
+			Database: d.Pool.Ping,
+			Timeout:  d.Config.HealthCheckTimeout,
+			Log:      log,
+		},
+	}
+
+	root := chi.NewRouter()
+	root.Use(middleware.RequestID, middleware.ClientAddress(d.Config.TrustedProxies), middleware.AccessLog(log))
+	if len(d.Config.CORSAllowedOrigins) > 0 {
+		root.Use(cors.Handler(cors.Options{
+			AllowedOrigins:   d.Config.CORSAllowedOrigins,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "Last-Event-ID", "Range", "If-None-Match"},
+			ExposedHeaders:   []string{"X-Request-ID", "Retry-After", "Content-Disposition", "ETag", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
+			AllowCredentials: false,
+			MaxAge:           600,
+		}))
+	}
+	root.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		apierr.Write(w, r, log, apierr.ErrNotFound)
+	})
+	root.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		apierr.Write(w, r, log, methodNotAllowed(root, r))
+	})
+
+	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
+		// The validator has checked the body, so a decode failure here is a body the
+		// validator let through but Go cannot bind: still the client's fault.
+		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			apierr.Write(w, r, log, apierr.BadRequest("the request body could not be read"))
+		},
+		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			apierr.Write(w, r, log, err)
+		},
+	})
+
+	root.Route(BasePath, func(r chi.Router) {
+		if d.Config.DocsEnabled {
+			docs.Mount(r, BasePath, specfile.Spec, specJSON, log)
+		}
+		r.Group(func(r chi.Router) {
+			r.Use(middleware.BodyLimit(d.Config.MaxJSONBodyBytes, log))
+			r.Use(validation.Middleware(spec, authenticate, log))
+			api.HandlerWithOptions(strict, api.ChiServerOptions{
+				BaseRouter:       r,
+				ErrorHandlerFunc: bindError(log),
+			})
+		})
+	})
+	return root, nil
+}
+
+// authenticate is kin-openapi's hook, called for each security scheme of an operation.
+func authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+	return &validation.AuthError{Message: "authentication required"}
+}
+
+// bindError answers the generated wrapper's parameter binding failures. The validator has
+// already checked every parameter, so reaching here means the two disagree; still a 422.
+func bindError(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		field := "request"
+		var pf *api.InvalidParamFormatError
+		var rp *api.RequiredParamError
+		switch {
+		case errors.As(err, &pf):
+			field = pf.ParamName
+		case errors.As(err, &rp):
+			field = rp.ParamName
+		}
+		apierr.Write(w, r, log, apierr.Validation(api.FieldError{Field: field, Message: "is not valid"}))
+	}
+}
+
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// methodNotAllowed is the 405 with the Allow header listing what the path does accept.
+func methodNotAllowed(root chi.Routes, r *http.Request) *apierr.Error {
+	var allow []string
+	for _, m := range methods {
+		if root.Match(chi.NewRouteContext(), m, r.URL.Path) {
+			allow = append(allow, m)
+		}
+	}
+	e := apierr.New(http.StatusMethodNotAllowed, api.ErrorBodyCodeMethodNotAllowed, "method "+r.Method+" is not allowed here")
+	e.Header = http.Header{"Allow": {strings.Join(allow, ", ")}}
+	return e
+}

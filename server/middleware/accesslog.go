@@ -1,0 +1,106 @@
+package middleware
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"assistant/server/apierr"
+	"assistant/server/logging"
+)
+
+// AccessLog writes one JSON line per request once it is served, and turns a panic into a
+// 500 envelope plus one error line with the stack (never a dropped connection, never the
+// panic's text to the client).
+func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rw := &responseWriter{ResponseWriter: w}
+			ctx := r.Context()
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					log.ErrorContext(ctx, "panic", slog.String("panic", fmt.Sprint(p)),
+						slog.String("stack", string(debug.Stack())))
+					apierr.Write(rw, r, log, apierr.ErrInternal)
+				}
+				route := "unmatched"
+				if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
+					route = rc.RoutePattern()
+				}
+				status := rw.Status()
+				if status == 0 {
+					status = http.StatusOK
+				}
+				attrs := []slog.Attr{
+					slog.String("method", r.Method),
+					slog.String("route", route),
+					slog.String("path", r.URL.Path),
+					slog.Int("status", status),
+					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+					slog.Int64("bytes", rw.bytes),
+					slog.String("client_ip", ClientIP(ctx).String()),
+				}
+				if uid := logging.UserID(ctx); uid != "" {
+					attrs = append(attrs, slog.String("user_id", uid))
+				}
+				log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+			}()
+			next.ServeHTTP(rw, r)
+		})
+	}
+}
+
+// responseWriter records the status and size. It implements Unwrap, so
+// http.NewResponseController reaches Flush and the deadlines of the real writer.
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+// Status is the status sent, or 0 while nothing has been sent.
+func (w *responseWriter) Status() int { return w.status }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *responseWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("hijacking is not supported")
+	}
+	return h.Hijack()
+}
+
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

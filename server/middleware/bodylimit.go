@@ -1,0 +1,26 @@
+package middleware
+
+import (
+	"log/slog"
+	"net/http"
+
+	"assistant/server/apierr"
+)
+
+// BodyLimit caps request bodies at limit bytes. A declared Content-Length over the limit is
+// refused at once; otherwise reading past the limit fails with *http.MaxBytesError, which
+// the validator's error mapping turns into the same 413.
+func BodyLimit(limit int64, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > limit {
+				apierr.Write(w, r, log, apierr.TooLarge(limit))
+				return
+			}
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,5 @@
+package pgtest
+
+import "os"
+
+var getenv = os.Getenv
