@@ -105,9 +105,13 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 	defer pool.Close()
 
-	handler, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: buildVersion(), Started: started})
+	handler, closeAPI, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: buildVersion(), Started: started})
 	if err != nil {
 		return err
+	}
+	defer closeAPI()
+	if cfg.JWTSecretRandom {
+		log.Warn("JWT_SECRET is not set: using a random secret, so sessions end when the process restarts")
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

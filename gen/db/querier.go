@@ -11,17 +11,40 @@ import (
 )
 
 type Querier interface {
+	// CreateAPIKey stores a new API key (the hash of its secret).
+	CreateAPIKey(ctx context.Context, db DBTX, arg CreateAPIKeyParams) (ApiKey, error)
+	// CreateRefreshToken stores a new refresh token (its hash) in a family.
+	CreateRefreshToken(ctx context.Context, db DBTX, arg CreateRefreshTokenParams) error
 	// CreateUser inserts a user. The first user of an installation becomes admin; callers hold
 	// the registration lock (LockRegistration) so two first sign-ups cannot both be admin.
 	CreateUser(ctx context.Context, db DBTX, arg CreateUserParams) (User, error)
+	// DeleteAPIKey revokes the user's key; 0 rows when it is not theirs.
+	DeleteAPIKey(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
+	// DeleteExpiredRefreshTokens removes tokens that can no longer be used or reused.
+	DeleteExpiredRefreshTokens(ctx context.Context, db DBTX) (int64, error)
 	// DeleteUser deletes the user; their tokens, keys and content go with them (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, db DBTX, id uuid.UUID) (int64, error)
+	// GetAPIKeyOwner resolves a presented secret's hash to its key and owner.
+	GetAPIKeyOwner(ctx context.Context, db DBTX, keyHash []byte) (GetAPIKeyOwnerRow, error)
+	// GetRefreshTokenForUpdate finds a refresh token by hash and locks it, so two refreshes with
+	// the same token are serialised: one rotates it, the other sees it rotated.
+	GetRefreshTokenForUpdate(ctx context.Context, db DBTX, tokenHash []byte) (RefreshToken, error)
 	// GetUser returns the user with the id, or pgx.ErrNoRows.
 	GetUser(ctx context.Context, db DBTX, id uuid.UUID) (User, error)
 	// GetUserByEmail looks a user up by normalised email, or pgx.ErrNoRows.
 	GetUserByEmail(ctx context.Context, db DBTX, email string) (User, error)
+	// ListAPIKeys is one page of the user's keys, newest first, after the cursor id if given.
+	ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParams) ([]ApiKey, error)
 	// LockRegistration serialises registrations until the end of the transaction.
 	LockRegistration(ctx context.Context, db DBTX) error
+	// MarkRefreshTokenRotated uses the token up.
+	MarkRefreshTokenRotated(ctx context.Context, db DBTX, id uuid.UUID) error
+	// RevokeOtherRefreshFamilies ends every session of the user but the one given.
+	RevokeOtherRefreshFamilies(ctx context.Context, db DBTX, userID uuid.UUID, keepFamilyID uuid.UUID) (int64, error)
+	// RevokeRefreshFamily ends a session: every token of the family stops working.
+	RevokeRefreshFamily(ctx context.Context, db DBTX, familyID uuid.UUID) (int64, error)
+	// TouchAPIKey records use, at most once a minute per key (no write on every request).
+	TouchAPIKey(ctx context.Context, db DBTX, id uuid.UUID) error
 	// UpdatePassword replaces the user's password hash.
 	UpdatePassword(ctx context.Context, db DBTX, passwordHash string, iD uuid.UUID) error
 	// UpdateUser changes the fields that are given (NULL keeps the current value).

@@ -3,11 +3,13 @@
 package config
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +46,29 @@ type Config struct {
 	MaxJSONBodyBytes int64
 	// HealthCheckTimeout bounds each dependency check of GET /health.
 	HealthCheckTimeout time.Duration
+
+	// JWTSecret signs access tokens (HS256). In development a missing one is replaced by a
+	// random secret per process; production refuses to start without a strong one.
+	JWTSecret       []byte
+	JWTSecretRandom bool
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	// RegistrationEnabled lets anyone create an account.
+	RegistrationEnabled bool
+	// Argon2 parameters for new password hashes (stored hashes carry their own).
+	Argon2MemoryKiB uint32
+	Argon2Time      uint32
+	// PasswordHashConcurrency bounds simultaneous hash computations.
+	PasswordHashConcurrency int
+
+	RateLimitEnabled      bool
+	RateLimitBackend      string // memory | redis
+	RateLimitAuthRequests int
+	RateLimitAuthWindow   time.Duration
+	// RateLimitFailOpen: with Redis unreachable, keep limiting in process memory (true) or
+	// refuse the limited operations with 503 (false).
+	RateLimitFailOpen bool
+	RedisURL          string
 }
 
 // Getenv is os.Getenv's shape; tests pass a map-backed one.
@@ -71,6 +96,29 @@ func Load(getenv Getenv) (Config, error) {
 	c.MaxJSONBodyBytes = p.size("MAX_JSON_BODY_BYTES", 1<<20)
 	c.HealthCheckTimeout = p.duration("HEALTH_CHECK_TIMEOUT", 2*time.Second)
 
+	c.JWTSecret, c.JWTSecretRandom = p.secret("JWT_SECRET", prod)
+	c.AccessTokenTTL = p.duration("ACCESS_TOKEN_TTL", 15*time.Minute)
+	c.RefreshTokenTTL = p.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour)
+	c.RegistrationEnabled = p.boolean("REGISTRATION_ENABLED", true)
+	c.Argon2MemoryKiB = uint32(p.intRange("ARGON2_MEMORY_KIB", 19456, 8192, 1<<21))
+	c.Argon2Time = uint32(p.intRange("ARGON2_TIME", 2, 1, 10))
+	c.PasswordHashConcurrency = p.intRange("PASSWORD_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024)
+
+	c.RateLimitEnabled = p.boolean("RATE_LIMIT_ENABLED", true)
+	c.RateLimitBackend = p.oneOf("RATE_LIMIT_BACKEND", "memory", "memory", "redis")
+	c.RateLimitAuthRequests = p.intRange("RATE_LIMIT_AUTH_REQUESTS", 10, 1, 1_000_000)
+	c.RateLimitAuthWindow = p.duration("RATE_LIMIT_AUTH_WINDOW", time.Minute)
+	c.RateLimitFailOpen = p.boolean("RATE_LIMIT_FAIL_OPEN", true)
+	c.RedisURL = p.str("REDIS_URL", "")
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			p.fail("REDIS_URL", "is not a redis:// URL")
+		}
+	}
+	if c.RateLimitEnabled && c.RateLimitBackend == "redis" && c.RedisURL == "" {
+		p.fail("REDIS_URL", "is required when RATE_LIMIT_BACKEND=redis")
+	}
+
 	if prod {
 		for _, o := range c.CORSAllowedOrigins {
 			if o == "*" {
@@ -93,10 +141,29 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
 		slog.Any("cors_allowed_origins", c.CORSAllowedOrigins),
 		slog.Int64("max_json_body_bytes", c.MaxJSONBodyBytes),
+		slog.String("jwt_secret", maskSecret(c.JWTSecret, c.JWTSecretRandom)),
+		slog.Duration("access_token_ttl", c.AccessTokenTTL),
+		slog.Duration("refresh_token_ttl", c.RefreshTokenTTL),
+		slog.Bool("registration_enabled", c.RegistrationEnabled),
+		slog.Bool("rate_limit_enabled", c.RateLimitEnabled),
+		slog.String("rate_limit_backend", c.RateLimitBackend),
+		slog.Int("rate_limit_auth_requests", c.RateLimitAuthRequests),
+		slog.Duration("rate_limit_auth_window", c.RateLimitAuthWindow),
+		slog.String("redis_url", maskURL(c.RedisURL)),
 	)
 }
 
+func maskSecret(s []byte, random bool) string {
+	if random {
+		return "(random for this process)"
+	}
+	return fmt.Sprintf("(%d bytes)", len(s))
+}
+
 func maskURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable)"
@@ -187,6 +254,48 @@ func (p *parser) size(name string, def int64) int64 {
 		return def
 	}
 	return n
+}
+
+func (p *parser) intRange(name string, def, lo, hi int) int {
+	v, ok := p.raw(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(name, fmt.Sprintf("%q is not a whole number from %d to %d", v, lo, hi))
+		return def
+	}
+	return n
+}
+
+// exampleSecrets are the placeholders of the .env examples: never valid in production.
+var exampleSecrets = []string{"change-me", "changeme", "secret", "example", "replace-with"}
+
+// secret reads a signing secret. Production requires 32 bytes or more that are not an
+// example value; development without one gets a random secret for the process.
+func (p *parser) secret(name string, prod bool) ([]byte, bool) {
+	v, ok := p.raw(name)
+	if !ok {
+		if prod {
+			p.fail(name, "is required in production (32 or more random bytes, e.g. openssl rand -base64 48)")
+			return nil, false
+		}
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return b, true
+	}
+	if len(v) < 32 {
+		p.fail(name, "must be at least 32 bytes long")
+	}
+	lower := strings.ToLower(v)
+	for _, ex := range exampleSecrets {
+		if prod && strings.Contains(lower, ex) {
+			p.fail(name, "is an example value; generate a random one (openssl rand -base64 48)")
+			break
+		}
+	}
+	return []byte(v), false
 }
 
 func (p *parser) logLevel(name, def string) slog.Level {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,4 +62,10 @@ func IsUniqueViolation(err error, constraint string) bool {
 		return false
 	}
 	return constraint == "" || pgErr.ConstraintName == constraint
+}
+
+// NewID returns a new UUIDv7: unique, and ordered by creation time, so ids double as
+// keyset-pagination tie-breakers.
+func NewID() uuid.UUID {
+	return uuid.Must(uuid.NewV7())
 }

@@ -3,24 +3,26 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	specfile "assistant/api"
 	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/accounts"
 	"assistant/server/apierr"
+	"assistant/server/auth"
 	"assistant/server/config"
 	"assistant/server/docs"
 	"assistant/server/middleware"
+	"assistant/server/ratelimit"
 	"assistant/server/system"
 	"assistant/server/validation"
 )
@@ -39,37 +41,57 @@ type Deps struct {
 
 // Server implements every operation of the contract by embedding one handler set per tag.
 type Server struct {
-	*system.Handlers
+	*system.Health
+	*accounts.Accounts
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// New builds the whole HTTP handler.
-func New(d Deps) (http.Handler, error) {
+// New builds the whole HTTP handler. The returned close function releases what the handler
+// holds besides the pool (the rate limiter's Redis connections).
+func New(d Deps) (http.Handler, func() error, error) {
+	cfg := d.Config
 	spec, err := api.GetSpec()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	specJSON, err := api.GetSpecJSON()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log := d.Log
+	limiter, err := ratelimit.New(cfg, BasePath, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	queries := db.New()
+	tokens := auth.NewTokens(cfg.JWTSecret, cfg.AccessTokenTTL)
+	authenticator := &auth.Authenticator{Tokens: tokens, DB: d.Pool, Q: queries, Log: log}
 	srv := &Server{
-		Handlers: &system.Handlers{
+		Health: &system.Health{
 			Version:  d.Version,
 			Started:  d.Started,
 			Database: d.Pool.Ping,
-			Timeout:  d.Config.HealthCheckTimeout,
+			Redis:    limiter.RedisCheck(),
+			Timeout:  cfg.HealthCheckTimeout,
 			Log:      log,
+		},
+		Accounts: &accounts.Accounts{
+			DB:                  d.Pool,
+			Q:                   queries,
+			Passwords:           auth.NewPasswords(auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time}, cfg.PasswordHashConcurrency),
+			Tokens:              tokens,
+			RefreshTTL:          cfg.RefreshTokenTTL,
+			RegistrationEnabled: cfg.RegistrationEnabled,
+			Log:                 log,
 		},
 	}
 
 	root := chi.NewRouter()
-	root.Use(middleware.RequestID, middleware.ClientAddress(d.Config.TrustedProxies), middleware.AccessLog(log))
-	if len(d.Config.CORSAllowedOrigins) > 0 {
+	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log))
+	if len(cfg.CORSAllowedOrigins) > 0 {
 		root.Use(cors.Handler(cors.Options{
-			AllowedOrigins:   d.Config.CORSAllowedOrigins,
+			AllowedOrigins:   cfg.CORSAllowedOrigins,
 			AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
 			AllowedHeaders:   []string{"Authorization", "Content-Type", "Last-Event-ID", "Range", "If-None-Match"},
 			ExposedHeaders:   []string{"X-Request-ID", "Retry-After", "Content-Disposition", "ETag", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
@@ -84,7 +106,7 @@ func New(d Deps) (http.Handler, error) {
 		apierr.Write(w, r, log, methodNotAllowed(root, r))
 	})
 
-	strict := api.NewStrictHandlerWithOptions(srv, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware}, api.StrictHTTPServerOptions{
 		// The validator has checked the body, so a decode failure here is a body the
 		// validator let through but Go cannot bind: still the client's fault.
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -96,24 +118,21 @@ func New(d Deps) (http.Handler, error) {
 	})
 
 	root.Route(BasePath, func(r chi.Router) {
-		if d.Config.DocsEnabled {
+		if cfg.DocsEnabled {
 			docs.Mount(r, BasePath, specfile.Spec, specJSON, log)
 		}
 		r.Group(func(r chi.Router) {
-			r.Use(middleware.BodyLimit(d.Config.MaxJSONBodyBytes, log))
-			r.Use(validation.Middleware(spec, authenticate, log))
+			r.Use(middleware.BodyLimit(cfg.MaxJSONBodyBytes, log))
+			r.Use(limiter.Middleware)
+			r.Use(auth.WithHolder)
+			r.Use(validation.Middleware(spec, authenticator.Authenticate, log))
 			api.HandlerWithOptions(strict, api.ChiServerOptions{
 				BaseRouter:       r,
 				ErrorHandlerFunc: bindError(log),
 			})
 		})
 	})
-	return root, nil
-}
-
-// authenticate is kin-openapi's hook, called for each security scheme of an operation.
-func authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
-	return &validation.AuthError{Message: "authentication required"}
+	return root, limiter.Close, nil
 }
 
 // bindError answers the generated wrapper's parameter binding failures. The validator has

@@ -13,8 +13,8 @@ import (
 // Check is one dependency's readiness probe; it returns nil when the dependency answers.
 type Check func(ctx context.Context) error
 
-// Handlers implements the system operations of the strict server.
-type Handlers struct {
+// Health implements the system operations of the strict server.
+type Health struct {
 	Version string
 	Started time.Time
 	// Database is always checked; Redis only when configured (nil otherwise).
@@ -27,7 +27,7 @@ type Handlers struct {
 
 // GetHealth runs the checks concurrently, each under Timeout. A failing check is logged
 // with its cause; the response says only that it failed.
-func (h *Handlers) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
+func (h *Health) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
 	type result struct {
 		name  string
 		check api.HealthCheck
@@ -66,7 +66,7 @@ func (h *Handlers) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) 
 	return api.GetHealth200JSONResponse(body), nil
 }
 
-func (h *Handlers) run(ctx context.Context, name string, check Check) api.HealthCheck {
+func (h *Health) run(ctx context.Context, name string, check Check) api.HealthCheck {
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -80,6 +80,6 @@ func (h *Handlers) run(ctx context.Context, name string, check Check) api.Health
 }
 
 // GetLiveness answers whenever the process can serve.
-func (h *Handlers) GetLiveness(context.Context, api.GetLivenessRequestObject) (api.GetLivenessResponseObject, error) {
+func (h *Health) GetLiveness(context.Context, api.GetLivenessRequestObject) (api.GetLivenessResponseObject, error) {
 	return api.GetLiveness200JSONResponse{Status: api.LivenessStatusOk}, nil
 }

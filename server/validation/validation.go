@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/mail"
 	"regexp"
 	"sort"
 	"strings"
@@ -25,9 +26,15 @@ import (
 // uuidPattern accepts every UUID version; kin-openapi's RFC 4122 pattern rejects v7.
 const uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
 
-// emailPattern is deliberately loose: one @, no spaces or angle brackets, a dot in the
-// domain. Whether the address works is for the mail server to say.
-const emailPattern = `^[^@\s<>",]+@[^@\s<>",]+\.[^@\s<>",]+$`
+// validEmail accepts a bare address (no display name) that net/mail parses, the same
+// check the generated Email type applies when the body is bound, so the two never disagree.
+func validEmail(s string) error {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return errors.New("not an email address")
+	}
+	return nil
+}
 
 // SchemaOptions are the schema validation options used for requests, and in tests for
 // responses: all errors at once, no schema dump in messages, uuid and email checked.
@@ -36,12 +43,13 @@ func SchemaOptions() []openapi3.SchemaValidationOption {
 		openapi3.MultiErrors(),
 		openapi3.DisableSchemaErrorDetails(),
 		openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidPattern)),
-		openapi3.WithStringFormatValidator("email", openapi3.NewRegexpFormatValidator(emailPattern)),
+		openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(validEmail)),
 	}
 }
 
 // Middleware validates requests against spec. authenticate is called for each security
-// scheme of the matched operation (kin-openapi's AuthenticationFunc); its error becomes 401.
+// scheme of the matched operation (kin-openapi's AuthenticationFunc); the *apierr.Error it
+// returns is the answer (any other error is a 401).
 // spec is modified (its servers are kept, host matching is off), so pass a private copy.
 func Middleware(spec *openapi3.T, authenticate openapi3filter.AuthenticationFunc, log *slog.Logger) func(http.Handler) http.Handler {
 	return nethttpmw.OapiRequestValidatorWithOptions(spec, &nethttpmw.Options{
@@ -73,11 +81,7 @@ func Map(err error) *apierr.Error {
 	case c.tooLarge != nil:
 		return apierr.TooLarge(c.tooLarge.Limit)
 	case c.unauthorized != nil:
-		e := *apierr.ErrUnauthorized
-		if msg := authMessage(c.unauthorized); msg != "" {
-			e.Message = msg
-		}
-		return &e
+		return authError(c.unauthorized)
 	case c.unsupported != "":
 		return apierr.New(http.StatusUnsupportedMediaType, api.ErrorBodyCodeUnsupportedMediaType, c.unsupported)
 	case c.unparseable:
@@ -88,19 +92,16 @@ func Map(err error) *apierr.Error {
 	return apierr.From(fmt.Errorf("unmapped validation error: %w", err))
 }
 
-// AuthError is what an AuthenticationFunc returns to choose the 401's message.
-type AuthError struct{ Message string }
-
-func (e *AuthError) Error() string { return e.Message }
-
-func authMessage(err *openapi3filter.SecurityRequirementsError) string {
+// authError is the error the authentication hook returned (an *apierr.Error: a 401 with
+// its reason, or a 503 when the check itself could not run), else a plain 401.
+func authError(err *openapi3filter.SecurityRequirementsError) *apierr.Error {
 	for _, e := range err.Errors {
-		var ae *AuthError
+		var ae *apierr.Error
 		if errors.As(e, &ae) {
-			return ae.Message
+			return ae
 		}
 	}
-	return ""
+	return apierr.ErrUnauthorized
 }
 
 type collector struct {

@@ -60,6 +60,9 @@ func Config() config.Config {
 		panic(err)
 	}
 	cfg.LogLevel = slog.LevelDebug
+	// Cheap hashing keeps tests fast; the cost parameters are measured by benchmarks.
+	cfg.Argon2MemoryKiB = 8192
+	cfg.Argon2Time = 1
 	return cfg
 }
 
@@ -80,10 +83,11 @@ func NewWithPool(t testing.TB, pool *pgxpool.Pool, dbURL string, opts ...Option)
 	}
 	logs := &Buffer{}
 	log := logging.New(logs, cfg.LogLevel)
-	h, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: "test", Started: time.Now()})
+	h, closeAPI, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: "test", Started: time.Now()})
 	if err != nil {
 		t.Fatalf("build API: %v", err)
 	}
+	t.Cleanup(func() { _ = closeAPI() })
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {

@@ -1,0 +1,103 @@
+// Package accounts implements the auth, users and api-keys operations: registration,
+// sessions with rotating refresh tokens, the signed-in user's account, and API keys.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/apierr"
+	"assistant/server/auth"
+	"assistant/server/database"
+)
+
+// DB is what the handlers need of the pool.
+type DB interface {
+	db.DBTX
+	database.Beginner
+}
+
+// DeleteHook removes what an account owns outside the database (files on disk). It runs
+// after the account's rows are deleted; its error is logged, not returned to the client.
+type DeleteHook func(ctx context.Context, userID uuid.UUID) error
+
+// Accounts implements the accounts operations of the strict server.
+type Accounts struct {
+	DB                  DB
+	Q                   *db.Queries
+	Passwords           *auth.Passwords
+	Tokens              *auth.Tokens
+	RefreshTTL          time.Duration
+	RegistrationEnabled bool
+	OnDelete            []DeleteHook
+	Log                 *slog.Logger
+}
+
+var errInvalidCredentials = &apierr.Error{
+	Status:  http.StatusUnauthorized,
+	Code:    api.ErrorBodyCodeInvalidCredentials,
+	Message: "the email or password is wrong",
+	Header:  http.Header{"Www-Authenticate": {"Bearer"}},
+}
+
+// normalizeEmail is the one form of an email that is stored and looked up.
+func normalizeEmail(e api.Email) string {
+	return strings.ToLower(strings.TrimSpace(string(e)))
+}
+
+func toUser(u db.User) api.User {
+	return api.User{
+		Id:          u.ID,
+		Email:       api.Email(u.Email),
+		DisplayName: u.DisplayName,
+		Role:        api.UserRole(u.Role),
+		CreatedAt:   u.CreatedAt,
+	}
+}
+
+// issueSession starts a session (family) or continues one: a new refresh token in the
+// family and an access token that names it.
+func (h *Accounts) issueSession(ctx context.Context, tx db.DBTX, u db.User, family uuid.UUID) (api.Session, error) {
+	secret, hash := auth.NewSecret(auth.RefreshTokenPrefix)
+	err := h.Q.CreateRefreshToken(ctx, tx, db.CreateRefreshTokenParams{
+		ID: database.NewID(), UserID: u.ID, FamilyID: family, TokenHash: hash,
+		ExpiresAt: time.Now().Add(h.RefreshTTL),
+	})
+	if err != nil {
+		return api.Session{}, err
+	}
+	access, err := h.Tokens.Issue(u.ID, u.Role, family)
+	if err != nil {
+		return api.Session{}, err
+	}
+	return api.Session{
+		AccessToken:  access,
+		RefreshToken: secret,
+		TokenType:    api.Bearer,
+		ExpiresIn:    int(h.Tokens.TTL().Seconds()),
+		User:         toUser(u),
+	}, nil
+}
+
+// currentUser loads the principal's account. An account deleted since its token was
+// issued is a 401: the token no longer stands for anyone.
+func (h *Accounts) currentUser(ctx context.Context) (db.User, *auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return db.User{}, nil, apierr.ErrUnauthorized
+	}
+	u, err := h.Q.GetUser(ctx, h.DB, p.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.User{}, nil, apierr.ErrUnauthorized
+	}
+	return u, p, err
+}

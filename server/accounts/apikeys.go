@@ -1,0 +1,82 @@
+package accounts
+
+import (
+	"context"
+	"time"
+
+	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/apierr"
+	"assistant/server/auth"
+	"assistant/server/database"
+	"assistant/server/pagination"
+)
+
+func toAPIKey(k db.ApiKey) api.ApiKey {
+	return api.ApiKey{Id: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt}
+}
+
+// ListApiKeys pages through the account's keys, newest first.
+func (h *Accounts) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestObject) (api.ListApiKeysResponseObject, error) {
+	_, p, err := h.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pos, err := pagination.Decode(req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	limit := pagination.Limit(req.Params.Limit)
+	params := db.ListAPIKeysParams{UserID: p.UserID, PageSize: int32(limit + 1)}
+	if pos != nil {
+		params.AfterID = &pos.ID
+	}
+	rows, err := h.Q.ListAPIKeys(ctx, h.DB, params)
+	if err != nil {
+		return nil, err
+	}
+	rows, next := pagination.Next(rows, limit, func(k db.ApiKey) pagination.Position { return pagination.Position{ID: k.ID} })
+	out := api.ListApiKeys200JSONResponse{Items: make([]api.ApiKey, 0, len(rows)), NextCursor: next}
+	for _, k := range rows {
+		out.Items = append(out.Items, toAPIKey(k))
+	}
+	return out, nil
+}
+
+// CreateApiKey makes a key and shows its secret, once.
+func (h *Accounts) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequestObject) (api.CreateApiKeyResponseObject, error) {
+	_, p, err := h.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.Body.ExpiresAt != nil && !req.Body.ExpiresAt.After(time.Now()) {
+		return nil, apierr.Validation(api.FieldError{Field: "body.expires_at", Message: "must be in the future"})
+	}
+	secret, hash := auth.NewSecret(auth.APIKeyPrefix)
+	k, err := h.Q.CreateAPIKey(ctx, h.DB, db.CreateAPIKeyParams{
+		ID: database.NewID(), UserID: p.UserID, Name: req.Body.Name,
+		Prefix: secret[:len(auth.APIKeyPrefix)+6], KeyHash: hash, ExpiresAt: req.Body.ExpiresAt,
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := toAPIKey(k)
+	return api.CreateApiKey201JSONResponse{Id: v.Id, Name: v.Name, Prefix: v.Prefix, CreatedAt: v.CreatedAt,
+		ExpiresAt: v.ExpiresAt, LastUsedAt: v.LastUsedAt, Key: secret}, nil
+}
+
+// DeleteApiKey revokes a key of the account; someone else's key is 404.
+func (h *Accounts) DeleteApiKey(ctx context.Context, req api.DeleteApiKeyRequestObject) (api.DeleteApiKeyResponseObject, error) {
+	_, p, err := h.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.Q.DeleteAPIKey(ctx, h.DB, req.KeyId, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, apierr.ErrNotFound
+	}
+	return api.DeleteApiKey204Response{}, nil
+}
