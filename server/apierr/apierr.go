@@ -8,9 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
 
 	"assistant/gen/api"
 	"assistant/server/logging"
@@ -83,13 +88,37 @@ func TooLarge(limit int64) *Error {
 		fmt.Sprintf("the request body is larger than %d bytes", limit))
 }
 
-// From returns err as an *Error; anything else is an internal error whose cause is err.
+// From returns err as an *Error. A database that cannot be reached is a 503 (the client
+// may retry); anything else is an internal error whose cause is err.
 func From(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
+	if unavailable(err) {
+		return &Error{Status: ErrUnavailable.Status, Code: ErrUnavailable.Code, Message: ErrUnavailable.Message,
+			RetryAfter: ErrUnavailable.RetryAfter, Cause: err}
+	}
 	return &Error{Status: ErrInternal.Status, Code: ErrInternal.Code, Message: ErrInternal.Message, Cause: err}
+}
+
+// unavailable reports errors that mean the database is down or overloaded rather than that
+// the request was wrong: connection failures and timeouts, and the SQLSTATE classes 08
+// (connection exception), 53 (insufficient resources) and 57P (shutting down, starting up).
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), pgconn.Timeout(err), errors.As(err, &ne):
+		return true
+	case errors.As(err, &pgErr):
+		c := pgErr.Code
+		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57P")
+	case errors.Is(err, puddle.ErrClosedPool):
+		return true
+	}
+	return false
 }
 
 // statusReporter is implemented by the response writer of the access-log middleware.

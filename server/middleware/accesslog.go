@@ -13,10 +13,10 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"assistant/server/apierr"
-	"assistant/server/logging"
 )
 
-// AccessLog writes one JSON line per request once it is served, and turns a panic into a
+// AccessLog writes one JSON line per request once it is served (the logger adds request_id
+// and, once authenticated, user_id from the context), and turns a panic into a
 // 500 envelope plus one error line with the stack (never a dropped connection, never the
 // panic's text to the client).
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
@@ -50,9 +50,6 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 					slog.Int64("bytes", rw.bytes),
 					slog.String("client_ip", ClientIP(ctx).String()),
-				}
-				if uid := logging.UserID(ctx); uid != "" {
-					attrs = append(attrs, slog.String("user_id", uid))
 				}
 				log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 			}()

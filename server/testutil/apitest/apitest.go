@@ -295,3 +295,23 @@ func (b *Buffer) Lines(t testing.TB) []map[string]any {
 	}
 	return out
 }
+
+// Register creates an account and returns its session.
+func (e *Env) Register(email, password string) api.Session {
+	e.t.Helper()
+	r := e.Call(http.MethodPost, "/api/v1/auth/register", map[string]any{"email": email, "password": password})
+	if r.StatusCode != http.StatusCreated {
+		e.t.Fatalf("register %s: %d %s", email, r.StatusCode, r.Body)
+	}
+	var s api.Session
+	r.JSON(e.t, &s)
+	return s
+}
+
+// As sends a request with the bearer token.
+func (e *Env) As(token, method, path string, body any) *Response {
+	e.t.Helper()
+	req := e.Request(method, path, body)
+	req.Header.Set("Authorization", "Bearer "+token)
+	return e.Do(req)
+}
