@@ -337,3 +337,26 @@ func TestAPIKeyPagination(t *testing.T) {
 		t.Errorf("pages gave %s", got)
 	}
 }
+
+// Through the router, every kind of bad bearer value is the 401 envelope.
+func TestBadBearerTokens(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	s := env.Register("ada@example.com", "correct horse battery")
+	parts := strings.Split(s.AccessToken, ".")
+	for name, tok := range map[string]string{
+		"refresh token as bearer": s.RefreshToken,
+		"alg none":                "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + ".",
+		"bad signature":           parts[0] + "." + parts[1] + ".AAAA",
+		"unknown api key":         "ak_unknown",
+		"garbage":                 "x",
+	} {
+		r := env.As(tok, http.MethodGet, "/api/v1/users/me", nil)
+		if r.StatusCode != http.StatusUnauthorized || r.Envelope(t).Code != api.ErrorBodyCodeUnauthorized {
+			t.Errorf("%s: %d %s", name, r.StatusCode, r.Body)
+		}
+		if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: WWW-Authenticate %q", name, r.Header.Get("WWW-Authenticate"))
+		}
+	}
+}

@@ -69,6 +69,8 @@ type Config struct {
 	// refuse the limited operations with 503 (false).
 	RateLimitFailOpen bool
 	RedisURL          string
+	// RedisKeyPrefix starts every key this service writes, so deployments can share a Redis.
+	RedisKeyPrefix string
 }
 
 // Getenv is os.Getenv's shape; tests pass a map-backed one.
@@ -110,6 +112,7 @@ func Load(getenv Getenv) (Config, error) {
 	c.RateLimitAuthWindow = p.duration("RATE_LIMIT_AUTH_WINDOW", time.Minute)
 	c.RateLimitFailOpen = p.boolean("RATE_LIMIT_FAIL_OPEN", true)
 	c.RedisURL = p.str("REDIS_URL", "")
+	c.RedisKeyPrefix = p.str("REDIS_KEY_PREFIX", "assistant:")
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			p.fail("REDIS_URL", "is not a redis:// URL")

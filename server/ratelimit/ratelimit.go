@@ -62,7 +62,7 @@ func New(cfg config.Config, basePath string, log *slog.Logger) (*Limiter, error)
 		counter := func(prefix string) httprate.Option {
 			return httprateredis.WithRedisLimitCounter(&httprateredis.Config{
 				Client:           l.redis,
-				PrefixKey:        "assistant:ratelimit:" + prefix,
+				PrefixKey:        cfg.RedisKeyPrefix + "ratelimit:" + prefix,
 				WindowLength:     cfg.RateLimitAuthWindow,
 				FallbackDisabled: !cfg.RateLimitFailOpen,
 				FallbackTimeout:  250 * time.Millisecond,
