@@ -24,4 +24,4 @@ if [ -z "${TEST_REDIS_URL:-}" ]; then
 fi
 
 if [ $# -eq 0 ]; then set -- ./...; fi
-go test -count=1 "$@"
+go test -race -count=1 "$@"

@@ -1,0 +1,135 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"assistant/server/config"
+)
+
+func env(m map[string]string) config.Getenv {
+	return func(k string) string { return m[k] }
+}
+
+const goodSecret = "k3P9vQ2xLr7sT1wY8zA4bC6dE0fG5hJ2mN"
+
+func TestDefaultsDependOnEnvironment(t *testing.T) {
+	t.Parallel()
+	dev, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://u@localhost/db"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dev.DocsEnabled || dev.AppEnv != "development" || dev.HTTPAddr != ":8080" || dev.LogLevel != slog.LevelInfo ||
+		dev.ShutdownTimeout != 20*time.Second || !dev.JWTSecretRandom || len(dev.JWTSecret) != 32 {
+		t.Errorf("development defaults: %+v", dev)
+	}
+	prod, err := config.Load(env(map[string]string{
+		"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prod.DocsEnabled {
+		t.Error("docs are on by default in production")
+	}
+	on, _ := config.Load(env(map[string]string{
+		"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret, "DOCS_ENABLED": "true",
+	}))
+	if !on.DocsEnabled {
+		t.Error("DOCS_ENABLED=true ignored in production")
+	}
+}
+
+// One error names every bad value, so an operator fixes them all in one go.
+func TestEveryBadValueIsNamed(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(env(map[string]string{
+		"APP_ENV":                  "staging",
+		"DATABASE_URL":             "mysql://x",
+		"LOG_LEVEL":                "loud",
+		"DOCS_ENABLED":             "maybe",
+		"SHUTDOWN_TIMEOUT":         "soon",
+		"TRUSTED_PROXIES":          "10.0.0.0/8, not-an-ip",
+		"CORS_ALLOWED_ORIGINS":     "example.com",
+		"MAX_JSON_BODY_BYTES":      "-1",
+		"RATE_LIMIT_AUTH_REQUESTS": "0",
+		"RATE_LIMIT_BACKEND":       "redis",
+		"ACCESS_TOKEN_TTL":         "-5m",
+		"JWT_SECRET":               "short",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"APP_ENV", "DATABASE_URL", "LOG_LEVEL", "DOCS_ENABLED", "SHUTDOWN_TIMEOUT",
+		"TRUSTED_PROXIES", "CORS_ALLOWED_ORIGINS", "MAX_JSON_BODY_BYTES", "RATE_LIMIT_AUTH_REQUESTS", "REDIS_URL",
+		"ACCESS_TOKEN_TTL", "JWT_SECRET"} {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("%s not named in:\n%v", name, err)
+		}
+	}
+	if !strings.Contains(err.Error(), `"not-an-ip"`) {
+		t.Errorf("the bad value is not quoted: %v", err)
+	}
+}
+
+func TestProductionRefusesUnsafeSettings(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret}
+	cases := map[string]map[string]string{
+		"missing secret": {"JWT_SECRET": ""},
+		"short secret":   {"JWT_SECRET": "abc"},
+		"example secret": {"JWT_SECRET": "change-me-change-me-change-me-change-me-1234"},
+		"CORS wildcard":  {"CORS_ALLOWED_ORIGINS": "*"},
+	}
+	for name, over := range cases {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range over {
+			m[k] = v
+		}
+		if _, err := config.Load(env(m)); err == nil {
+			t.Errorf("%s: production started", name)
+		}
+	}
+}
+
+func TestLogValueMasksSecrets(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"DATABASE_URL": "postgres://app:hunter2@db/assistant", "JWT_SECRET": goodSecret,
+		"REDIS_URL": "redis://:redispass@cache:6379/0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("starting", "config", c)
+	out := b.String()
+	for _, secret := range []string{"hunter2", goodSecret, "redispass"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log line leaks %q: %s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "postgres://app:xxxxx@db/assistant") {
+		t.Errorf("database URL not shown masked: %s", out)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://db/x", "TRUSTED_PROXIES": "10.0.0.0/8, 172.18.0.5,::1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{}
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 172.18.0.5/32 ::1/128" {
+		t.Errorf("prefixes %v", got)
+	}
+}
