@@ -87,8 +87,8 @@ func TestPasswordLimitsAreCharacters(t *testing.T) {
 		password string
 		status   int
 	}{
-		{strings.Repeat("é", 8), http.StatusCreated},     // 8 characters, 16 bytes
-		{strings.Repeat("😀", 128), http.StatusCreated},   // 128 characters, 512 bytes
+		{strings.Repeat("é", 8), http.StatusCreated},   // 8 characters, 16 bytes
+		{strings.Repeat("😀", 128), http.StatusCreated}, // 128 characters, 512 bytes
 		{strings.Repeat("😀", 129), http.StatusUnprocessableEntity},
 		{strings.Repeat("a", 1000), http.StatusUnprocessableEntity},
 		{"1234567", http.StatusUnprocessableEntity},
