@@ -128,3 +128,42 @@ func TestDocsOnlyWhenEnabled(t *testing.T) {
 		}
 	}
 }
+
+func TestCORSOnlyForConfiguredOrigins(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, func(c *config.Config) { c.CORSAllowedOrigins = []string{"https://app.example.com"} })
+	preflight := func(origin string) *http.Response {
+		req := env.Request(http.MethodOptions, "/api/v1/users/me", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "PATCH")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		resp, err := env.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	ok := preflight("https://app.example.com")
+	if ok.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+		!strings.Contains(ok.Header.Get("Access-Control-Allow-Methods"), "PATCH") {
+		t.Errorf("allowed origin: %d %v", ok.StatusCode, ok.Header)
+	}
+	if bad := preflight("https://evil.example.com"); bad.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin allowed: %v", bad.Header)
+	}
+	req := env.Request(http.MethodGet, "/api/v1/health/live", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	r := env.Do(req)
+	if r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+		!strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "X-Request-Id") {
+		t.Errorf("simple request: %v", r.Header)
+	}
+
+	off := apitest.New(t)
+	req = off.Request(http.MethodGet, "/api/v1/health/live", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	if r := off.Do(req); r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("CORS on without configured origins: %v", r.Header)
+	}
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs a command with a private PostgreSQL (fast, non-durable settings) and a private Redis
+# on loopback, exported as TEST_DATABASE_URL and TEST_REDIS_URL, and stops both afterwards.
+# Services already given through those variables are used as they are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_dir=.data/test-postgres
+pg_port=${TEST_PG_PORT:-54330}
+redis_dir=.data/test-redis
+redis_port=${TEST_REDIS_PORT:-56379}
+
+cleanup() { scripts/postgres.sh stop "$pg_dir"; scripts/redis.sh stop "$redis_dir"; }
+trap cleanup EXIT
+
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+  scripts/postgres.sh start "$pg_dir" "$pg_port" fast
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
+fi
+if [ -z "${TEST_REDIS_URL:-}" ]; then
+  scripts/redis.sh start "$redis_dir" "$redis_port"
+  export TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+fi
+"$@"
