@@ -35,6 +35,46 @@ CREATE TABLE public.api_keys (
 
 
 --
+-- Name: conversations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.conversations (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    title text DEFAULT ''::text NOT NULL,
+    title_set boolean DEFAULT false NOT NULL,
+    system_prompt text,
+    model text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_message_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: messages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.messages (
+    id uuid NOT NULL,
+    conversation_id uuid NOT NULL,
+    role text NOT NULL,
+    content text DEFAULT ''::text NOT NULL,
+    status text NOT NULL,
+    model text,
+    finish_reason text,
+    prompt_tokens integer,
+    completion_tokens integer,
+    error_code text,
+    cancel_requested_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT messages_role_check CHECK ((role = ANY (ARRAY['user'::text, 'assistant'::text]))),
+    CONSTRAINT messages_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'streaming'::text, 'complete'::text, 'failed'::text, 'cancelled'::text])))
+);
+
+
+--
 -- Name: refresh_tokens; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -84,6 +124,22 @@ ALTER TABLE ONLY public.api_keys
 
 
 --
+-- Name: conversations conversations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.conversations
+    ADD CONSTRAINT conversations_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: refresh_tokens refresh_tokens_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -119,6 +175,27 @@ CREATE UNIQUE INDEX api_keys_key_hash_key ON public.api_keys USING btree (key_ha
 --
 
 CREATE INDEX api_keys_user_id_id_idx ON public.api_keys USING btree (user_id, id);
+
+
+--
+-- Name: conversations_user_activity_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX conversations_user_activity_idx ON public.conversations USING btree (user_id, last_message_at DESC, id DESC);
+
+
+--
+-- Name: messages_conversation_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_conversation_id_idx ON public.messages USING btree (conversation_id, id);
+
+
+--
+-- Name: messages_one_generation_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX messages_one_generation_idx ON public.messages USING btree (conversation_id) WHERE (status = ANY (ARRAY['pending'::text, 'streaming'::text]));
 
 
 --
@@ -158,6 +235,22 @@ ALTER TABLE ONLY public.api_keys
 
 
 --
+-- Name: conversations conversations_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.conversations
+    ADD CONSTRAINT conversations_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: messages messages_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES public.conversations(id) ON DELETE CASCADE;
+
+
+--
 -- Name: refresh_tokens refresh_tokens_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -177,4 +270,5 @@ ALTER TABLE ONLY public.refresh_tokens
 --
 
 INSERT INTO public.schema_migrations (version) VALUES
-    ('20261127000001');
+    ('20261127000001'),
+    ('20261127000002');

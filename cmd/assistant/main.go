@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"assistant/server/config"
 	"assistant/server/database"
+	"assistant/server/generation"
 	"assistant/server/httpapi"
 	"assistant/server/httpserver"
 	"assistant/server/logging"
@@ -105,11 +107,11 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 	defer pool.Close()
 
-	handler, closeAPI, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: buildVersion(), Started: started})
+	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: buildVersion(), Started: started})
 	if err != nil {
 		return err
 	}
-	defer closeAPI()
+	defer app.Close()
 	if cfg.JWTSecretRandom {
 		log.Warn("JWT_SECRET is not set: using a random secret, so sessions end when the process restarts")
 	}
@@ -117,8 +119,35 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := httpserver.New(cfg, handler, log)
-	return httpserver.Run(ctx, srv, ln, cfg.ShutdownTimeout, log)
+	go sweepStale(ctx, app.Generations, cfg.CheckpointInterval, log)
+	srv := httpserver.New(cfg, app.Handler, log)
+	// Replies get most of the shutdown time to finish; the rest is for their streams to
+	// send the final event before the server stops waiting.
+	drain := func(ctx context.Context) {
+		d, _ := ctx.Deadline()
+		dctx, cancel := context.WithDeadline(ctx, d.Add(-time.Until(d)/10))
+		defer cancel()
+		app.Generations.Shutdown(dctx)
+	}
+	return httpserver.Run(ctx, srv, ln, cfg.ShutdownTimeout, drain, log)
+}
+
+// sweepStale fails replies left running by a process that died, at start and every minute:
+// a reply whose checkpoint is older than 30 checkpoint intervals (at least 30 s).
+func sweepStale(ctx context.Context, m *generation.Manager, checkpoint time.Duration, log *slog.Logger) {
+	stale := max(30*checkpoint, 30*time.Second)
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if _, err := m.SweepStale(ctx, stale); err != nil && ctx.Err() == nil {
+			log.Warn("sweep interrupted replies", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func runMigrate(ctx context.Context, args []string, getenv config.Getenv, stdout io.Writer) error {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -128,6 +129,51 @@ func (e LivenessStatus) Valid() bool {
 	}
 }
 
+// Defines values for MessageRole.
+const (
+	MessageRoleAssistant MessageRole = "assistant"
+	MessageRoleUser      MessageRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the MessageRole enum.
+func (e MessageRole) Valid() bool {
+	switch e {
+	case MessageRoleAssistant:
+		return true
+	case MessageRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MessageStatus.
+const (
+	Cancelled MessageStatus = "cancelled"
+	Complete  MessageStatus = "complete"
+	Failed    MessageStatus = "failed"
+	Pending   MessageStatus = "pending"
+	Streaming MessageStatus = "streaming"
+)
+
+// Valid indicates whether the value is a known member of the MessageStatus enum.
+func (e MessageStatus) Valid() bool {
+	switch e {
+	case Cancelled:
+		return true
+	case Complete:
+		return true
+	case Failed:
+		return true
+	case Pending:
+		return true
+	case Streaming:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionTokenType.
 const (
 	Bearer SessionTokenType = "Bearer"
@@ -208,11 +254,39 @@ type ChangePasswordRequest struct {
 	NewPassword Password `json:"new_password"`
 }
 
+// Conversation defines model for Conversation.
+type Conversation struct {
+	CreatedAt     time.Time          `json:"created_at"`
+	Id            openapi_types.UUID `json:"id"`
+	LastMessageAt time.Time          `json:"last_message_at"`
+
+	// Model The model for replies; null means the provider's default.
+	Model        *string `json:"model"`
+	SystemPrompt *string `json:"system_prompt"`
+
+	// Title Empty until given or derived from the first message.
+	Title     string    `json:"title"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ConversationList defines model for ConversationList.
+type ConversationList struct {
+	Items      []Conversation `json:"items"`
+	NextCursor *string        `json:"next_cursor"`
+}
+
 // CreateApiKeyRequest defines model for CreateApiKeyRequest.
 type CreateApiKeyRequest struct {
 	// ExpiresAt When the key stops working; never when omitted.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	Name      string     `json:"name"`
+}
+
+// CreateConversationRequest defines model for CreateConversationRequest.
+type CreateConversationRequest struct {
+	Model        *string `json:"model,omitempty"`
+	SystemPrompt *string `json:"system_prompt,omitempty"`
+	Title        *string `json:"title,omitempty"`
 }
 
 // DisplayName Example: Ada
@@ -245,6 +319,12 @@ type ErrorBody struct {
 
 // ErrorBodyCode A stable, machine-readable code.
 type ErrorBodyCode string
+
+// Exchange defines model for Exchange.
+type Exchange struct {
+	AssistantMessage Message `json:"assistant_message"`
+	UserMessage      Message `json:"user_message"`
+}
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -293,6 +373,59 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
+// Message defines model for Message.
+type Message struct {
+	// Content For a reply still being generated, the text saved at the last checkpoint.
+	Content        string             `json:"content"`
+	ConversationId openapi_types.UUID `json:"conversation_id"`
+	CreatedAt      time.Time          `json:"created_at"`
+
+	// ErrorCode Why a reply failed or stopped: `upstream_timeout`, `upstream_rate_limited`,
+	// `upstream_unavailable`, `upstream_bad_response`, `interrupted` (the server stopped
+	// while generating), `shutdown`, `internal`.
+	ErrorCode *string `json:"error_code"`
+
+	// FinishReason Why the model stopped (e.g. `stop`, `length`), as the provider says.
+	FinishReason *string            `json:"finish_reason"`
+	Id           openapi_types.UUID `json:"id"`
+	Model        *string            `json:"model"`
+	Role         MessageRole        `json:"role"`
+	Status       MessageStatus      `json:"status"`
+	UpdatedAt    time.Time          `json:"updated_at"`
+
+	// Usage Token counts, when the provider reports them.
+	Usage *Usage `json:"usage"`
+}
+
+// MessageRole defines model for Message.Role.
+type MessageRole string
+
+// MessageStatus defines model for Message.Status.
+type MessageStatus string
+
+// Usage Token counts, when the provider reports them.
+type Usage struct {
+	CompletionTokens int `json:"completion_tokens"`
+	PromptTokens     int `json:"prompt_tokens"`
+}
+
+// MessageList defines model for MessageList.
+type MessageList struct {
+	Items      []Message `json:"items"`
+	NextCursor *string   `json:"next_cursor"`
+}
+
+// ModelList defines model for ModelList.
+type ModelList struct {
+	DefaultModel string      `json:"default_model"`
+	Items        []ModelInfo `json:"items"`
+}
+
+// ModelInfo defines model for ModelList.items.
+type ModelInfo struct {
+	Id string `json:"id"`
+}
+
 // Password 8 to 128 characters (any Unicode).
 //
 // Example: correct horse battery
@@ -319,6 +452,11 @@ type RegisterRequest struct {
 	Password Password `json:"password"`
 }
 
+// SendMessageRequest defines model for SendMessageRequest.
+type SendMessageRequest struct {
+	Content string `json:"content"`
+}
+
 // Session defines model for Session.
 type Session struct {
 	// AccessToken A JWT to send as `Authorization: Bearer <token>`.
@@ -335,6 +473,16 @@ type Session struct {
 
 // SessionTokenType defines model for Session.TokenType.
 type SessionTokenType string
+
+// UpdateConversationRequest defines model for UpdateConversationRequest.
+type UpdateConversationRequest struct {
+	// Model An empty string goes back to the provider's default model.
+	Model *string `json:"model,omitempty"`
+
+	// SystemPrompt An empty string removes the system prompt.
+	SystemPrompt *string `json:"system_prompt,omitempty"`
+	Title        *string `json:"title,omitempty"`
+}
 
 // UpdateUserRequest defines model for UpdateUserRequest.
 type UpdateUserRequest struct {
@@ -359,11 +507,17 @@ type User struct {
 // UserRole defines model for User.Role.
 type UserRole string
 
+// ConversationId defines model for ConversationId.
+type ConversationId = openapi_types.UUID
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
 // Limit defines model for Limit.
 type Limit = int
+
+// MessageId defines model for MessageId.
+type MessageId = openapi_types.UUID
 
 // BadRequest The one shape of every error response.
 type BadRequest = Error
@@ -398,8 +552,38 @@ type Unauthorized = Error
 // UnsupportedMediaType The one shape of every error response.
 type UnsupportedMediaType = Error
 
+// UpstreamError The one shape of every error response.
+type UpstreamError = Error
+
 // ValidationError The one shape of every error response.
 type ValidationError = Error
+
+// ListConversationsParams defines parameters for ListConversations.
+type ListConversationsParams struct {
+	// Limit How many items a page holds.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit it for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Q Only conversations whose title contains this text (case-insensitive).
+	Q *string `form:"q,omitempty" json:"q,omitempty"`
+}
+
+// ListMessagesParams defines parameters for ListMessages.
+type ListMessagesParams struct {
+	// Limit How many items a page holds.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit it for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// StreamMessageEventsParams defines parameters for StreamMessageEvents.
+type StreamMessageEventsParams struct {
+	// LastEventID The id of the last event the client received.
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
+}
 
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
@@ -421,6 +605,18 @@ type RefreshSessionJSONRequestBody = RefreshRequest
 
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
+
+// CreateConversationJSONRequestBody defines body for CreateConversation for application/json ContentType.
+type CreateConversationJSONRequestBody = CreateConversationRequest
+
+// UpdateConversationJSONRequestBody defines body for UpdateConversation for application/json ContentType.
+type UpdateConversationJSONRequestBody = UpdateConversationRequest
+
+// SendMessageJSONRequestBody defines body for SendMessage for application/json ContentType.
+type SendMessageJSONRequestBody = SendMessageRequest
+
+// SendMessageStreamJSONRequestBody defines body for SendMessageStream for application/json ContentType.
+type SendMessageStreamJSONRequestBody = SendMessageRequest
 
 // UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
 type UpdateMeJSONRequestBody = UpdateUserRequest
@@ -445,12 +641,45 @@ type ServerInterface interface {
 	// Register Create an account and sign in
 	// (POST /auth/register)
 	Register(w http.ResponseWriter, r *http.Request)
+	// ListConversations List conversations
+	// (GET /conversations)
+	ListConversations(w http.ResponseWriter, r *http.Request, params ListConversationsParams)
+	// CreateConversation Start a conversation
+	// (POST /conversations)
+	CreateConversation(w http.ResponseWriter, r *http.Request)
+	// DeleteConversation Delete a conversation
+	// (DELETE /conversations/{conversation_id})
+	DeleteConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId)
+	// GetConversation Get a conversation
+	// (GET /conversations/{conversation_id})
+	GetConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId)
+	// UpdateConversation Rename it, or change its system prompt or model
+	// (PATCH /conversations/{conversation_id})
+	UpdateConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId)
+	// ListMessages List messages
+	// (GET /conversations/{conversation_id}/messages)
+	ListMessages(w http.ResponseWriter, r *http.Request, conversationId ConversationId, params ListMessagesParams)
+	// SendMessage Send a message and wait for the reply
+	// (POST /conversations/{conversation_id}/messages)
+	SendMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId)
+	// SendMessageStream Send a message and stream the reply
+	// (POST /conversations/{conversation_id}/messages/stream)
+	SendMessageStream(w http.ResponseWriter, r *http.Request, conversationId ConversationId)
+	// CancelMessage Stop a reply being generated
+	// (POST /conversations/{conversation_id}/messages/{message_id}/cancel)
+	CancelMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId)
+	// StreamMessageEvents Re-attach to a reply's event stream
+	// (GET /conversations/{conversation_id}/messages/{message_id}/events)
+	StreamMessageEvents(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId, params StreamMessageEventsParams)
 	// GetHealth Readiness, with a check of every dependency
 	// (GET /health)
 	GetHealth(w http.ResponseWriter, r *http.Request)
 	// GetLiveness Liveness, checking no dependency
 	// (GET /health/live)
 	GetLiveness(w http.ResponseWriter, r *http.Request)
+	// ListModels The models the provider offers
+	// (GET /models)
+	ListModels(w http.ResponseWriter, r *http.Request)
 	// DeleteMe Delete the account and everything in it
 	// (DELETE /users/me)
 	DeleteMe(w http.ResponseWriter, r *http.Request)
@@ -502,6 +731,66 @@ func (_ Unimplemented) Register(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListConversations List conversations
+// (GET /conversations)
+func (_ Unimplemented) ListConversations(w http.ResponseWriter, r *http.Request, params ListConversationsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateConversation Start a conversation
+// (POST /conversations)
+func (_ Unimplemented) CreateConversation(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteConversation Delete a conversation
+// (DELETE /conversations/{conversation_id})
+func (_ Unimplemented) DeleteConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetConversation Get a conversation
+// (GET /conversations/{conversation_id})
+func (_ Unimplemented) GetConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UpdateConversation Rename it, or change its system prompt or model
+// (PATCH /conversations/{conversation_id})
+func (_ Unimplemented) UpdateConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListMessages List messages
+// (GET /conversations/{conversation_id}/messages)
+func (_ Unimplemented) ListMessages(w http.ResponseWriter, r *http.Request, conversationId ConversationId, params ListMessagesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SendMessage Send a message and wait for the reply
+// (POST /conversations/{conversation_id}/messages)
+func (_ Unimplemented) SendMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SendMessageStream Send a message and stream the reply
+// (POST /conversations/{conversation_id}/messages/stream)
+func (_ Unimplemented) SendMessageStream(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CancelMessage Stop a reply being generated
+// (POST /conversations/{conversation_id}/messages/{message_id}/cancel)
+func (_ Unimplemented) CancelMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// StreamMessageEvents Re-attach to a reply's event stream
+// (GET /conversations/{conversation_id}/messages/{message_id}/events)
+func (_ Unimplemented) StreamMessageEvents(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId, params StreamMessageEventsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetHealth Readiness, with a check of every dependency
 // (GET /health)
 func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
@@ -511,6 +800,12 @@ func (_ Unimplemented) GetHealth(w http.ResponseWriter, r *http.Request) {
 // GetLiveness Liveness, checking no dependency
 // (GET /health/live)
 func (_ Unimplemented) GetLiveness(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListModels The models the provider offers
+// (GET /models)
+func (_ Unimplemented) ListModels(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -621,6 +916,358 @@ func (siw *ServerInterfaceWrapper) Register(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// ListConversations operation middleware
+func (siw *ServerInterfaceWrapper) ListConversations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListConversationsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "q" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "q", r.URL.Query(), &params.Q, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "q"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "q", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListConversations(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateConversation operation middleware
+func (siw *ServerInterfaceWrapper) CreateConversation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateConversation(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteConversation operation middleware
+func (siw *ServerInterfaceWrapper) DeleteConversation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteConversation(w, r, conversationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetConversation operation middleware
+func (siw *ServerInterfaceWrapper) GetConversation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetConversation(w, r, conversationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateConversation operation middleware
+func (siw *ServerInterfaceWrapper) UpdateConversation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateConversation(w, r, conversationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListMessages operation middleware
+func (siw *ServerInterfaceWrapper) ListMessages(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMessagesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListMessages(w, r, conversationId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SendMessage operation middleware
+func (siw *ServerInterfaceWrapper) SendMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SendMessage(w, r, conversationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SendMessageStream operation middleware
+func (siw *ServerInterfaceWrapper) SendMessageStream(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SendMessageStream(w, r, conversationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CancelMessage operation middleware
+func (siw *ServerInterfaceWrapper) CancelMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CancelMessage(w, r, conversationId, messageId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// StreamMessageEvents operation middleware
+func (siw *ServerInterfaceWrapper) StreamMessageEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamMessageEventsParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Last-Event-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Last-Event-ID", Err: err})
+			return
+		}
+
+		params.LastEventID = &LastEventID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StreamMessageEvents(w, r, conversationId, messageId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetHealth operation middleware
 func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Request) {
 
@@ -640,6 +1287,20 @@ func (siw *ServerInterfaceWrapper) GetLiveness(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetLiveness(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListModels operation middleware
+func (siw *ServerInterfaceWrapper) ListModels(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListModels(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -943,6 +1604,39 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/users/me/api-keys/{key_id}", wrapper.DeleteApiKey)
 	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/models", wrapper.ListModels)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/conversations", wrapper.ListConversations)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/conversations", wrapper.CreateConversation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/conversations/{conversation_id}", wrapper.DeleteConversation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/conversations/{conversation_id}", wrapper.GetConversation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/conversations/{conversation_id}", wrapper.UpdateConversation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/conversations/{conversation_id}/messages", wrapper.ListMessages)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/conversations/{conversation_id}/messages", wrapper.SendMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/conversations/{conversation_id}/messages/stream", wrapper.SendMessageStream)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/conversations/{conversation_id}/messages/{message_id}/events", wrapper.StreamMessageEvents)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/conversations/{conversation_id}/messages/{message_id}/cancel", wrapper.CancelMessage)
+	})
 
 	return r
 }
@@ -989,6 +1683,8 @@ type UnauthorizedJSONResponse struct {
 }
 
 type UnsupportedMediaTypeJSONResponse Error
+
+type UpstreamErrorJSONResponse Error
 
 type ValidationErrorJSONResponse Error
 
@@ -1594,6 +2290,1293 @@ func (response Register503JSONResponse) VisitRegisterResponse(w http.ResponseWri
 	return err
 }
 
+type ListConversationsRequestObject struct {
+	Params ListConversationsParams
+}
+
+type ListConversationsResponseObject interface {
+	VisitListConversationsResponse(w http.ResponseWriter) error
+}
+
+type ListConversations200JSONResponse ConversationList
+
+func (response ListConversations200JSONResponse) VisitListConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConversations401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListConversations401JSONResponse) VisitListConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConversations422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListConversations422JSONResponse) VisitListConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConversations500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListConversations500JSONResponse) VisitListConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConversations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListConversations503JSONResponse) VisitListConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateConversationRequestObject struct {
+	Body *CreateConversationJSONRequestBody
+}
+
+type CreateConversationResponseObject interface {
+	VisitCreateConversationResponse(w http.ResponseWriter) error
+}
+
+type CreateConversation201JSONResponse Conversation
+
+func (response CreateConversation201JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateConversation400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateConversation400JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateConversation401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateConversation401JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateConversation413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateConversation413JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateConversation415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateConversation415JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateConversation422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CreateConversation422JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateConversation500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateConversation500JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateConversation503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateConversation503JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConversationRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+}
+
+type DeleteConversationResponseObject interface {
+	VisitDeleteConversationResponse(w http.ResponseWriter) error
+}
+
+type DeleteConversation204Response struct {
+}
+
+func (response DeleteConversation204Response) VisitDeleteConversationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteConversation401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteConversation401JSONResponse) VisitDeleteConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConversation404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteConversation404JSONResponse) VisitDeleteConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConversation422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response DeleteConversation422JSONResponse) VisitDeleteConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConversation500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteConversation500JSONResponse) VisitDeleteConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConversation503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteConversation503JSONResponse) VisitDeleteConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConversationRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+}
+
+type GetConversationResponseObject interface {
+	VisitGetConversationResponse(w http.ResponseWriter) error
+}
+
+type GetConversation200JSONResponse Conversation
+
+func (response GetConversation200JSONResponse) VisitGetConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConversation401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetConversation401JSONResponse) VisitGetConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConversation404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetConversation404JSONResponse) VisitGetConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConversation422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetConversation422JSONResponse) VisitGetConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConversation500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetConversation500JSONResponse) VisitGetConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConversation503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetConversation503JSONResponse) VisitGetConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversationRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	Body           *UpdateConversationJSONRequestBody
+}
+
+type UpdateConversationResponseObject interface {
+	VisitUpdateConversationResponse(w http.ResponseWriter) error
+}
+
+type UpdateConversation200JSONResponse Conversation
+
+func (response UpdateConversation200JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UpdateConversation400JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateConversation401JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateConversation404JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UpdateConversation413JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateConversation415JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response UpdateConversation422JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response UpdateConversation500JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UpdateConversation503JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessagesRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	Params         ListMessagesParams
+}
+
+type ListMessagesResponseObject interface {
+	VisitListMessagesResponse(w http.ResponseWriter) error
+}
+
+type ListMessages200JSONResponse MessageList
+
+func (response ListMessages200JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListMessages401JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListMessages404JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListMessages422JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListMessages500JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListMessages503JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	Body           *SendMessageJSONRequestBody
+}
+
+type SendMessageResponseObject interface {
+	VisitSendMessageResponse(w http.ResponseWriter) error
+}
+
+type SendMessage201JSONResponse Exchange
+
+func (response SendMessage201JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SendMessage400JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendMessage401JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response SendMessage404JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage409JSONResponse struct{ ConflictJSONResponse }
+
+func (response SendMessage409JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SendMessage413JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendMessage415JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SendMessage422JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SendMessage429JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SendMessage500JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage502JSONResponse struct{ UpstreamErrorJSONResponse }
+
+func (response SendMessage502JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendMessage503JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStreamRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	Body           *SendMessageStreamJSONRequestBody
+}
+
+type SendMessageStreamResponseObject interface {
+	VisitSendMessageStreamResponse(w http.ResponseWriter) error
+}
+
+type SendMessageStream200ResponseHeaders struct {
+	CacheControl    *string
+	XAccelBuffering *string
+}
+
+type SendMessageStream200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       SendMessageStream200ResponseHeaders
+	ContentLength int64
+}
+
+func (response SendMessageStream200TexteventStreamResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.XAccelBuffering != nil {
+		w.Header().Set("X-Accel-Buffering", fmt.Sprint(*response.Headers.XAccelBuffering))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type SendMessageStream400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SendMessageStream400JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendMessageStream401JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response SendMessageStream404JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream409JSONResponse struct{ ConflictJSONResponse }
+
+func (response SendMessageStream409JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SendMessageStream413JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendMessageStream415JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SendMessageStream422JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response SendMessageStream429JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SendMessageStream500JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessageStream503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response SendMessageStream503JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelMessageRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	MessageId      MessageId      `json:"message_id"`
+}
+
+type CancelMessageResponseObject interface {
+	VisitCancelMessageResponse(w http.ResponseWriter) error
+}
+
+type CancelMessage200JSONResponse Message
+
+func (response CancelMessage200JSONResponse) VisitCancelMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CancelMessage401JSONResponse) VisitCancelMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CancelMessage404JSONResponse) VisitCancelMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CancelMessage422JSONResponse) VisitCancelMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelMessage500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CancelMessage500JSONResponse) VisitCancelMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CancelMessage503JSONResponse) VisitCancelMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMessageEventsRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	MessageId      MessageId      `json:"message_id"`
+	Params         StreamMessageEventsParams
+}
+
+type StreamMessageEventsResponseObject interface {
+	VisitStreamMessageEventsResponse(w http.ResponseWriter) error
+}
+
+type StreamMessageEvents200ResponseHeaders struct {
+	CacheControl    *string
+	XAccelBuffering *string
+}
+
+type StreamMessageEvents200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       StreamMessageEvents200ResponseHeaders
+	ContentLength int64
+}
+
+func (response StreamMessageEvents200TexteventStreamResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.XAccelBuffering != nil {
+		w.Header().Set("X-Accel-Buffering", fmt.Sprint(*response.Headers.XAccelBuffering))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type StreamMessageEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response StreamMessageEvents401JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMessageEvents404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response StreamMessageEvents404JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMessageEvents422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response StreamMessageEvents422JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMessageEvents500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response StreamMessageEvents500JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMessageEvents503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response StreamMessageEvents503JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -1674,6 +3657,72 @@ func (response GetLiveness500JSONResponse) VisitGetLivenessResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModelsRequestObject struct {
+}
+
+type ListModelsResponseObject interface {
+	VisitListModelsResponse(w http.ResponseWriter) error
+}
+
+type ListModels200JSONResponse ModelList
+
+func (response ListModels200JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModels401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListModels401JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModels500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListModels500JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModels502JSONResponse struct{ UpstreamErrorJSONResponse }
+
+func (response ListModels502JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2406,12 +4455,45 @@ type StrictServerInterface interface {
 	// Register Create an account and sign in
 	// (POST /auth/register)
 	Register(ctx context.Context, request RegisterRequestObject) (RegisterResponseObject, error)
+	// ListConversations List conversations
+	// (GET /conversations)
+	ListConversations(ctx context.Context, request ListConversationsRequestObject) (ListConversationsResponseObject, error)
+	// CreateConversation Start a conversation
+	// (POST /conversations)
+	CreateConversation(ctx context.Context, request CreateConversationRequestObject) (CreateConversationResponseObject, error)
+	// DeleteConversation Delete a conversation
+	// (DELETE /conversations/{conversation_id})
+	DeleteConversation(ctx context.Context, request DeleteConversationRequestObject) (DeleteConversationResponseObject, error)
+	// GetConversation Get a conversation
+	// (GET /conversations/{conversation_id})
+	GetConversation(ctx context.Context, request GetConversationRequestObject) (GetConversationResponseObject, error)
+	// UpdateConversation Rename it, or change its system prompt or model
+	// (PATCH /conversations/{conversation_id})
+	UpdateConversation(ctx context.Context, request UpdateConversationRequestObject) (UpdateConversationResponseObject, error)
+	// ListMessages List messages
+	// (GET /conversations/{conversation_id}/messages)
+	ListMessages(ctx context.Context, request ListMessagesRequestObject) (ListMessagesResponseObject, error)
+	// SendMessage Send a message and wait for the reply
+	// (POST /conversations/{conversation_id}/messages)
+	SendMessage(ctx context.Context, request SendMessageRequestObject) (SendMessageResponseObject, error)
+	// SendMessageStream Send a message and stream the reply
+	// (POST /conversations/{conversation_id}/messages/stream)
+	SendMessageStream(ctx context.Context, request SendMessageStreamRequestObject) (SendMessageStreamResponseObject, error)
+	// CancelMessage Stop a reply being generated
+	// (POST /conversations/{conversation_id}/messages/{message_id}/cancel)
+	CancelMessage(ctx context.Context, request CancelMessageRequestObject) (CancelMessageResponseObject, error)
+	// StreamMessageEvents Re-attach to a reply's event stream
+	// (GET /conversations/{conversation_id}/messages/{message_id}/events)
+	StreamMessageEvents(ctx context.Context, request StreamMessageEventsRequestObject) (StreamMessageEventsResponseObject, error)
 	// GetHealth Readiness, with a check of every dependency
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
 	// GetLiveness Liveness, checking no dependency
 	// (GET /health/live)
 	GetLiveness(ctx context.Context, request GetLivenessRequestObject) (GetLivenessResponseObject, error)
+	// ListModels The models the provider offers
+	// (GET /models)
+	ListModels(ctx context.Context, request ListModelsRequestObject) (ListModelsResponseObject, error)
 	// DeleteMe Delete the account and everything in it
 	// (DELETE /users/me)
 	DeleteMe(ctx context.Context, request DeleteMeRequestObject) (DeleteMeResponseObject, error)
@@ -2598,6 +4680,296 @@ func (sh *strictHandler) Register(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ListConversations operation middleware
+func (sh *strictHandler) ListConversations(w http.ResponseWriter, r *http.Request, params ListConversationsParams) {
+	var request ListConversationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListConversations(ctx, request.(ListConversationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListConversations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListConversationsResponseObject); ok {
+		if err := validResponse.VisitListConversationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateConversation operation middleware
+func (sh *strictHandler) CreateConversation(w http.ResponseWriter, r *http.Request) {
+	var request CreateConversationRequestObject
+
+	var body CreateConversationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateConversation(ctx, request.(CreateConversationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateConversation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateConversationResponseObject); ok {
+		if err := validResponse.VisitCreateConversationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteConversation operation middleware
+func (sh *strictHandler) DeleteConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	var request DeleteConversationRequestObject
+
+	request.ConversationId = conversationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteConversation(ctx, request.(DeleteConversationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteConversation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteConversationResponseObject); ok {
+		if err := validResponse.VisitDeleteConversationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetConversation operation middleware
+func (sh *strictHandler) GetConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	var request GetConversationRequestObject
+
+	request.ConversationId = conversationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetConversation(ctx, request.(GetConversationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetConversation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetConversationResponseObject); ok {
+		if err := validResponse.VisitGetConversationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateConversation operation middleware
+func (sh *strictHandler) UpdateConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	var request UpdateConversationRequestObject
+
+	request.ConversationId = conversationId
+
+	var body UpdateConversationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateConversation(ctx, request.(UpdateConversationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateConversation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateConversationResponseObject); ok {
+		if err := validResponse.VisitUpdateConversationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListMessages operation middleware
+func (sh *strictHandler) ListMessages(w http.ResponseWriter, r *http.Request, conversationId ConversationId, params ListMessagesParams) {
+	var request ListMessagesRequestObject
+
+	request.ConversationId = conversationId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMessages(ctx, request.(ListMessagesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMessages")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListMessagesResponseObject); ok {
+		if err := validResponse.VisitListMessagesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SendMessage operation middleware
+func (sh *strictHandler) SendMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	var request SendMessageRequestObject
+
+	request.ConversationId = conversationId
+
+	var body SendMessageJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SendMessage(ctx, request.(SendMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SendMessageResponseObject); ok {
+		if err := validResponse.VisitSendMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SendMessageStream operation middleware
+func (sh *strictHandler) SendMessageStream(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	var request SendMessageStreamRequestObject
+
+	request.ConversationId = conversationId
+
+	var body SendMessageStreamJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SendMessageStream(ctx, request.(SendMessageStreamRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendMessageStream")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SendMessageStreamResponseObject); ok {
+		if err := validResponse.VisitSendMessageStreamResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CancelMessage operation middleware
+func (sh *strictHandler) CancelMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId) {
+	var request CancelMessageRequestObject
+
+	request.ConversationId = conversationId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelMessage(ctx, request.(CancelMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CancelMessageResponseObject); ok {
+		if err := validResponse.VisitCancelMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// StreamMessageEvents operation middleware
+func (sh *strictHandler) StreamMessageEvents(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId, params StreamMessageEventsParams) {
+	var request StreamMessageEventsRequestObject
+
+	request.ConversationId = conversationId
+	request.MessageId = messageId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StreamMessageEvents(ctx, request.(StreamMessageEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StreamMessageEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StreamMessageEventsResponseObject); ok {
+		if err := validResponse.VisitStreamMessageEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 	var request GetHealthRequestObject
@@ -2639,6 +5011,30 @@ func (sh *strictHandler) GetLiveness(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetLivenessResponseObject); ok {
 		if err := validResponse.VisitGetLivenessResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListModels operation middleware
+func (sh *strictHandler) ListModels(w http.ResponseWriter, r *http.Request) {
+	var request ListModelsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListModels(ctx, request.(ListModelsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListModels")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListModelsResponseObject); ok {
+		if err := validResponse.VisitListModelsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -2844,91 +5240,133 @@ func (sh *strictHandler) ChangePassword(w http.ResponseWriter, r *http.Request) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Dz9c9u2kv/KDu9mksxQsvyRNLV/OTdNpm6TNBc7r+9elZEgYiWhJgEWAC3rMv7fb7AAKVKiPmz32S/v",
-	"MpPJWBKxWOz3Lnb5JUpUliuJ0pro+Es0RcZR058fmcW3IhOW/nPfcDSJFrkVSkbH0Uf8s0BjDbA0VTPk",
-	"ICTYKcJMSK5m3SiOTDLFjLmVdp5jdBwJaXGCOrq5iRfgP2LGhBRysmGLFMf27vANtqD/2xTr8AAlN/D0",
-	"kxTXYDBRkptn2/dAq+enY4t6Ff65BwJWwYwJCyMcK41g9VzICbAJE7IJPxNSZEUWHffi1b1u4ihnmmVo",
-	"A3deFdqolm0vpghDidd2kNATQ1BjOmau8UqowkDOJngCKhMWhIWx0vTzWGhj6TeHlXCg/ixQz6M4kixz",
-	"yHh4TZTZ9VuUEzuNjg96vdgdofy8Xx3CWO2Y646wRpJ+UjPImJyDsJgZYIQGTFXKzTpkUoJUx4XjmBWp",
-	"dZjEDjFPy/2AVvjUTlmNJlfSIBH2B8aD2LlPiZIWJf3J8jwVCXM47/1hHOJfIrxmWZ4i/am150eiuNth",
-	"xPhAB0BxlKExbOK+d8QO38NI8TkIA1JZuGKp4PDz+a/vI4cRPTAQPDqOeqPv+HPWw87L8WHSORq9xM73",
-	"7PlhZ3+8z19ib/QiOWBE3gUx/lPjODqO/mNvod17/lez95oQpYOvig5hlKgi5YTUCCFn2iDvRjdx9ErJ",
-	"cSqSexImKaEsU8XZgdSRg6UaGZ+DxokwFjXyxyRJyawSbwMzYaekNEmhNUoLxjKLRKI3So8E5yjvR6Nx",
-	"BaZOJE8PTVAcnbgwbJQ+LnVYUmLj5CW4AiLFmbSoJUtfL852V3KIAGrgf6jTpPwJyp8ehRKnEgqJ1zkm",
-	"FjmMmUgLjScgrIGEFQYdfVI1mSCHQnL0JrcULFHSi0zAK40cpRUsNfclGsEbJDWA7SqnNOTMmJnS3CE6",
-	"00pOHlOmKqzIby1jBk/d14ZlCEyaGWryYSNlp8+Iju+VfaMKye9HPansYExg6jRzMl5++yjkea/AFMkU",
-	"NBpV6ARjRyaKLlIlJxRtGJWhkgiYGm+TPrB5qhi/UOot0xO8H11yD2xglRqkBG6bc6OnHC+ZhP3e0cvn",
-	"372A0dyieXQ/t4Rc3XhV0SPeU440szhIA6QGqZTyQU+gweORYxmRExek+ggVmAtuYUiBboci3WEZHrvQ",
-	"rJ4uLB5Zh0p4eq8WNhM+56ivRIKfJLtiInUu7X40Nx7eoKgBXJbS8IyTAYtZrjTTIp1Dc8nj+BLgmKPk",
-	"KBMS0RpKdc6kzKL+63jwSbLCTpUW/3tfiS/qkOpkd187R+RBkbiJR4ztao4WmEbIhDFCTmIIjtNZVrzO",
-	"HYpLZP7tt986p4vDYHsWtnRcwgedgS4MtmaWVaLk+WGKPFfaIn+HXLALeuZ+fKkgDjIHckD7LitG2ADc",
-	"j5AVhpKAla0e2XQ/MU08y/AzSTB3EdgUtfd9f3OcJLz/gjD0qgJWBaIcLRMuUvv9SzQWmDpiOAS7FMM0",
-	"iOvZC1yhkU8sZMwmPosYK50xC/2I1vSj6ObzOp9azxX/FXKikUZ2aaCUG80SewLDQJQhuGTdALJkCkSc",
-	"bm1/0qTTXPyCc2IF58JtwNIPWuWorXDp+JilBuMor331JUo0MifEjHjoqRcdR5xZ7FiROZFe0qg48ops",
-	"Nq2RRRp8j9UFtsAQvLG2KIgHK4+lzNhBYSoEm9T7lLs9OTALmTIWlEwQGGRCFpbMwt1w82WRL6s/5BrH",
-	"4rrdQhnLtC3rQwYTjTZ2BspimsIlzg2wnGnbjdpqOZX5Pv49IkIQCtWGcZ1NDfovUehzBVyN/sDEOqS9",
-	"WLzyALZKx0oqdvrhzKHv83SXg5VnYyakDMgD4S0QmkJRMe6rkrNLrzgtbKXTduGM7IWZqpkEJdM5SF82",
-	"3Sqx/99E0NNyvSC+Fb4YeAsbRZXMxh+bbG0wgzcVBkxrRp9rldxVAn5gxjiZHpal3rKY61aFOq9jGyhf",
-	"6XaHrkq8W/i5TF46RhOfNoK9mjI5wQ8hZ68VUm9j331VbVBm/kuV5v2Dl1sqzQ7NWWP5JuKXyK6ceQWP",
-	"Jbit5yeJ8/y82+mbFmTNnYWzbsaq3MBM6UshJycg8Qo1zNwTKhPW+qh1N6tVqm6dyrvU8+vUIhhtJPlR",
-	"mDxl8/dhjyq+ik45i+Lb7RlHrymuWrUlWmSZc6uSg8vidSdhBjmM5lBmez5bWmzPOPuv8KmbqKxOrCp4",
-	"q91vPD9q4HbYhlsZL97CXTkjqCSCmbIcnSF0bJz7aiaUFxOrvqkKTbeGcD8oPl9hll/exq3FmlsqLYXI",
-	"X1ZyWWOdkYkhY8lUSOxoZNx9A24BMUQWmUOpeV+ylES21zLrVfJmvc5OFR+4r0JNx/mCxbVDWw1rbXbU",
-	"EvQv1XRWqtNFbqxGllVftBUkPrcIUJVNrFh61B2KoCHXapRiZmIy9gvkvMT4+7JdXM4bBy3E+Ktup8o+",
-	"Vhk6LTImF2zE6zxlklAobVBVkvfHaQ056pnL8h6v/yxcTu70dvj3TrCinbMfh5U+gE/Gt0cFJJWL4zT2",
-	"bZP+GlVuJ/4h92sx2BrD9SvxDYSJAbuTLgwXaeIwhiHdb3ZJqNzHnNlpN1HyCrXxwif4sJWSNVZtpoVH",
-	"cbGg7fw/IUuddbud6k8xuTS3XMSZZSNmcJuceoxeuS283HBhbrVmiQrVvm3HN5bZwtvXYJXUJSX5E804",
-	"8ladLXLnVQehKNoIn4W0L46ieOPNfhw5Fgtfe9jMwIDdYsXK5nHJi/W89VS5Ha9SZlEm80HWPB5XRais",
-	"rp5PFtnIH28NTZc90LYz13BoO9xbcYUSzW2lsBW5XZFqxUNNhLxj4FdGNhtdOj1E3SB3DI6XI4EQ6myM",
-	"aj/UNmsauJcuWds/eAnJlGmWWNQGnjI5h09SOOP7rBlzJUprTCxMlTYII2at7+rYcIKXLTr3EccazfRu",
-	"dNZ+8cCqS39Nf9suljr5msDaaPcxNDHcDVnug+dBGaFvko16oH0T30Oe7pQt7SRI52hKW3cLIrAkQWMW",
-	"DFsOSX7+7YIuPlFySodPQ+hIjvMYfkCmUUO/6PUOEwJCf2K7Py3zLyHX93QV0oqU3LpHDQhquC0wNbA1",
-	"M78idkughZykCIXBE8DrhNJoEBaYheGei4X3AgCf5TOQOAPjydl6DtrHB7E18+Zp0e7IDG7NKD6Z0PlW",
-	"53yDPcsHbSDSoG7YsU1MfJHUbbar1mRC1r/dfyQ9umk7TKDrP7nCvXzCVcEuz7GS5t61AqlV2hAuxrM2",
-	"vm6q2JUoNLAPkBv1u1UxcbEFJoUWdn5Od2tEuhEJuLMAi09vyoM4Q6F0WR+OWkrHDX0ea5WV2pc6x+4i",
-	"81IZvVUfOnhLCko9GawqQ/dlgOPIYvYy3GO56Fzi3Ay7fVleBFLLoFfO6qRTa3N/AyPkWLUXUEcsuXR2",
-	"T42BgcF03JkqY5FDjto4YYPTM2DGCGOZtMfugKqQ1sRQzy5CT5tD+qwvM8UxBZ/DIg/EGM39HzGMRYo+",
-	"PavgQsIkuJwwpgoMXrtM2nT7si9fUz0jtESF8nvYjrpUqNCB8gpTlSM8HVL2NXwWw2yqDMJwkbENAavM",
-	"sC83p4aEBstzZNqUjcO+CPSEOrE8bmcSONLOGV0lVg8BS43yf7vthAGukoIecg7GcXDvan9P5ShZLrpz",
-	"lqVDt2Vfrvz2h1FObggfB8U34Aa77h913w5PHJq5VrzwHXV2igbpYlqNx15QUpGg9ClTaIN9d3bh9E2n",
-	"QVrM8R5t7JuDukpP9sIis+eedfZJWF99q3h3+uGsllQcR73ufrfnHg1HiI6jw26ve0jO3U5JzWpK4T7m",
-	"yrSUK0/rzG56LKCOuUupZjK0e3kC+Q6vqudrgoErLEM46u335bClFESkh0SZ2sPOTHbho7OYoVLjNAKS",
-	"VBATOddOz926HHVfEg6eys4Qk1Kc8eg48kesCgdlZewWl8je7LaUGxch15q4eOe72kbWcdM0tFYXuNzj",
-	"fNDr7XCI3fYuQ7qWm+JzMZE0F7DUP/H3TtVe1alawjc2qzRHEW7iBojGAMFOYBYrVkCFWYEdwbin6eBH",
-	"nqJtyyrK79Vay2nJ/vYlLU2hbun+4faly21/tO759nWtnSdu8cHB9sXL/Ra07vvt6+r9djdx9HwXcjYb",
-	"jGnVDmRpaTarhxLR8e+f48gUWcb0PMiws8xkwxaWqnYnZNnEUPTjYo7PDlZlHFVh11vHj3ilLoMjDWYx",
-	"tAVTGFG63aqxky50JSI3IFUjUInBKGB9GYybd5wtmQknN22sSFPnA0EV9sT5/NIQu7Clar13yPG+9OvL",
-	"/ppQZoanB72jZ104re2xaNsXxhTIwVg2D1MNVb4070uPCjwtGyCGp69evT4/H1z8+svr94OLi7fDZ2vs",
-	"sKPmPQzxUgIWaTs4/POg893s9c9/9kYH/KfL/96/+vng1exo9LdD+f3/XL/8hzl9Mb7YL37J32a7G+Ol",
-	"4sRO5vho3U2+FwthQNH91R0tzddkLv51VP81RSSBBxsUPQjWJk2vabRvNjSU7ncKg8e+P6rUerYaMzU0",
-	"2YdJEmd92TAUPsJ09kOl3N8o1u+Hu/BBo3EuRE6Aep1JVx0CvGlx+tL3lwoDltGOZKLG9thPy01VuhDM",
-	"p/620qPmDo2SI/eJUxWKUQj1rC+FKc1KhWto4BfGBXdtah9QO6+Y8G+p/g8SjZ3WA/CTcibQycSyCHhz",
-	"PwMSjiL/Fr3dNXprNFV/i9se1HiXNVS2JNsr1dONlt1Xedabdt/vY8ik+sqKt9BNK15lvVQm9B7Atnes",
-	"nPSlM94lMJez+twULqop3fJHNXb7CmksS9NqKpBJGFIlbuiybI/HUe+wL6k3aN0M4dZcud06B/rcwy43",
-	"65ahKeghkubli5mdLPX+Q1hqP1fpeTxjBkIZ9KSRKpA3deH2YqLgm5FeMdI7GJbFyC6t2MHoVXPQ30z6",
-	"Q5p0b2uXTa3xCXq7FZ9W/SwTbA3MqU4NtYGwJwZCJZSg+wYLX1+k1gofrdcmtGgatewqifvSPfoRuTC+",
-	"FzNRciwmhUb+bGGOD3o9/6sPnwkylRTQlySf9w4XQ+Yuhu5LGlj03Z0SqZxugkvwlfUnK5PGcWjH0mgL",
-	"LZG3GfAJ2tDyc6eYtGbGF01A9c6eeudIr/ty0Q0SKd+aU/+82ktz+KL3vLUyvZuJDUdrsbD+UqLGxXIs",
-	"oHtvkf8rSXbQ6/VqNMIwklP7qmpNekDinVpIkdHsCtZp6CQRuR96d0frbtTmj8i4kGhMXEZJXg2qFtgF",
-	"5Jpum7mxmDW0ey8VV7hWxZdVjlQiNORRWk0lMdRX1VCToUJb0Hapanj4OpvsS6WTKVIUpTQNdFF1TKOf",
-	"ZvDoayTme52t2wgYpUJemjXqWDUy3VchG5q280VCufuaqKQkmjDeXsrJnRVmg2iUWMSeC0JOmnxYJw/l",
-	"BauXghTbJjN/pO9N2bzhY6zFnBDFViYu726Xr0nLy8/aJWfsAnYXRl+CVaoL3rSUURpK3sppj947jHYt",
-	"BZa4CgMTJbF75xz0Efx5xVhP/AbtiZKOZHbq+Cwk0Ht9Sv4SS6PPN/Fm7a6cZQnWTpm/DPR36qvF9Dbd",
-	"a2PHX1eaCb0zm6L9r5OrVKmmq76OkEDNH20MzJlNpi0ZNKXpJryEClNuPPNcjjxxhqALvnLlL19oItm/",
-	"msjx0mU/TCo7RV3x/ulR7/tnqwwuqKnoHf61ySq8VVeYsgR3N7Kr3U0PXCTcJIlFOZ/akMgHKo/9Wydf",
-	"j6miXsmg8cqfIMsQWq6WFbbuUKuOpbVhVs2IPTE17ylxhsb6ulUXzmnA09e/fCTmp1Ort+Et3fkJY/0o",
-	"nYma77/7vZ0ii0f2yjLG1gfDi/RuPv8TFa42RtpamKeOIDUmmt3dB3yNguloQmJZikw9jy+FjrzH9g6j",
-	"MBj5ZDHvTddhMp1TNxCIxTy0T539Y3RFRnO0LEQL5a33bIqapJQt+TdffPPmOg6328KW/b/0SiYDPsRr",
-	"TbuT2pTovXqLarOi0UHv4LtO70Wnt3/R6x3Tv38sXpg4YsllkYMn3u6+qm2e9YELpc2XAaxxW5c4j5fn",
-	"/R/Wd31zRTu6oqqKt2jDbdH4Vvez9+US5wPBbzZleBdt89HA/Ks2unBeez3aE0NP0vXzUXdNklZT010S",
-	"tQAw3HTfw5r7DTYvqt5195UKg++B2ioMK86/lexPDL1KMbwwNmdU1Qzmz8tNtGy36mZwS7v7zeeGSNbn",
-	"ZfKixTW9p06t+ltCq67Wp0e9Q18X8i6Jml6flaUDn8yUBYTwaowQW/UlSm5OgmNDyBgJN+3iQ7yJcg5I",
-	"tnqdxrsZ7uN3Vt/QsHayq/kmhshYlqfV7+HpsPYWXqn1LRP36bSqv2XS04k/cOpz65uqbw7n1rlPS9dm",
-	"le4065HNQZLfP7v0wI8GtBkgmhDwP1ft+KG5nxKLsNnKe6+pfk0lMF1WwxfvwvHvJ3Q/upCmqn4KP2AW",
-	"7Fqof7o8Z/lqa3HPH/sWrDhUwRatZhx8W2UNIF2erYJbrfE8MUCpW1knqCB4iq6CeKvkpJOKK+T+xT5j",
-	"pUM46uup5z/+YmIoqB3BReP1yl39yJVfWN3i1epIS2NMpQalUdZtAfXOT8nT8AhrFIFjMGTNUyZcauFO",
-	"UU7KsFIKOvQIXjlZrW0aRu/NGgKfngGN3lQvVAs3h5BrdSU4alDjMeoGRHq+Bd6bakiHEpYid3bAVG8I",
-	"WkzuWEXCV4NJJe6t1PXlb3/oDz++ieEd05c8tBH/fP7r+xrEUCqPbj7f/F8AAAD//w==",
+	"7H3rchs3s+CroGZPlaWqIUXJduJQP3YVxzlxYjteyz7+zgm9IjTTJPFpBhgDGMlcl6r2afbB9km20I25",
+	"D2+SLSf5VOVyieQA02g0+t6Nz0Gk0kxJkNYE48/BAngMGv98wy28EKmw+J/7JgYTaZFZoWQwDt7AxxyM",
+	"NYwnibqCmAnJ7ALYlZCxuhoGYWCiBaTcjbTLDIJxIKSFOejg+jqspn8DKRdSyPmaVyQwszef30AP+O8X",
+	"UJ+PgYwN23snxSdmIFIyNvub3wFWL09mFnR3/lOahFnFrriw7BxmSgOzeinknPE5F7I5fyqkSPM0GI/C",
+	"7ruuwyDjmqdg/e48VfIStOHubc/j7uvfLoBFtWceGCZi90Lhfs24XQRhIHnqXlN/7kzEQRho+JgLDXEw",
+	"tjqHOpQzpVNug3GQ5/ikh9RY7XbQwfk010bpfoimEj7ZswifmDI1ww3INFwKlRuW8TkcM5UKy4RlM6Xx",
+	"55nQxuJvJfgfc9DLGvz0xgYy+acXIOd2EYyPRqPQIbf4fNgH9Aoa/0VdsZTLJRMWUsM4gsEWKonNKmAS",
+	"nKkOSwwznifWQRI6wGiXDz1Y/lPYR18vwRg+h1X7m9LP67bWP3LbXb12g02mpAGkvh957M+m+xQpaUHi",
+	"nzzLEhEhJR380zhIPwfwiadZAvin1kQakYrdC855fKb9RGEBbDAO3L7779m5ipdMGCaVZZc8ETH79fT3",
+	"V345YKxb2zgYnX8fP+YjGDyZPYwGj86fwOAH/vjh4HB2GD+B0fl30RFHnFaL/jcNs2Ac/LeDigUe0K/m",
+	"4BkCigvv4h0hilSexAjUObCMawPxMHDkr+QsEdEtERMVs7Sx4phl4tDBEw08XjINc2EsuG39higpNquA",
+	"27ArYRd4fqNca5CWGcstIIp+VvpcxDHI2+FoVk5TRxLhQ+MsDk+xMPw8+bbY4VEBjaMXLy8RFc+lBS15",
+	"8qxa203RIfxUZ/RDHSfFT6z46Ztg4kSyXMKnDCILMZtxkeQajpmwhkU8N+Dwk6j5HGKWyxiI+xeEJQp8",
+	"IQt4qiEGaQVPzG2RhvOdRbUJ+4+c0izjxlwpHTtAr7SS829JUyVUKELbkLE997XhKTAuzRVoFKfnyi72",
+	"EY+vlP1Z5TK+HfaksmcznKaOM0fjxbffBD2vFDN5tGAajMp1BKFDE6pgiZJzVMmMSkFJYJAY4kmv+TJR",
+	"PH6r1Auu53A7vGQ02ZlV6izB6TYJN3zK7SWX7HD06Mnj779j50sL5pvLuRZwdeZVqthwSzrS3MJZ4mdq",
+	"oEop0r88Dr4dOtqAHDtNntR4xp0FwKZoDQzQHJgWNoRTy+o2VfXIKlD80wc12wLhOQV9KSJ4J/klF4kT",
+	"abfDuaH5zvLahG0q9c84GrCQZkpzLZIlaw75NrKExZCBjEFGSKI1kOo7k3AL+svtwTvJc7tQWvzv21J8",
+	"Xp+pjnb3tRNENBUrVfZvhOeaoGVcA0uFMULOQ+YFp+Os8ClzILbQ/P79+8FJtRjoN2Fay0V4wDHo3ECv",
+	"+V2ZJLgfJs8ypS3ELyEW/C0+c7t9KWc8S92UZ/je9sHwL2DuR5bmBo2Azqu+Met+YJpwFupnFEHmNLAF",
+	"aJJ97zJjNfD0CyihuZ+qRwl1eDt5zjKtLoXT7pwCCDHbK4dYkYLK7f63xFsXwGOHtIWQczJmEoG2jPvv",
+	"intla8jetjnOdRj8hzsfiLgvgNfLcrISszFYLpz++8fnYCYgcahy2z5EzbCBejo0LFZg5APLUm4jss3I",
+	"7meTAMdMguD6wypNpW6B/xkszXMN/MKw4jRqHtljNvVImTLJUzAMeLRgiJxh7f3In04y8RsscSviWLgX",
+	"8OS1VhloK8AE4xlPDIRBVvvqcxBp4I41cNvwmsTcwsCRb9d1EgbEHs26MTJPvEQnx0xnDhFv4aUJg4Qb",
+	"e5abEsAm9t5l7p0x45alylimZASMs1TI3CKzvRls5Gn63P0h0zATn/r5vrFc28IBaCDSYEPH9i0kCbuA",
+	"pWE849oOez2MlR/rjwARgSCULwzr29TAfwtDH8rJ1fk/IbIOaCKLpzTBRuroGLgnr5878Mn74SzbYm3c",
+	"eEMMYo94yxBModAP/Jeisws6OD3biqsdsufIL8xCXUmmZLJkkjz2Gyn2X40ECZerCfGFIBfrDjwKXdWN",
+	"P9bxWs8Gr0sIuNYcP9dc9V0EvubGOJqeFr78wlvvRnlHvts2pijI4hZd+vA37GcbvbiMJjx9CHu64HIO",
+	"r70npOae3oW/k6/yrPCntEIJh0dPNoQSHJhXjeHrkF8A21lzB47WvL3rr0Vx7kCs7SKSiijELvOnKoZk",
+	"RdzD/YQUpyFLBBhPaylwaXxIiXS4B4b56MtwGz5ilsZCepZplWYI6sYRVtikx7R5lmbW2clWJGwuLkE6",
+	"OykGLS4hZjOt0lpkyyOnlz3mJLJ3QFwfbyIg28srUNziVbVXdndvE919dXbVIPLNTOsrcRrEF3HOm/GZ",
+	"pqxeEZh2eoSxKjPsSukLIefHTMIlaHblnlCpsJas7u0OVCEk6/xsm9BoHUM4x2qU1HfnZogpT/1OAdye",
+	"k1sb/2Q0Gq07urvGijuL/0mYLOHLVx7BpRkXnMQ8CHdDeBg8Q/Oty/i0SFOnvcuYJeoK9CDiBmJ2vmSF",
+	"q45cXdXrecz/h/80jFRap5TSRqyt/fGjBmwP+2ArzNIdtGLHsZUEZhY8A6dvORpeUiiKFVHlrgpcWsAb",
+	"LcUfVbzsUCoN7yPVasyOQhIt8c8dR6SxjsOELOXRQkgYaOCx+4a5AbghMk8dSM1gd8sD2B+Iqoc4m8EW",
+	"u1DxmfvKO+QdG69ixn0BiJWurR7fQssh3wktdtw8fd7kDz0EVDotOgol6AEa6k52nyeQmhAlfAUcUQzl",
+	"XWwjKn52s3lXQldQlE6O7oYu8pTLahvhU5ZwiSAUDLiMp9JyekV33UHSUQ8+5jwhTWX6j4HnlIPnP03L",
+	"88DIk7rZ+ECqrJbTeG8v9X+KUE/ekfi5McJYLkttYBP2feoKKjEG9M7DWstszBH2gNO31hoF7LZa707r",
+	"kcwaCv3S0SgTJmQwnA/ZtPK8TUM2xZygIR4g9zHjdjFsZVlNe6mmhqb1+04gVgP61v8L8MRx8t3Y3AKi",
+	"C7PjoJhbfs7Nxu0liJ66V9AZiYXZaUwLC+V7+5ZvLLc5yRLPgdUF+k3nmscQ9/KnPHPq05mP3jWUbiHt",
+	"d4+CcG2eXhi4LfYG2PoN9NBVIzovD4u9WL23hJXd9irhFmS0PEuby4tV7kOA3fXJPD2n5a3AaVvablpz",
+	"DYa+xb1wJhOYXamwF7htgeqFQ83FDRVZKLS4teoLPoS5nTf0N7S1Hq/WrXUUvKx4zE7qTxm7aHLFn5Vm",
+	"HC1xZ66IJGHnIOSczUGC0yPiEFmmhU+WGX5JDujSJ4QknikhbS8/bKembuNyuJHz1BHwWb+K936xLBfo",
+	"g1ZKo2WWQTxm03YAy3H88ru6JjUNJ7L6paYqNUaQmkhqgPsBlQ2dZ24Cn9aDun4BwUReLUQCBb6FnO+H",
+	"bGoWuY3VlSxnkDyZDidyGzfITEhhFmcauA9MdfFhSzeMh4LtkRx0H907EyTZ6T56vusuGWb40gy/oDO6",
+	"NBk3TqiVD6557uCUiroy0SsRukwlAxkLTP6iHaO/3fFOwDrqIiJx33EZQZKslDXxznSab3Vy27krFyBZ",
+	"pHJpTUjOg8aGaHBWAe5S2rcxbT6A63Tn0bqJTV9uPA5KM7vmkRbnaj4f9rymw8rC4NNgrgbuy4FPd37X",
+	"qzwKbx21k9wVyruCsYWVeCocY82DUGC/wS1We8/WsN6v7iarad/fxEP20iHwBqv0ztqz8kx3mUIHD7sg",
+	"Md6sl/XZTT2Uhit8Lmeqi+MVOGuurQ9rr2taQPMIP2FWscOjJyxacM0jC9qwPS6X7J0Ujgz3m46fSGkN",
+	"kWULpQ2wc24tlSisUS2e9DCbNzDTYBY3U4A0DabTexM3Wx2Hzcn6cPfGp8HfDNiYPHhnhY903dmqe/uc",
+	"5nBjRe9GkaGtNLxTkLFnATeMg1XKXm3bHh6Ndt24YqJ+KI3ZPVbFowiMqciq7b359f1bTPAFGWOA8sR7",
+	"2ZDxj9mPwDVoNslHo4cRToJ/Qr85XvjphVxd4EVRHotp/g40hrP6rDhTm7YmHTuHozW1kPMEWG7gmIF3",
+	"2DBhneI8PeC5XRz4CSjuypmEK2YInb3rwPeQv6+myBAu+nUTAxudr+9MjxxvbE97oQ1AGtj1b+wjE0pb",
+	"uUloIRWy/u3hymBDJ40DMH7n06bmCgw759EFZgf0RhdJFx62HOq9YYdOpGL9yzWk6hJIhaahjIa2XvbV",
+	"gxy0DW7PvxT674jp9i7Gk/dXjpG3V9jlL8U6OoGZm1pDbRuHx2nf8VoXLi5AaEBfqcsVHrqn1dE3RLkW",
+	"dnmKqbyIunPkM44RV59+Lhbi+LXSReJU0JNT1WCrGDz3TDBRc4EGbsETSQWYuvlafBJLQHiZnzWRfh6H",
+	"FnOQwgHPxOAClsbbyJSIHIw9tBWmF9ZmlJoonPLXm5/geIUTP2rGODOQzAYLZSzELANtHLGxk+estDrH",
+	"boHeOKsbKb6EzgH9fCILY9sZnBB7ZJwv6Y+QzUTimUQ5L4u4ZBp4HGLMED6hlTecyIl8hhE4X4Hl89L8",
+	"67AoBkNzIC8hURmwvSn60J0tf7VQBti0ijFMGZSxjIlcH8xAMHiWAdemKOYmV8YDLPwi2J5LFgO+OcXM",
+	"5crfwROj6G/3OmFYrKIcH3Jy3u3gweXhgcpA8kwMlzxNpu6VE9n57Z9GObpBeNwsVHrsxSs96r6dHjsw",
+	"M63inAr47AIMYB68ms2IUBIRgSTHd2EZPH/rzptOPLWY8QG+mGqRhkrPD/wgc+Cerbh0cFLu3cnr5zXX",
+	"8DgYDQ+HI/eoX0IwDh4OR8OHqAnaBR6z2qFwHzNleuVLbbObigPDAr0Lqa6kry4jBFFBWVliNge/KzwF",
+	"9mh0OJHTnuAlop5FytQedmxyyN44juk9Yu5EFDnVPI61O+duXAZ6IhEGwrJjxGWpe0BLLENdRSx3h+xq",
+	"Yrs9AfJKP19hRG2dxNzwHV83Ga0ztdsl1Uej0RaL2O7dhWbdk0J9KuYSezW0yjX+MSiruQZlMfza2phm",
+	"e4jrsDFFo6nDVtNUIzpT+f4NW07jnsaFPyKM9g0rMX9Qq2THIYebh/TUoLqhhw83D21XGeK4x5vH9Ra6",
+	"uMFHR5sHtwsRcNwPm8fVy/uuw+DxNuhs1jPjqC3Q0lPbVlclgvEfH8LA5GnK9dLTsOPMyMMqTlVLlrR8",
+	"blD7cTrHBzdXyRxVbldzxzdwqS4KbZsOka9CRjWiELtlHSlmOkuA2DCpGopKyIxifCI9cyPB2WMgxiim",
+	"KW6SqDlTuT12Mr9gxE5tKSv9HXDxRNL4opzHJ0awvaPRo/0hO6m9o+oSIIzJIWbG8qVvolCarcuJJFDY",
+	"XlEZMD15+vTZ6enZ299/e/bq7O3bF9P9FXzYYfMWjLhlBwfanj38eDT4/urZrx9H50fxLxf/8/Dy16On",
+	"V4/O/+Oh/OE/Pz35L3Py3eztYf5b9iLdnhm3PFlbseNHq1LciSyEYerSl/rchNP8ldjFn+foP0ONxO/B",
+	"moPuCWvdSa+daKptNOh1GeQGxlQ4VJx63tWZGieZ1CQJVxPZYBSkYTr+oZKYcuDq6ZxD9lqDcSJEzhmW",
+	"VuNZdQDETY4zkVRcJgyzHN+ILGpmx9TBaKGSijD3KL+OQHOLBhnXs45RFUMVan8ihSnYSgmr7xcgjFPu",
+	"+o69B+203IS/5fG/E23spK6AHxfdkBxNtEmA2P0VQ+LIs3vt7abaW6OG+15vu1PmXbiyeYu2O07stZyd",
+	"vDyrWTvlohtkqeRZIQ7d5OKl1YtuQpIAtj/H+ngiHfMuJnM2K9mm7G1ZxVH8qGbuvUIay5OkbELEJZui",
+	"J27qrGyC49Ho4URiNH5Vy6KNtnI/d/b4uQVfbvotfRr7XRjN7SjeVpz68C44NbVxoj2+4oZ5N+hxw1RA",
+	"aerU7aqBwT2T7jDpLRhL1SEMR2zB9Mq2a/cs/S5ZOvHaNqs1ZKD3c/GGj9sBNO9rz+nOW27QNdwYEDox",
+	"AchwrbgUdkn895hNP07ZBUDmNGNna5PFjZ5VbBDAhTRMYNisZcUKY582YGr22vyjH2XVIwfF8dz4oG+N",
+	"6Z5srvZ3mSzbzv8++NHtjZmUe04yDYQ0II2w4pJSQPoaUn68RWPMD19RLe7UDfbqx+iYV7MmcoY31/b+",
+	"OhZwecYccprrrx2s5vcfrsMVSpEP+WCFjTBMZRT2HLL3wi5UbhknWgu7lam+l4ZtdZQdTmQ1FsNT4aro",
+	"uDBot/SpK1GncPA2iksruB78p8pRseMO8ki4A6X5JSQsS7iUvr7GB1/eapE5wf1CmHMqLt2SjleWPt6x",
+	"9tKsje1XYRobGNybWX++036KbSl4Y6fWnPeORD343Mp0vSZmgLnJHbbwE37fPdwoxoU1BQ8wx2UKfCu7",
+	"Hxt9UA54V7bSazune5OflaCKb8Hmadb1g8oemH9RSiEsbU8qYb+m9btsbb1vieK0ryE7rTXKfGDIK/io",
+	"u9FzsOt3efSt2dw9FfVT0b+D3YWEdtOMW13qnT6ZcRstepw26BkyXvuAJDbUOAODYZQRN21Id8ryQb1j",
+	"WmbJ9en3eSd/8DYaRqEtkJYQspd8B/fG6lTGO3ZJb3OGfCnDN1QZdj5+9zrGdmf+DTiVngmLaXFlfrFp",
+	"Zpi634pKmFuoHweFCrHW1m/dVVGMCZlKYmfuo0UyZD6r3VAHxhS4L36jtDKmfANGNBtNv61fTPH1zfyv",
+	"aT3XK4nWGs4FJu/F4GYjO61IoyD48qsvI/x6bfNTq7QXfd7l5d+KBrVkC19CSTmgFMeg2DItMPZBjXOF",
+	"CZwRUDYmqevCsKI0keIV5deVCt/oIRPSpRZLcjZ5QTlmYkaz+ggEJsXzK74MmbA+f6V4D+XwkV2gIR6y",
+	"952awxkXiQlpxirg/Hh0VIahM66t4EkFLk1GK6VKPTalSstpn2PBVDUwt5H35ZPB+wW3zCzw2o/nzAAw",
+	"Ib2zALNZrxSL+dL89+3VgZ4ynTt2GZTdQFboAB7njipLb1CZJ1Akqz4wtEl/cuXgPorwhaIIW0DY7Cj9",
+	"5XwjWNTVoES8W6toPolk2M+8d1FUDgh4jDDfMcen8Am+3lRLYtx45jxAvQcuAcsFnGH+6+nvryaSCjAw",
+	"RDyNueXjKUuEBB/4ZlMRj6dOO/K9t9z48URO5IBN/ZunYzb9XG+zE7JOlx2HpSl5eXs4wzFOF0NiOU7m",
+	"OVQxgjqDCoig8DDg2vwoJR0EtZmrOoYCNXsF1y/kDFV1TMsq++k+TYb5kH62di0DdSlo9q+a7oc9IqeE",
+	"oy5msHZCWiZinzHgFobdUdyi8MYO9wfNQC0vsF+4YjOu2V6JbCfQRsfe2pU8mUigeQ1uaopXxS24LFtn",
+	"PDCMWirsD9l0zDIh51MncFNHCRj4csL1kwDjM71EKuR8IlVuh+wnYSIlJUS2aAOOMt5YlVUbMWYaBtxa",
+	"Hi1QyE7k9N+fvWXD4bA6GJ9rhHBAVEiJ/tMX3NgB4mbw/CfaGJxeWJLYUzcP7ZTDo8+hZkJmuaUMCd8c",
+	"2adnOLL2m+dvzuPSE+4GaX9Kh/dvJvPbloOjCdqBQcWtqgpwEY/ZyBPVuDhBE4msgX2eNPppTYLx5+tw",
+	"EvQd90kwngT/7//830lw7YjfTfu4nBaPem1SDx6O+QWSRPlRrdvwmkW0ba427L9+rucCpEu6VcwtvpVp",
+	"8ZRHCxg8VdJq1VPgOZVqELlHnKo7sJpLM1M6na69byIM/jE4iSJIBj/msxno3gsrp1K5w+kPIl4Mgco0",
+	"jvDcrYB3/dUW93rUfTbGzTQiorAvqg812D4x8dsrR5v9KNX1l2s1qYw0paL/kZLjxs1xraJtNIgTZWoZ",
+	"zySnSUQLM5F9lmalZFQZfOUVhyX6Cyv1mPnnMbWb9mEirZMmzpgvqjIoMzvyru/inpFOsqLACkfh5GRv",
+	"CB1fVbd1v67PaRVD7mDh3uW0IdKrslVR1S99aEm2rvTAntYsDnrUJ7JWWrjXESm5yt941lT62B5PEq/b",
+	"pxN55ZNDhN33fqxEXGIr4HrPDFo9yNgMWb2TXP9ZCd0h8iqzVwD2yHYgU4DUeZ9PXPRqk7DvNGUwjNOl",
+	"J70KJGLAU/gzwlbH4deleREXxgx2syOQahcFaYhAXEJ1PS9pKVV2VgOFDa0gw+RZN+Z//TEa/PDh82F4",
+	"eHT9b8FNsrR6tcWvrJOxPacvdxTz0linqff/jqrbPcdbFXcqDEyripP+wDSo5uu43nfTNRybXZS9c3sZ",
+	"5puqZ15xS+IDw3y9PkpwauZKVfDYxpVqymrXFmIvx6KDbTiR7tE3EAtDPfoiJWdinmuI9yuV42g0ol/J",
+	"kYMzY+Grd7o/Hj2s1BLDU5hIvMWTrgyQQI53X7hA/R8edK7fDX2baw0217I/b28O1rcXvpHCUbe2y4bD",
+	"9S7C9S61o+GTqg9joKgNcP1zt2/vw+9Gj3v7J2yn6fil9XA5yqOs7WLhuBje+nB9SZRRp64SR+BvVKt9",
+	"VbZBvkPknViWAMerx6COQy+p8SZot7Th2pzzN8BjIcGYsHAW0TEorxaoZq5xEwpteyWKTveBU0hWHvH2",
+	"kcMj4S0JLP7Ewm0nK8tLYbEc3J92qWpwUDW4nEilowVgrY/SlSNOA11GReDjpTYRrzp1FpvMzhMhL8yK",
+	"41g2Tb7tgWyctK3bXRRvX6EZFEgT5MkWcn7jA7OGNAooQtoFp1I39mEVPWBkdbV6/EIYWw/BirjMmPQs",
+	"unFxpHIqg6mqf4s0aCVhRUoCvf62G9fqnhkkCU/5w+FhdWPCH9QDs/oFhd2W1l/Z03OV/YeruLnRd3fx",
+	"qIZSUoHe9BPQLtb1EdolopiicdS2ybVl7Vh1MSDWjJmw6EnVbv9UNHWqNW8KJ1JJFgtzwaxSQ0bCqKg+",
+	"QyOqhzcQeC8h2LbFQQGrMGyONHvXO/oFs2PruEdMOpSRn0VIJmxtf3FLV+fJdrw+xbRoqrovqFdYt0lI",
+	"H7d++VU9Nb4147oqxr/mrmJSArYwGgjJfAPv7gZun2SKm8c1ULbpkFFFPjWVqYxA3Es0WqSyC9Dl3u89",
+	"Gv2wvyrn9CV82SJc9kJdQsIj2DXjtN618Y4zTddRYpFh2qTIu4p7/J3DGN/yiNIhIxcPHiOn6RItM99K",
+	"sn1g6wK17MS4Nl3Uk8wDU5OevjDUZ4qe4o2uFKUn3Z2uo8VOKv1qGN3o9xdPDK3dG7s2L9Th7F+wjhJv",
+	"ofckU69PLohudQVlR/5fwPJBdcEztvmRyRK7HFKwhiiOnC30GLb+wYtzudcWim5eVwvQSKW8Jd+YT8J0",
+	"7Dr0jnNhi/bS7nAJw2JfMLWywNJf83ubnom1KyuDo9HR94PRd4PR4dvRaIz//qvyaZ/z6CLPGCFv10LK",
+	"5rWad5wP2bz9e4XYuoBl2L7g+76W8k8pisruBFV74Z4T3yt+Dj5fwHJT+eTbvmtayzBTu3jOPbmqgI7e",
+	"UDum2xhqfkLfwes+3Loh+OCwtJEYtgj6EeMXVVAv4+gH9+yP6CZo8606G9zQxptCECVJ1i+NyPIe0fQK",
+	"O1CiR4ouDq+69e49Gj0kTyKJJGzmu1+4DsiYKRwIPpLpdauJBBmbYy/YgKUciRvfQioe1gBgI4Cu1Glc",
+	"xn6rZLzOlewrrzdpXr0eGMuzpPzdP+3H7iCVeq+Vv00HyXJvhPGYjO/Y9Nm5A8+9wNnZ9unpRluaO00P",
+	"drNB/h8fnHlA2d59DAircujnss24b1qOhoV/WXsYBWV80ZCPnxQH3gcwy5r/0l8uqIbO8zXvMe92r3lT",
+	"618WUmvJ0HvBqhaaMaN2sbUJsSlQd7quj+eBYWi6FX6CcgbCaHeKF0rOBwnetu/YOuYc0O/kTz396TcT",
+	"shzbrDltvO65qy+5lAvdVzzttupvVMXUZmkWTXanKosahWyVYoeUPp4lXDjTApOq/Q0AvSUBtZeW0fN+",
+	"BJ88rzu9a4GMlv+7PiP5v7vz/VxePoAGS545PmDKRI8qh8gqJL7anOji3ohdcn/Tol//9HPIXnJ9Efv2",
+	"yL+e/v6qNqN3lQfXH67/fwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

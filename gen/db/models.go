@@ -21,6 +21,34 @@ type ApiKey struct {
 	LastUsedAt *time.Time
 }
 
+type Conversation struct {
+	ID            uuid.UUID
+	UserID        uuid.UUID
+	Title         string
+	TitleSet      bool
+	SystemPrompt  *string
+	Model         *string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	LastMessageAt time.Time
+}
+
+type Message struct {
+	ID                uuid.UUID
+	ConversationID    uuid.UUID
+	Role              string
+	Content           string
+	Status            string
+	Model             *string
+	FinishReason      *string
+	PromptTokens      *int32
+	CompletionTokens  *int32
+	ErrorCode         *string
+	CancelRequestedAt *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
 type RefreshToken struct {
 	ID        uuid.UUID
 	UserID    uuid.UUID

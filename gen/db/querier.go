@@ -6,13 +6,24 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
 
 type Querier interface {
+	// CheckpointMessage saves the partial text of a running generation and reports whether a
+	// cancel was requested.
+	CheckpointMessage(ctx context.Context, db DBTX, content string, iD uuid.UUID) (*time.Time, error)
+	// CountRunningGenerations counts the user's generations that are still running.
+	CountRunningGenerations(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// CreateAPIKey stores a new API key (the hash of its secret).
 	CreateAPIKey(ctx context.Context, db DBTX, arg CreateAPIKeyParams) (ApiKey, error)
+	// CreateConversation inserts a conversation of the user.
+	CreateConversation(ctx context.Context, db DBTX, arg CreateConversationParams) (Conversation, error)
+	// CreateMessage inserts a message. A second running generation in the conversation
+	// violates messages_one_generation_idx.
+	CreateMessage(ctx context.Context, db DBTX, arg CreateMessageParams) (Message, error)
 	// CreateRefreshToken stores a new refresh token (its hash) in a family.
 	CreateRefreshToken(ctx context.Context, db DBTX, arg CreateRefreshTokenParams) error
 	// CreateUser inserts a user. The first user of an installation becomes admin; callers hold
@@ -20,12 +31,25 @@ type Querier interface {
 	CreateUser(ctx context.Context, db DBTX, arg CreateUserParams) (User, error)
 	// DeleteAPIKey revokes the user's key; 0 rows when it is not theirs.
 	DeleteAPIKey(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
+	// DeleteConversation deletes the user's conversation and its messages.
+	DeleteConversation(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
 	// DeleteExpiredRefreshTokens removes tokens that can no longer be used or reused.
 	DeleteExpiredRefreshTokens(ctx context.Context, db DBTX) (int64, error)
 	// DeleteUser deletes the user; their tokens, keys and content go with them (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, db DBTX, id uuid.UUID) (int64, error)
+	// FailStaleGenerations fails generations whose process died: no checkpoint for too long.
+	FailStaleGenerations(ctx context.Context, db DBTX, staleSeconds float64) (int64, error)
+	// FinishMessage stores the final state of a generation.
+	FinishMessage(ctx context.Context, db DBTX, arg FinishMessageParams) (Message, error)
 	// GetAPIKeyOwner resolves a presented secret's hash to its key and owner.
 	GetAPIKeyOwner(ctx context.Context, db DBTX, keyHash []byte) (GetAPIKeyOwnerRow, error)
+	// GetConversation returns the user's conversation, or pgx.ErrNoRows (also when it is
+	// someone else's: callers answer 404 either way).
+	GetConversation(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (Conversation, error)
+	// GetMessage returns a message of the user's conversation, or pgx.ErrNoRows.
+	GetMessage(ctx context.Context, db DBTX, arg GetMessageParams) (Message, error)
+	// GetMessageByID reads a message without an ownership check (for the generation itself).
+	GetMessageByID(ctx context.Context, db DBTX, id uuid.UUID) (Message, error)
 	// GetRefreshTokenForUpdate finds a refresh token by hash and locks it, so two refreshes with
 	// the same token are serialised: one rotates it, the other sees it rotated.
 	GetRefreshTokenForUpdate(ctx context.Context, db DBTX, tokenHash []byte) (RefreshToken, error)
@@ -35,16 +59,32 @@ type Querier interface {
 	GetUserByEmail(ctx context.Context, db DBTX, email string) (User, error)
 	// ListAPIKeys is one page of the user's keys, newest first, after the cursor id if given.
 	ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParams) ([]ApiKey, error)
+	// ListConversations is one page of the user's conversations, newest activity first, after
+	// the cursor position if given, optionally only titles containing the pattern.
+	ListConversations(ctx context.Context, db DBTX, arg ListConversationsParams) ([]Conversation, error)
+	// ListMessages is one page of a conversation's messages, oldest first, after the cursor id.
+	ListMessages(ctx context.Context, db DBTX, arg ListMessagesParams) ([]Message, error)
 	// LockRegistration serialises registrations until the end of the transaction.
 	LockRegistration(ctx context.Context, db DBTX) error
+	// LockUserGenerations serialises starting generations for one user until the transaction ends.
+	LockUserGenerations(ctx context.Context, db DBTX, userID string) error
 	// MarkRefreshTokenRotated uses the token up.
 	MarkRefreshTokenRotated(ctx context.Context, db DBTX, id uuid.UUID) error
+	// RecentMessages is the conversation's history before a message, newest first, for the
+	// model's context (the caller keeps what fits the budget).
+	RecentMessages(ctx context.Context, db DBTX, arg RecentMessagesParams) ([]RecentMessagesRow, error)
+	// RequestCancel marks a running generation for cancellation (for the replica running it).
+	RequestCancel(ctx context.Context, db DBTX, id uuid.UUID) (Message, error)
 	// RevokeOtherRefreshFamilies ends every session of the user but the one given.
 	RevokeOtherRefreshFamilies(ctx context.Context, db DBTX, userID uuid.UUID, keepFamilyID uuid.UUID) (int64, error)
 	// RevokeRefreshFamily ends a session: every token of the family stops working.
 	RevokeRefreshFamily(ctx context.Context, db DBTX, familyID uuid.UUID) (int64, error)
 	// TouchAPIKey records use, at most once a minute per key (no write on every request).
 	TouchAPIKey(ctx context.Context, db DBTX, id uuid.UUID) error
+	// TouchConversation records activity, and names an untitled conversation.
+	TouchConversation(ctx context.Context, db DBTX, derivedTitle string, iD uuid.UUID) error
+	// UpdateConversation changes the given fields; clear_* set a nullable field to NULL.
+	UpdateConversation(ctx context.Context, db DBTX, arg UpdateConversationParams) (Conversation, error)
 	// UpdatePassword replaces the user's password hash.
 	UpdatePassword(ctx context.Context, db DBTX, passwordHash string, iD uuid.UUID) error
 	// UpdateUser changes the fields that are given (NULL keeps the current value).

@@ -71,6 +71,27 @@ type Config struct {
 	RedisURL          string
 	// RedisKeyPrefix starts every key this service writes, so deployments can share a Redis.
 	RedisKeyPrefix string
+
+	// LLMProvider is echo (offline, deterministic) or openai (any OpenAI-compatible API).
+	LLMProvider  string
+	LLMAllowEcho bool
+	// LLMBaseURL includes the /v1 suffix, e.g. http://localhost:11434/v1 for Ollama.
+	LLMBaseURL string
+	LLMAPIKey  string
+	LLMModel   string
+	// LLMTimeout bounds the wait for the provider's first and each next chunk.
+	LLMTimeout time.Duration
+	// LLMContextTokens is the budget for the system prompt and the history sent to the model
+	// (estimated at four characters a token).
+	LLMContextTokens int
+	// EchoDelay is the echo provider's pause between words.
+	EchoDelay time.Duration
+	// GenerationsPerUser caps a user's concurrent generations.
+	GenerationsPerUser int
+	// SSEHeartbeat is the interval of ": ping" comments on event streams.
+	SSEHeartbeat time.Duration
+	// CheckpointInterval is how often a generation saves its partial text.
+	CheckpointInterval time.Duration
 }
 
 // Getenv is os.Getenv's shape; tests pass a map-backed one.
@@ -122,6 +143,29 @@ func Load(getenv Getenv) (Config, error) {
 		p.fail("REDIS_URL", "is required when RATE_LIMIT_BACKEND=redis")
 	}
 
+	c.LLMProvider = p.oneOf("LLM_PROVIDER", "echo", "echo", "openai")
+	c.LLMAllowEcho = p.boolean("LLM_ALLOW_ECHO", false)
+	c.LLMBaseURL = p.str("LLM_BASE_URL", "https://api.openai.com/v1")
+	c.LLMAPIKey = p.str("LLM_API_KEY", "")
+	c.LLMModel = p.str("LLM_MODEL", "")
+	c.LLMTimeout = p.duration("LLM_TIMEOUT", 60*time.Second)
+	c.LLMContextTokens = p.intRange("LLM_CONTEXT_TOKENS", 8192, 256, 10_000_000)
+	c.EchoDelay = p.duration0("ECHO_DELAY", 30*time.Millisecond)
+	c.GenerationsPerUser = p.intRange("GENERATIONS_PER_USER", 3, 1, 1000)
+	c.SSEHeartbeat = p.duration("SSE_HEARTBEAT", 15*time.Second)
+	c.CheckpointInterval = p.duration("CHECKPOINT_INTERVAL", time.Second)
+	if c.LLMProvider == "openai" {
+		if u, err := url.Parse(c.LLMBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail("LLM_BASE_URL", fmt.Sprintf("%q is not an http(s) URL", c.LLMBaseURL))
+		}
+		if c.LLMModel == "" {
+			p.fail("LLM_MODEL", "is required with LLM_PROVIDER=openai")
+		}
+	}
+	if prod && c.LLMProvider == "echo" && !c.LLMAllowEcho {
+		p.fail("LLM_PROVIDER", "echo answers without any AI; set LLM_PROVIDER=openai, or LLM_ALLOW_ECHO=true to run it in production anyway")
+	}
+
 	if prod {
 		for _, o := range c.CORSAllowedOrigins {
 			if o == "*" {
@@ -153,6 +197,12 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("rate_limit_auth_requests", c.RateLimitAuthRequests),
 		slog.String("rate_limit_auth_window", c.RateLimitAuthWindow.String()),
 		slog.String("redis_url", maskURL(c.RedisURL)),
+		slog.String("llm_provider", c.LLMProvider),
+		slog.String("llm_base_url", maskURL(c.LLMBaseURL)),
+		slog.Bool("llm_api_key_set", c.LLMAPIKey != ""),
+		slog.String("llm_model", c.LLMModel),
+		slog.String("llm_timeout", c.LLMTimeout.String()),
+		slog.Int("generations_per_user", c.GenerationsPerUser),
 	)
 }
 
@@ -241,6 +291,20 @@ func (p *parser) duration(name string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		p.fail(name, fmt.Sprintf("%q is not a positive duration such as 15m, 1m or 2s", v))
+		return def
+	}
+	return d
+}
+
+// duration0 is duration allowing zero.
+func (p *parser) duration0(name string, def time.Duration) time.Duration {
+	v, ok := p.raw(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		p.fail(name, fmt.Sprintf("%q is not a duration such as 0s, 30ms or 1s", v))
 		return def
 	}
 	return d

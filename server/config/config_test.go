@@ -26,7 +26,7 @@ func TestDefaultsDependOnEnvironment(t *testing.T) {
 		t.Errorf("development defaults: %+v", dev)
 	}
 	prod, err := config.Load(env(map[string]string{
-		"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret,
+		"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret, "LLM_ALLOW_ECHO": "true",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestDefaultsDependOnEnvironment(t *testing.T) {
 		t.Error("docs are on by default in production")
 	}
 	on, _ := config.Load(env(map[string]string{
-		"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret, "DOCS_ENABLED": "true",
+		"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret, "DOCS_ENABLED": "true", "LLM_ALLOW_ECHO": "true",
 	}))
 	if !on.DocsEnabled {
 		t.Error("DOCS_ENABLED=true ignored in production")
@@ -76,12 +76,19 @@ func TestEveryBadValueIsNamed(t *testing.T) {
 
 func TestProductionRefusesUnsafeSettings(t *testing.T) {
 	t.Parallel()
-	base := map[string]string{"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret}
+	base := map[string]string{"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret,
+		"LLM_PROVIDER": "openai", "LLM_MODEL": "gpt-4o-mini"}
+	if _, err := config.Load(env(base)); err != nil {
+		t.Fatalf("safe production settings refused: %v", err)
+	}
 	cases := map[string]map[string]string{
-		"missing secret": {"JWT_SECRET": ""},
-		"short secret":   {"JWT_SECRET": "abc"},
-		"example secret": {"JWT_SECRET": "change-me-change-me-change-me-change-me-1234"},
-		"CORS wildcard":  {"CORS_ALLOWED_ORIGINS": "*"},
+		"echo provider":          {"LLM_PROVIDER": "echo"},
+		"openai without a model": {"LLM_MODEL": ""},
+		"bad provider URL":       {"LLM_BASE_URL": "localhost:11434"},
+		"missing secret":         {"JWT_SECRET": ""},
+		"short secret":           {"JWT_SECRET": "abc"},
+		"example secret":         {"JWT_SECRET": "change-me-change-me-change-me-change-me-1234"},
+		"CORS wildcard":          {"CORS_ALLOWED_ORIGINS": "*"},
 	}
 	for name, over := range cases {
 		m := map[string]string{}

@@ -19,8 +19,11 @@ import (
 	"assistant/server/accounts"
 	"assistant/server/apierr"
 	"assistant/server/auth"
+	"assistant/server/chat"
 	"assistant/server/config"
 	"assistant/server/docs"
+	"assistant/server/generation"
+	"assistant/server/llm"
 	"assistant/server/middleware"
 	"assistant/server/ratelimit"
 	"assistant/server/system"
@@ -37,36 +40,68 @@ type Deps struct {
 	Pool    *pgxpool.Pool
 	Version string
 	Started time.Time
+	// Provider overrides the configured AI provider (tests use a fake one).
+	Provider llm.Provider
 }
 
 // Server implements every operation of the contract by embedding one handler set per tag.
 type Server struct {
 	*system.Health
 	*accounts.Accounts
+	*chat.Chat
+}
+
+// App is the assembled API.
+type App struct {
+	Handler http.Handler
+	// Generations runs the model's replies; serve drains it on shutdown.
+	Generations *generation.Manager
+	closers     []func() error
+}
+
+// Close releases what the API holds besides the pool (the rate limiter's Redis client).
+func (a *App) Close() error {
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// NewProvider returns the configured AI provider.
+func NewProvider(cfg config.Config) llm.Provider {
+	if cfg.LLMProvider == "openai" {
+		return llm.NewOpenAI(cfg.LLMBaseURL, cfg.LLMAPIKey, cfg.LLMModel, cfg.LLMTimeout)
+	}
+	return llm.Echo{Delay: cfg.EchoDelay}
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// New builds the whole HTTP handler. The returned close function releases what the handler
-// holds besides the pool (the rate limiter's Redis connections).
-func New(d Deps) (http.Handler, func() error, error) {
+// New assembles the API.
+func New(d Deps) (*App, error) {
 	cfg := d.Config
 	spec, err := api.GetSpec()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	specJSON, err := api.GetSpecJSON()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	log := d.Log
 	limiter, err := ratelimit.New(cfg, BasePath, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	queries := db.New()
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.AccessTokenTTL)
 	authenticator := &auth.Authenticator{Tokens: tokens, DB: d.Pool, Q: queries, Log: log}
+	provider := d.Provider
+	if provider == nil {
+		provider = NewProvider(cfg)
+	}
+	generations := generation.NewManager(d.Pool, queries, provider, cfg.CheckpointInterval, log)
 	srv := &Server{
 		Health: &system.Health{
 			Version:  d.Version,
@@ -84,6 +119,15 @@ func New(d Deps) (http.Handler, func() error, error) {
 			RefreshTTL:          cfg.RefreshTokenTTL,
 			RegistrationEnabled: cfg.RegistrationEnabled,
 			Log:                 log,
+		},
+		Chat: &chat.Chat{
+			DB:            d.Pool,
+			Q:             queries,
+			Generations:   generations,
+			ContextTokens: cfg.LLMContextTokens,
+			PerUser:       cfg.GenerationsPerUser,
+			Heartbeat:     cfg.SSEHeartbeat,
+			Log:           log,
 		},
 	}
 
@@ -132,7 +176,7 @@ func New(d Deps) (http.Handler, func() error, error) {
 			})
 		})
 	})
-	return root, limiter.Close, nil
+	return &App{Handler: root, Generations: generations, closers: []func() error{limiter.Close}}, nil
 }
 
 // bindError answers the generated wrapper's parameter binding failures. The validator has

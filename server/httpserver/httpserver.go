@@ -28,8 +28,10 @@ func New(cfg config.Config, h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // Run serves on ln until ctx is cancelled (SIGTERM), then stops accepting connections and
-// gives in-flight requests up to timeout to finish. It returns nil after a clean shutdown.
-func Run(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
+// gives in-flight requests up to timeout to finish. drain, when set, runs at the same time
+// with the same deadline, to end work that outlives requests (and the streams that follow
+// it). It returns nil after a clean shutdown.
+func Run(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, drain func(context.Context), log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", slog.String("addr", ln.Addr().String()))
@@ -42,7 +44,15 @@ func Run(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Du
 	log.Info("shutting down", slog.Duration("timeout", timeout))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		if drain != nil {
+			drain(sctx)
+		}
+	}()
 	err := srv.Shutdown(sctx)
+	<-drained
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return serr
 	}

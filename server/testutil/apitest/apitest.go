@@ -26,6 +26,7 @@ import (
 	"assistant/gen/api"
 	"assistant/server/config"
 	"assistant/server/httpapi"
+	"assistant/server/llm"
 	"assistant/server/logging"
 	"assistant/server/testutil/pgtest"
 	"assistant/server/validation"
@@ -43,6 +44,7 @@ type Env struct {
 	router  routers.Router
 	Client  *http.Client
 	Handler http.Handler
+	App     *httpapi.App
 }
 
 // Option changes the configuration before the API is built.
@@ -63,6 +65,8 @@ func Config() config.Config {
 	// Cheap hashing keeps tests fast; the cost parameters are measured by benchmarks.
 	cfg.Argon2MemoryKiB = 8192
 	cfg.Argon2Time = 1
+	cfg.EchoDelay = 0
+	cfg.CheckpointInterval = 50 * time.Millisecond
 	return cfg
 }
 
@@ -76,6 +80,19 @@ func New(t testing.TB, opts ...Option) *Env {
 // NewWithPool starts the API on the given pool.
 func NewWithPool(t testing.TB, pool *pgxpool.Pool, dbURL string, opts ...Option) *Env {
 	t.Helper()
+	return build(t, pool, dbURL, nil, opts)
+}
+
+// NewWithProvider starts the API on a fresh database with the given AI provider (a fake
+// one in tests; the configured one otherwise).
+func NewWithProvider(t testing.TB, provider llm.Provider, opts ...Option) *Env {
+	t.Helper()
+	pool, dbURL := pgtest.New(t)
+	return build(t, pool, dbURL, provider, opts)
+}
+
+func build(t testing.TB, pool *pgxpool.Pool, dbURL string, provider llm.Provider, opts []Option) *Env {
+	t.Helper()
 	cfg := Config()
 	cfg.DatabaseURL = dbURL
 	for _, o := range opts {
@@ -83,11 +100,12 @@ func NewWithPool(t testing.TB, pool *pgxpool.Pool, dbURL string, opts ...Option)
 	}
 	logs := &Buffer{}
 	log := logging.New(logs, cfg.LogLevel)
-	h, closeAPI, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: "test", Started: time.Now()})
+	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: "test", Started: time.Now(), Provider: provider})
 	if err != nil {
 		t.Fatalf("build API: %v", err)
 	}
-	t.Cleanup(func() { _ = closeAPI() })
+	t.Cleanup(func() { _ = app.Close() })
+	h := app.Handler
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {
@@ -105,8 +123,15 @@ func NewWithPool(t testing.TB, pool *pgxpool.Pool, dbURL string, opts ...Option)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{t: t, Server: srv, Pool: pool, DBURL: dbURL, Config: cfg, Logs: logs, spec: spec, router: router,
-		Client: srv.Client(), Handler: h}
+	env := &Env{t: t, Server: srv, Pool: pool, DBURL: dbURL, Config: cfg, Logs: logs, spec: spec, router: router,
+		Client: srv.Client(), Handler: h, App: app}
+	// Replies still running when the test ends are stopped before the database goes.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		app.Generations.Shutdown(ctx)
+	})
+	return env
 }
 
 // Response is a response whose body has been read.

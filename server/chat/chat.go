@@ -1,0 +1,154 @@
+// Package chat implements the conversations, messages and models operations: the
+// conversations themselves, sending messages (plainly or as a stream of server-sent
+// events), re-attaching to and cancelling replies. The replies run in package generation.
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/apierr"
+	"assistant/server/auth"
+	"assistant/server/database"
+	"assistant/server/generation"
+	"assistant/server/llm"
+)
+
+// DB is what the handlers need of the pool.
+type DB interface {
+	db.DBTX
+	database.Beginner
+}
+
+// Chat implements the conversations, messages and models operations.
+type Chat struct {
+	DB          DB
+	Q           *db.Queries
+	Generations *generation.Manager
+	// ContextTokens is the budget for the system prompt and history sent to the model.
+	ContextTokens int
+	// PerUser caps a user's concurrent generations.
+	PerUser   int
+	Heartbeat time.Duration
+	Log       *slog.Logger
+}
+
+func principal(ctx context.Context) (*auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	return p, nil
+}
+
+// conversation loads the user's conversation; someone else's is 404 like a missing one.
+func (c *Chat) conversation(ctx context.Context, id uuid.UUID) (db.Conversation, *auth.Principal, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return db.Conversation{}, nil, err
+	}
+	conv, err := c.Q.GetConversation(ctx, c.DB, id, p.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Conversation{}, nil, apierr.ErrNotFound
+	}
+	return conv, p, err
+}
+
+// message loads an assistant or user message of the user's conversation, or 404.
+func (c *Chat) message(ctx context.Context, convID, msgID uuid.UUID) (db.Message, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return db.Message{}, err
+	}
+	m, err := c.Q.GetMessage(ctx, c.DB, db.GetMessageParams{ID: msgID, ConversationID: convID, UserID: p.UserID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Message{}, apierr.ErrNotFound
+	}
+	return m, err
+}
+
+func toConversation(c db.Conversation) api.Conversation {
+	return api.Conversation{Id: c.ID, Title: c.Title, SystemPrompt: c.SystemPrompt, Model: c.Model,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastMessageAt: c.LastMessageAt}
+}
+
+func toMessage(m db.Message) api.Message {
+	out := api.Message{Id: m.ID, ConversationId: m.ConversationID, Role: api.MessageRole(m.Role), Content: m.Content,
+		Status: api.MessageStatus(m.Status), Model: m.Model, FinishReason: m.FinishReason, ErrorCode: m.ErrorCode,
+		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+	if m.PromptTokens != nil && m.CompletionTokens != nil {
+		out.Usage = &api.Usage{PromptTokens: int(*m.PromptTokens), CompletionTokens: int(*m.CompletionTokens)}
+	}
+	return out
+}
+
+func final(status string) bool {
+	return status == "complete" || status == "failed" || status == "cancelled"
+}
+
+// upstreamError is the 502 for a reply the provider failed.
+func upstreamError(code string) *apierr.Error {
+	return apierr.New(http.StatusBadGateway, api.ErrorBodyCodeUpstreamError,
+		"the AI provider failed ("+code+"); the partial reply is stored")
+}
+
+// deriveTitle names a conversation after its first message: its first line, cut at a word
+// boundary near 60 characters.
+func deriveTitle(content string) string {
+	s := strings.Join(strings.Fields(content), " ")
+	if utf8.RuneCountInString(s) <= 60 {
+		return s
+	}
+	r := []rune(s)[:60]
+	cut := string(r)
+	if i := strings.LastIndex(cut, " "); i > 30 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,.;:") + "…"
+}
+
+// estimateTokens is a provider-independent estimate: about four characters a token, plus
+// a few for the message's framing.
+func estimateTokens(s string) int { return utf8.RuneCountInString(s)/4 + 4 }
+
+// buildRequest is the system prompt, then the newest history that fits the budget, then
+// the new message (always sent, whatever its size).
+func (c *Chat) buildRequest(ctx context.Context, conv db.Conversation, before uuid.UUID, content string, model string) (llm.Request, error) {
+	budget := c.ContextTokens - estimateTokens(content)
+	var system []llm.Message
+	if conv.SystemPrompt != nil && *conv.SystemPrompt != "" {
+		system = append(system, llm.Message{Role: llm.RoleSystem, Content: *conv.SystemPrompt})
+		budget -= estimateTokens(*conv.SystemPrompt)
+	}
+	rows, err := c.Q.RecentMessages(ctx, c.DB, db.RecentMessagesParams{ConversationID: conv.ID, BeforeID: before, MaxMessages: 500})
+	if err != nil {
+		return llm.Request{}, err
+	}
+	var history []llm.Message
+	for _, r := range rows { // newest first
+		cost := estimateTokens(r.Content)
+		if cost > budget {
+			break
+		}
+		budget -= cost
+		history = append(history, llm.Message{Role: r.Role, Content: r.Content})
+	}
+	msgs := system
+	for i := len(history) - 1; i >= 0; i-- {
+		msgs = append(msgs, history[i])
+	}
+	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: content})
+	return llm.Request{Model: model, Messages: msgs}, nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -1,0 +1,147 @@
+package chat
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/apierr"
+	"assistant/server/generation"
+	"assistant/server/logging"
+	"assistant/server/sse"
+)
+
+type followFunc func(ctx context.Context, emit func(generation.Event) error, ping func() error) error
+
+// eventStream is the response of both stream operations: it writes the events of a reply
+// as server-sent events until the reply ends or the client leaves. Leaving does not stop
+// the reply.
+type eventStream struct {
+	ctx       context.Context // the request's: done when the client leaves
+	follow    followFunc
+	log       *slog.Logger
+	heartbeat time.Duration
+}
+
+func (c *Chat) stream(ctx context.Context, follow followFunc) eventStream {
+	return eventStream{ctx: ctx, follow: follow, log: c.Log, heartbeat: c.Heartbeat}
+}
+
+func (s eventStream) VisitSendMessageStreamResponse(w http.ResponseWriter) error { return s.visit(w) }
+func (s eventStream) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+	return s.visit(w)
+}
+
+func (s eventStream) visit(w http.ResponseWriter) error {
+	sw := sse.Start(w)
+	requestID := logging.RequestID(s.ctx)
+	emit := func(e generation.Event) error {
+		data := e.Data
+		switch v := data.(type) {
+		case generation.Failure:
+			// The same envelope as a JSON error, with this stream's request id.
+			data = api.Error{Error: api.ErrorBody{Code: api.ErrorBodyCodeUpstreamError, Message: v.Message, RequestId: requestID}}
+		case db.Message:
+			data = toMessage(v)
+		}
+		return sw.Event(e.IDString(), e.Name, data)
+	}
+	if err := s.follow(s.ctx, emit, sw.Ping); err != nil && s.ctx.Err() == nil {
+		s.log.WarnContext(s.ctx, "event stream ended early", slog.Any("error", err))
+	}
+	// Errors after the headers cannot become a response; they are logged above.
+	return nil
+}
+
+// StreamMessageEvents re-attaches to a reply: the events after Last-Event-ID, then live
+// ones. A reply running on this process replays its exact events; one running on another
+// replica is followed through its database checkpoints; an ended one answers with its
+// final event at once.
+func (c *Chat) StreamMessageEvents(ctx context.Context, req api.StreamMessageEventsRequestObject) (api.StreamMessageEventsResponseObject, error) {
+	m, err := c.message(ctx, req.ConversationId, req.MessageId)
+	if err != nil {
+		return nil, err
+	}
+	if m.Role != "assistant" {
+		return nil, apierr.ErrNotFound // only replies have events
+	}
+	after := int64(-1)
+	if v := req.Params.LastEventID; v != nil {
+		after, err = strconv.ParseInt(*v, 10, 64)
+		if err != nil {
+			return nil, apierr.Validation(api.FieldError{Field: "header.Last-Event-ID", Message: "is not an event id"})
+		}
+	}
+	if run, ok := c.Generations.Lookup(m.ID); ok {
+		return c.stream(ctx, func(ctx context.Context, emit func(generation.Event) error, ping func() error) error {
+			return run.Follow(ctx, after, c.Heartbeat, emit, ping)
+		}), nil
+	}
+	return c.stream(ctx, c.followStored(m.ID, after)), nil
+}
+
+// followStored follows a reply through the database: new text at each checkpoint as one
+// delta, then the final event. For a reply that has ended, only the final event.
+func (c *Chat) followStored(id uuid.UUID, after int64) followFunc {
+	return func(ctx context.Context, emit func(generation.Event) error, ping func() error) error {
+		sent := max(after, 0)
+		lastPing := time.Now()
+		for first := true; ; first = false {
+			m, err := c.Q.GetMessageByID(ctx, c.DB, id)
+			if err != nil {
+				return err
+			}
+			n := int64(len(m.Content))
+			if final(m.Status) {
+				return emit(finalEvent(m))
+			}
+			if first && after < 0 {
+				if err := emit(generation.Event{ID: 0, Name: generation.EventMessage,
+					Data: map[string]any{"assistant_message_id": m.ID}}); err != nil {
+					return err
+				}
+			}
+			if n > sent {
+				start := sent
+				for start < n && !utf8.RuneStart(m.Content[start]) {
+					start++
+				}
+				if err := emit(generation.Event{ID: n, Name: generation.EventDelta, Data: generation.Delta{Content: m.Content[start:]}}); err != nil {
+					return err
+				}
+				sent = n
+			}
+			if time.Since(lastPing) >= c.Heartbeat {
+				if err := ping(); err != nil {
+					return err
+				}
+				lastPing = time.Now()
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func finalEvent(m db.Message) generation.Event {
+	id := int64(len(m.Content)) + 1
+	if m.Status == "failed" {
+		code := "internal"
+		if m.ErrorCode != nil {
+			code = *m.ErrorCode
+		}
+		return generation.Event{ID: id, Name: generation.EventError,
+			Data: generation.Failure{Code: code, Message: "the AI provider failed (" + code + "); the partial reply is stored"}}
+	}
+	return generation.Event{ID: id, Name: generation.EventDone, Data: m}
+}

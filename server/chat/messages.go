@@ -1,0 +1,174 @@
+package chat
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/apierr"
+	"assistant/server/database"
+	"assistant/server/generation"
+	"assistant/server/pagination"
+)
+
+// ListMessages pages through a conversation's messages, oldest first. Keyset on the id
+// (UUIDv7, creation order): messages sent while paging appear on later pages, never twice.
+func (c *Chat) ListMessages(ctx context.Context, req api.ListMessagesRequestObject) (api.ListMessagesResponseObject, error) {
+	if _, _, err := c.conversation(ctx, req.ConversationId); err != nil {
+		return nil, err
+	}
+	pos, err := pagination.Decode(req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	limit := pagination.Limit(req.Params.Limit)
+	params := db.ListMessagesParams{ConversationID: req.ConversationId, PageSize: int32(limit + 1)}
+	if pos != nil {
+		params.AfterID = &pos.ID
+	}
+	rows, err := c.Q.ListMessages(ctx, c.DB, params)
+	if err != nil {
+		return nil, err
+	}
+	rows, next := pagination.Next(rows, limit, func(m db.Message) pagination.Position { return pagination.Position{ID: m.ID} })
+	out := api.ListMessages200JSONResponse{Items: make([]api.Message, 0, len(rows)), NextCursor: next}
+	for _, m := range rows {
+		out.Items = append(out.Items, toMessage(m))
+	}
+	return out, nil
+}
+
+// firstEvent is the payload of a stream's message event.
+type firstEvent struct {
+	UserMessage        api.Message `json:"user_message"`
+	AssistantMessageID uuid.UUID   `json:"assistant_message_id"`
+}
+
+// start stores the user's message and a pending reply, in one transaction that also
+// enforces one running reply per conversation (409) and the user's cap (429), then starts
+// the reply. The user's message is committed before the provider is called.
+func (c *Chat) start(ctx context.Context, convID uuid.UUID, content string) (db.Message, db.Message, *generation.Run, error) {
+	conv, p, err := c.conversation(ctx, convID)
+	if err != nil {
+		return db.Message{}, db.Message{}, nil, err
+	}
+	model := c.Generations.Provider().DefaultModel()
+	if conv.Model != nil {
+		model = *conv.Model
+	}
+	var user, assistant db.Message
+	err = database.WithTx(ctx, c.DB, func(tx pgx.Tx) error {
+		if err := c.Q.LockUserGenerations(ctx, tx, p.UserID.String()); err != nil {
+			return err
+		}
+		n, err := c.Q.CountRunningGenerations(ctx, tx, p.UserID)
+		if err != nil {
+			return err
+		}
+		if n >= int64(c.PerUser) {
+			e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
+				"too many replies are being generated at once; wait for one to finish")
+			e.RetryAfter = time.Second
+			return e
+		}
+		user, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{
+			ID: database.NewID(), ConversationID: conv.ID, Role: "user", Content: content, Status: "complete"})
+		if err != nil {
+			return err
+		}
+		assistant, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{
+			ID: database.NewID(), ConversationID: conv.ID, Role: "assistant", Status: "pending", Model: &model})
+		if database.IsUniqueViolation(err, "messages_one_generation_idx") {
+			return apierr.Conflict("a reply is already being generated in this conversation; wait for it or cancel it")
+		}
+		if err != nil {
+			return err
+		}
+		return c.Q.TouchConversation(ctx, tx, deriveTitle(content), conv.ID)
+	})
+	if err != nil {
+		return db.Message{}, db.Message{}, nil, err
+	}
+	req, err := c.buildRequest(ctx, conv, user.ID, content, model)
+	if err != nil {
+		return db.Message{}, db.Message{}, nil, err
+	}
+	run := c.Generations.Start(assistant, req, firstEvent{UserMessage: toMessage(user), AssistantMessageID: assistant.ID})
+	return user, assistant, run, nil
+}
+
+// SendMessage stores the message and answers once the reply is complete. The reply does
+// not depend on this request: if the client leaves, it still completes and is stored.
+func (c *Chat) SendMessage(ctx context.Context, req api.SendMessageRequestObject) (api.SendMessageResponseObject, error) {
+	user, _, run, err := c.start(ctx, req.ConversationId, req.Body.Content)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-run.Done():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	reply := run.Final()
+	if reply.Status == "failed" {
+		code := "internal"
+		if reply.ErrorCode != nil {
+			code = *reply.ErrorCode
+		}
+		return nil, upstreamError(code)
+	}
+	return api.SendMessage201JSONResponse{UserMessage: toMessage(user), AssistantMessage: toMessage(reply)}, nil
+}
+
+// SendMessageStream stores the message and streams the reply.
+func (c *Chat) SendMessageStream(ctx context.Context, req api.SendMessageStreamRequestObject) (api.SendMessageStreamResponseObject, error) {
+	_, _, run, err := c.start(ctx, req.ConversationId, req.Body.Content)
+	if err != nil {
+		return nil, err
+	}
+	return c.stream(ctx, func(ctx context.Context, emit func(generation.Event) error, ping func() error) error {
+		return run.Follow(ctx, -1, c.Heartbeat, emit, ping)
+	}), nil
+}
+
+// CancelMessage stops a reply and answers with it as stored.
+func (c *Chat) CancelMessage(ctx context.Context, req api.CancelMessageRequestObject) (api.CancelMessageResponseObject, error) {
+	m, err := c.message(ctx, req.ConversationId, req.MessageId)
+	if err != nil {
+		return nil, err
+	}
+	if final(m.Status) {
+		return api.CancelMessage200JSONResponse(toMessage(m)), nil
+	}
+	stored, local, err := c.Generations.Cancel(ctx, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	if local {
+		return api.CancelMessage200JSONResponse(toMessage(stored)), nil
+	}
+	// Running on another replica: ask it through the database and wait for the outcome.
+	if _, err := c.Q.RequestCancel(ctx, c.DB, m.ID); err != nil && !isNoRows(err) {
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err = c.Q.GetMessageByID(ctx, c.DB, m.ID)
+		if err != nil {
+			return nil, err
+		}
+		if final(m.Status) || time.Now().After(deadline) {
+			return api.CancelMessage200JSONResponse(toMessage(m)), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

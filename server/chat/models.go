@@ -1,0 +1,25 @@
+package chat
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"assistant/gen/api"
+	"assistant/server/apierr"
+)
+
+// ListModels lists what the provider offers.
+func (c *Chat) ListModels(ctx context.Context, _ api.ListModelsRequestObject) (api.ListModelsResponseObject, error) {
+	provider := c.Generations.Provider()
+	ids, err := provider.Models(ctx)
+	if err != nil {
+		c.Log.ErrorContext(ctx, "list models", slog.Any("error", err))
+		return nil, apierr.New(http.StatusBadGateway, api.ErrorBodyCodeUpstreamError, "the AI provider could not list its models")
+	}
+	out := api.ListModels200JSONResponse{DefaultModel: provider.DefaultModel(), Items: make([]api.ModelInfo, 0, len(ids))}
+	for _, id := range ids {
+		out.Items = append(out.Items, api.ModelInfo{Id: id})
+	}
+	return out, nil
+}

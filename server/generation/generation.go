@@ -1,0 +1,378 @@
+// Package generation runs the model's replies on the server's own context, not the
+// request's: a client that disconnects loses nothing. Each running reply keeps its events
+// in memory so clients can re-attach and replay what they missed; the text is checkpointed
+// to the database while it grows, and its final state is always stored (complete, failed
+// or cancelled).
+package generation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"assistant/gen/db"
+	"assistant/server/llm"
+)
+
+// Event names of a reply's stream.
+const (
+	EventMessage = "message"
+	EventDelta   = "delta"
+	EventDone    = "done"
+	EventError   = "error"
+)
+
+// Event is one event of a reply's stream. ID is the number of bytes of reply text sent up
+// to and including this event (the message event is 0, the final event the text's length
+// plus one), so an id says where in the text a client is, on any replica.
+type Event struct {
+	ID   int64
+	Name string
+	// Data is the payload: for delta {"content"}, for done the stored message, for error
+	// a Failure (the stream writer adds the request id).
+	Data any
+}
+
+// IDString is the event's id as sent.
+func (e Event) IDString() string { return strconv.FormatInt(e.ID, 10) }
+
+// Delta is the payload of a delta event.
+type Delta struct {
+	Content string `json:"content"`
+}
+
+// Failure is the payload of an error event before it becomes the envelope.
+type Failure struct {
+	Code    string
+	Message string
+}
+
+// Cancellation causes.
+var (
+	ErrCancelled = errors.New("cancelled by the user")
+	ErrShutdown  = errors.New("the server is shutting down")
+)
+
+// Run is one reply being generated.
+type Run struct {
+	MessageID      uuid.UUID
+	ConversationID uuid.UUID
+	cancel         context.CancelCauseFunc
+
+	mu      sync.Mutex
+	text    []byte
+	events  []Event
+	changed chan struct{} // closed and replaced at every new event
+	final   *db.Message
+	done    chan struct{} // closed once the final state is stored and published
+}
+
+func (r *Run) publish(e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// Done is closed once the reply's final state is stored.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Final is the stored final message (after Done).
+func (r *Run) Final() db.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return *r.final
+}
+
+// Follow calls emit for every event with an id above after, then for live events until
+// the reply ends or ctx does. ping is called every heartbeat while nothing happens.
+func (r *Run) Follow(ctx context.Context, after int64, heartbeat time.Duration, emit func(Event) error, ping func() error) error {
+	next := 0
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for {
+		r.mu.Lock()
+		evs := r.events[next:]
+		changed := r.changed
+		next = len(r.events)
+		r.mu.Unlock()
+		for _, e := range evs {
+			final := e.Name == EventDone || e.Name == EventError
+			if after >= 0 && !final && e.ID <= after {
+				continue // the client has it
+			}
+			if err := emit(e); err != nil {
+				return err
+			}
+			if final {
+				return nil
+			}
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+			if err := ping(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Manager starts, tracks and stops the replies of this process.
+type Manager struct {
+	db       db.DBTX
+	q        *db.Queries
+	provider llm.Provider
+	log      *slog.Logger
+	// checkpoint is how often a run saves its text and looks for a cancel request.
+	checkpoint time.Duration
+
+	base     context.Context
+	stopBase context.CancelCauseFunc
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[uuid.UUID]*Run
+}
+
+// NewManager returns a manager whose runs live until Shutdown.
+func NewManager(dbtx db.DBTX, q *db.Queries, provider llm.Provider, checkpoint time.Duration, log *slog.Logger) *Manager {
+	base, stop := context.WithCancelCause(context.Background())
+	return &Manager{db: dbtx, q: q, provider: provider, log: log, checkpoint: checkpoint,
+		base: base, stopBase: stop, running: map[uuid.UUID]*Run{}}
+}
+
+// Provider is the model provider the runs use.
+func (m *Manager) Provider() llm.Provider { return m.provider }
+
+// Lookup returns the run of a message if it is running in this process.
+func (m *Manager) Lookup(messageID uuid.UUID) (*Run, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.running[messageID]
+	return r, ok
+}
+
+// Start runs the reply for the assistant message (already stored as pending). first is the
+// message event's payload.
+func (m *Manager) Start(assistant db.Message, req llm.Request, first any) *Run {
+	ctx, cancel := context.WithCancelCause(m.base)
+	r := &Run{MessageID: assistant.ID, ConversationID: assistant.ConversationID, cancel: cancel,
+		changed: make(chan struct{}), done: make(chan struct{})}
+	r.events = append(r.events, Event{ID: 0, Name: EventMessage, Data: first})
+	m.mu.Lock()
+	m.running[r.MessageID] = r
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go m.run(ctx, r, req)
+	return r
+}
+
+// Cancel stops the run (its upstream request is closed) and waits until its final state is
+// stored. It reports false when the message is not running in this process.
+func (m *Manager) Cancel(ctx context.Context, messageID uuid.UUID) (db.Message, bool, error) {
+	r, ok := m.Lookup(messageID)
+	if !ok {
+		return db.Message{}, false, nil
+	}
+	r.cancel(ErrCancelled)
+	select {
+	case <-r.done:
+		return r.Final(), true, nil
+	case <-ctx.Done():
+		return db.Message{}, true, ctx.Err()
+	}
+}
+
+// CancelConversation cancels the conversation's run in this process, if any, and waits
+// until it is stored.
+func (m *Manager) CancelConversation(ctx context.Context, conversationID uuid.UUID) error {
+	m.mu.Lock()
+	var ids []uuid.UUID
+	for id, r := range m.running {
+		if r.ConversationID == conversationID {
+			ids = append(ids, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		if _, _, err := m.Cancel(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
+	defer m.wg.Done()
+	defer r.cancel(nil)
+	log := m.log.With(slog.String("message_id", r.MessageID.String()))
+
+	stopCheckpoints := make(chan struct{})
+	checkpointsDone := make(chan struct{})
+	go func() {
+		defer close(checkpointsDone)
+		m.checkpoints(ctx, r, stopCheckpoints, log)
+	}()
+
+	res, err := m.provider.Stream(ctx, req, func(text string) error {
+		r.mu.Lock()
+		r.text = append(r.text, text...)
+		n := int64(len(r.text))
+		r.mu.Unlock()
+		r.publish(Event{ID: n, Name: EventDelta, Data: Delta{Content: text}})
+		return nil
+	})
+	close(stopCheckpoints)
+	<-checkpointsDone
+
+	status, code := "complete", ""
+	switch {
+	case err == nil:
+	case errors.Is(context.Cause(ctx), ErrCancelled):
+		status = "cancelled"
+	case errors.Is(context.Cause(ctx), ErrShutdown):
+		status, code = "cancelled", "shutdown"
+	default:
+		status = "failed"
+		if c, ok := llm.AsUpstream(err); ok {
+			code = c
+		} else {
+			code = "internal"
+		}
+		log.Error("generation failed", slog.String("code", code), slog.Any("error", err))
+	}
+	r.mu.Lock()
+	text := string(r.text)
+	r.mu.Unlock()
+	final := m.store(r, text, status, code, res, log)
+
+	n := int64(len(text)) + 1
+	r.mu.Lock()
+	r.final = &final
+	r.mu.Unlock()
+	if status == "failed" {
+		r.publish(Event{ID: n, Name: EventError, Data: Failure{Code: code, Message: "the AI provider failed (" + code + "); the partial reply is stored"}})
+	} else {
+		r.publish(Event{ID: n, Name: EventDone, Data: final})
+	}
+	m.mu.Lock()
+	delete(m.running, r.MessageID)
+	m.mu.Unlock()
+	close(r.done)
+}
+
+// store saves the final state, retrying briefly: the reply must not be lost to a blip.
+func (m *Manager) store(r *Run, text, status, code string, res llm.Result, log *slog.Logger) db.Message {
+	p := db.FinishMessageParams{ID: r.MessageID, Content: text, Status: status}
+	if res.FinishReason != "" {
+		p.FinishReason = &res.FinishReason
+	}
+	if code != "" {
+		p.ErrorCode = &code
+	}
+	if res.Usage != nil {
+		pt, ct := int32(res.Usage.PromptTokens), int32(res.Usage.CompletionTokens)
+		p.PromptTokens, p.CompletionTokens = &pt, &ct
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var msg db.Message
+		msg, err = m.q.FinishMessage(ctx, m.db, p)
+		cancel()
+		if err == nil {
+			return msg
+		}
+		if errors.Is(err, pgx.ErrNoRows) {
+			break // the conversation was deleted meanwhile
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	log.Error("store the final reply", slog.Any("error", err))
+	// What the client is told matches what was meant to be stored; the stale sweep fails
+	// the row later if it stayed behind.
+	now := time.Now()
+	return db.Message{ID: r.MessageID, ConversationID: r.ConversationID, Role: "assistant", Content: text, Status: status,
+		ErrorCode: p.ErrorCode, FinishReason: p.FinishReason, PromptTokens: p.PromptTokens, CompletionTokens: p.CompletionTokens,
+		CreatedAt: now, UpdatedAt: now}
+}
+
+// checkpoints saves the text every interval (also when it did not grow, so the row shows
+// the run is alive) and honours cancel requests made through the database.
+func (m *Manager) checkpoints(ctx context.Context, r *Run, stop <-chan struct{}, log *slog.Logger) {
+	t := time.NewTicker(m.checkpoint)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		text := string(r.text)
+		r.mu.Unlock()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		requested, err := m.q.CheckpointMessage(cctx, m.db, text, r.MessageID)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("checkpoint", slog.Any("error", err))
+			}
+			continue
+		}
+		if requested != nil {
+			r.cancel(ErrCancelled)
+		}
+	}
+}
+
+// Running is the number of runs in this process.
+func (m *Manager) Running() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.running)
+}
+
+// Shutdown lets the runs finish until ctx ends, then cancels the rest (stored as
+// cancelled with code shutdown) and waits for them to be stored.
+func (m *Manager) Shutdown(ctx context.Context) {
+	finished := make(chan struct{})
+	go func() { m.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	m.log.Warn("shutdown: cancelling running replies", slog.Int("running", m.Running()))
+	m.stopBase(ErrShutdown)
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		m.log.Error("shutdown: replies still running after cancellation")
+	}
+}
+
+// SweepStale fails replies whose process died: no checkpoint for staleAfter.
+func (m *Manager) SweepStale(ctx context.Context, staleAfter time.Duration) (int64, error) {
+	n, err := m.q.FailStaleGenerations(ctx, m.db, staleAfter.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("fail stale generations: %w", err)
+	}
+	if n > 0 {
+		m.log.Warn("replies interrupted by a stopped process marked failed", slog.Int64("count", n))
+	}
+	return n, nil
+}
