@@ -36,7 +36,7 @@ WHERE c.user_id = @user_id AND m.status IN ('pending', 'streaming');
 
 -- name: LockUserGenerations :exec
 -- LockUserGenerations serialises starting generations for one user until the transaction ends.
-SELECT pg_advisory_xact_lock(7261127002, hashtext(sqlc.arg(user_id)::text));
+SELECT pg_advisory_xact_lock(72611, hashtext(sqlc.arg(user_id)::text));
 
 -- name: CheckpointMessage :one
 -- CheckpointMessage saves the partial text of a running generation and reports whether a

@@ -255,7 +255,7 @@ func (q *Queries) ListMessages(ctx context.Context, db DBTX, arg ListMessagesPar
 }
 
 const lockUserGenerations = `-- name: LockUserGenerations :exec
-SELECT pg_advisory_xact_lock(7261127002, hashtext($1::text))
+SELECT pg_advisory_xact_lock(72611, hashtext($1::text))
 `
 
 // LockUserGenerations serialises starting generations for one user until the transaction ends.
