@@ -1,6 +1,9 @@
 package chat_test
 
 import (
+	"github.com/google/uuid"
+
+	"assistant/server/pagination"
 	"net/http"
 	"testing"
 	"time"
@@ -15,7 +18,7 @@ import (
 // fixture is an API whose provider is the fake OpenAI server, a signed-in user and one of
 // their conversations.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	env   *apitest.Env
 	fake  *fakeopenai.Server
 	token string
@@ -28,7 +31,7 @@ func setup(t *testing.T, opts ...apitest.Option) *fixture {
 }
 
 // setupTimeout is setup with the provider's idle timeout (LLM_TIMEOUT).
-func setupTimeout(t *testing.T, timeout time.Duration, opts ...apitest.Option) *fixture {
+func setupTimeout(t testing.TB, timeout time.Duration, opts ...apitest.Option) *fixture {
 	t.Helper()
 	fake := fakeopenai.New(t)
 	provider := llm.NewOpenAI(fake.BaseURL(), "test-key", "fake-model", timeout)
@@ -109,7 +112,7 @@ func (f *fixture) waitStored(id string) api.Message {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -121,3 +124,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 type configT = config.Config
+
+// cursorFor makes the cursor that points after the message id.
+func cursorFor(id string) string {
+	return pagination.Encode(pagination.Position{ID: uuid.MustParse(id)})
+}
+
+// setupB is setup for benchmarks (quiet logs).
+func setupB(b *testing.B) *fixture {
+	b.Helper()
+	return setupTimeout(b, 5*time.Second, func(c *configT) { c.LogLevel = 12 })
+}

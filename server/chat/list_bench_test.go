@@ -1,0 +1,59 @@
+package chat_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"assistant/gen/api"
+	"assistant/server/database"
+	"assistant/server/testutil/apitest"
+)
+
+// BenchmarkListMessages reads a page of 50 messages through the API in a conversation of
+// 100 and of 100,000 messages, at the start and deep inside. Keyset pagination on the
+// (conversation_id, id) index makes every page cost the same; compare ns/op in one run.
+func BenchmarkListMessages(b *testing.B) {
+	env := apitest.New(b, func(c *configT) { c.LogLevel = 12 })
+	token := env.Register("ada@example.com", "correct horse battery").AccessToken
+	ctx := context.Background()
+	for _, n := range []int{100, 100_000} {
+		r := env.As(token, http.MethodPost, "/api/v1/conversations", map[string]any{})
+		var c api.Conversation
+		r.JSON(b, &c)
+		rows := make([][]any, n)
+		now := time.Now()
+		for i := range rows {
+			rows[i] = []any{database.NewID(), c.Id, "user", fmt.Sprintf("message %d", i), "complete", now, now}
+		}
+		if _, err := env.Pool.CopyFrom(ctx, pgx.Identifier{"messages"},
+			[]string{"id", "conversation_id", "role", "content", "status", "created_at", "updated_at"}, pgx.CopyFromRows(rows)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := env.Pool.Exec(ctx, "ANALYZE messages"); err != nil {
+			b.Fatal(err)
+		}
+		base := "/api/v1/conversations/" + c.Id.String() + "/messages?limit=50"
+		deep := base
+		// A cursor 90% of the way in.
+		var cursorID string
+		if err := env.Pool.QueryRow(ctx, "SELECT id::text FROM messages WHERE conversation_id = $1 ORDER BY id OFFSET $2 LIMIT 1",
+			c.Id, n*9/10).Scan(&cursorID); err != nil {
+			b.Fatal(err)
+		}
+		deep += "&cursor=" + cursorFor(cursorID)
+		for name, path := range map[string]string{"first": base, "deep": deep} {
+			b.Run(fmt.Sprintf("messages=%d/%s", n, name), func(b *testing.B) {
+				for b.Loop() {
+					if r := env.As(token, http.MethodGet, path, nil); r.StatusCode != http.StatusOK {
+						b.Fatalf("status %d", r.StatusCode)
+					}
+				}
+			})
+		}
+	}
+}
