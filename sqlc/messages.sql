@@ -1,8 +1,8 @@
 -- name: CreateMessage :one
 -- CreateMessage inserts a message. A second running generation in the conversation
 -- violates messages_one_generation_idx.
-INSERT INTO messages (id, conversation_id, role, content, status, model)
-VALUES (@id, @conversation_id, @role, @content, @status, @model)
+INSERT INTO messages (id, conversation_id, role, content, status, model, file_ids)
+VALUES (@id, @conversation_id, @role, @content, @status, @model, @file_ids)
 RETURNING *;
 
 -- name: GetMessage :one

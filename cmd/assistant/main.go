@@ -120,6 +120,11 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		return err
 	}
 	go sweepStale(ctx, app.Generations, cfg.CheckpointInterval, log)
+	go func() {
+		if err := app.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("sweep stored files", slog.Any("error", err))
+		}
+	}()
 	srv := httpserver.New(cfg, app.Handler, log)
 	// Replies get most of the shutdown time to finish; the rest is for their streams to
 	// send the final event before the server stops waiting.

@@ -105,7 +105,7 @@ func TestGracefulShutdownWithARequestInFlight(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve"}, envOf(map[string]string{
 			"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "SHUTDOWN_TIMEOUT": "10s", "LOG_LEVEL": "info",
-			"ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1",
+			"ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1", "UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir(),
 		}), stdout, io.Discard)
 	}()
 	base := "http://" + addr + "/api/v1"
@@ -179,7 +179,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	getenv := envOf(map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": addr})
+	getenv := envOf(map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir()})
 	go func() { done <- run(ctx, []string{"serve"}, getenv, io.Discard, io.Discard) }()
 	waitReady(t, "http://"+addr+"/api/v1/health/live")
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"path"
@@ -23,6 +24,27 @@ import (
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for CreateExportRequestFormat.
+const (
+	CreateExportRequestFormatJson     CreateExportRequestFormat = "json"
+	CreateExportRequestFormatMarkdown CreateExportRequestFormat = "markdown"
+	CreateExportRequestFormatPdf      CreateExportRequestFormat = "pdf"
+)
+
+// Valid indicates whether the value is a known member of the CreateExportRequestFormat enum.
+func (e CreateExportRequestFormat) Valid() bool {
+	switch e {
+	case CreateExportRequestFormatJson:
+		return true
+	case CreateExportRequestFormatMarkdown:
+		return true
+	case CreateExportRequestFormatPdf:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for ErrorBodyCode.
 const (
@@ -72,6 +94,27 @@ func (e ErrorBodyCode) Valid() bool {
 	case ErrorBodyCodeUpstreamError:
 		return true
 	case ErrorBodyCodeValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ExportFormat.
+const (
+	ExportFormatJson     ExportFormat = "json"
+	ExportFormatMarkdown ExportFormat = "markdown"
+	ExportFormatPdf      ExportFormat = "pdf"
+)
+
+// Valid indicates whether the value is a known member of the ExportFormat enum.
+func (e ExportFormat) Valid() bool {
+	switch e {
+	case ExportFormatJson:
+		return true
+	case ExportFormatMarkdown:
+		return true
+	case ExportFormatPdf:
 		return true
 	default:
 		return false
@@ -289,6 +332,14 @@ type CreateConversationRequest struct {
 	Title        *string `json:"title,omitempty"`
 }
 
+// CreateExportRequest defines model for CreateExportRequest.
+type CreateExportRequest struct {
+	Format CreateExportRequestFormat `json:"format"`
+}
+
+// CreateExportRequestFormat defines model for CreateExportRequest.Format.
+type CreateExportRequestFormat string
+
 // DisplayName Example: Ada
 type DisplayName = string
 
@@ -326,11 +377,52 @@ type Exchange struct {
 	UserMessage      Message `json:"user_message"`
 }
 
+// Export defines model for Export.
+type Export struct {
+	// ConversationId Null once the conversation is deleted (the export stays).
+	ConversationId *openapi_types.UUID `json:"conversation_id"`
+	CreatedAt      time.Time           `json:"created_at"`
+	Filename       string              `json:"filename"`
+	Format         ExportFormat        `json:"format"`
+	Id             openapi_types.UUID  `json:"id"`
+	SizeBytes      int64               `json:"size_bytes"`
+}
+
+// ExportFormat defines model for Export.Format.
+type ExportFormat string
+
+// ExportList defines model for ExportList.
+type ExportList struct {
+	Items      []Export `json:"items"`
+	NextCursor *string  `json:"next_cursor"`
+}
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field Where the problem is, e.g. `body.email`, `query.limit`, `path.conversation_id`.
 	Field   string `json:"field"`
 	Message string `json:"message"`
+}
+
+// File defines model for File.
+type File struct {
+	// ContentType Decided from the content at upload.
+	ContentType string    `json:"content_type"`
+	CreatedAt   time.Time `json:"created_at"`
+
+	// Filename The client's name for it, cleaned (no path, no control characters).
+	Filename string             `json:"filename"`
+	Id       openapi_types.UUID `json:"id"`
+
+	// Sha256 Hex SHA-256 of the content.
+	Sha256    string `json:"sha256"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// FileList defines model for FileList.
+type FileList struct {
+	Items      []File  `json:"items"`
+	NextCursor *string `json:"next_cursor"`
 }
 
 // Health defines model for Health.
@@ -384,6 +476,9 @@ type Message struct {
 	// `upstream_unavailable`, `upstream_bad_response`, `interrupted` (the server stopped
 	// while generating), `shutdown`, `internal`.
 	ErrorCode *string `json:"error_code"`
+
+	// FileIds The files this message carried.
+	FileIds []openapi_types.UUID `json:"file_ids"`
 
 	// FinishReason Why the model stopped (e.g. `stop`, `length`), as the provider says.
 	FinishReason *string            `json:"finish_reason"`
@@ -455,6 +550,10 @@ type RegisterRequest struct {
 // SendMessageRequest defines model for SendMessageRequest.
 type SendMessageRequest struct {
 	Content string `json:"content"`
+
+	// FileIds Files whose text goes into the model's context with this message (text, Markdown,
+	// CSV, JSON, and the text of PDFs; 422 for a file that cannot be read as text).
+	FileIds *[]openapi_types.UUID `json:"file_ids,omitempty"`
 }
 
 // Session defines model for Session.
@@ -513,11 +612,23 @@ type ConversationId = openapi_types.UUID
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// ExportId defines model for ExportId.
+type ExportId = openapi_types.UUID
+
+// FileId defines model for FileId.
+type FileId = openapi_types.UUID
+
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // Limit defines model for Limit.
 type Limit = int
 
 // MessageId defines model for MessageId.
 type MessageId = openapi_types.UUID
+
+// Range defines model for Range.
+type Range = string
 
 // BadRequest The one shape of every error response.
 type BadRequest = Error
@@ -539,6 +650,9 @@ type NotFound = Error
 
 // PayloadTooLarge The one shape of every error response.
 type PayloadTooLarge = Error
+
+// RangeNotSatisfiable The one shape of every error response.
+type RangeNotSatisfiable = Error
 
 // RateLimited The one shape of every error response.
 type RateLimited = Error
@@ -585,6 +699,48 @@ type StreamMessageEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// ListExportsParams defines parameters for ListExports.
+type ListExportsParams struct {
+	// Limit How many items a page holds.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit it for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// DownloadExportParams defines parameters for DownloadExport.
+type DownloadExportParams struct {
+	// Range A byte range, e.g. `bytes=0-1023`.
+	Range *Range `json:"Range,omitempty"`
+
+	// IfNoneMatch The ETag of a copy the client has; 304 when it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// ListFilesParams defines parameters for ListFiles.
+type ListFilesParams struct {
+	// Limit How many items a page holds.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit it for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// UploadFileMultipartBody defines parameters for UploadFile.
+type UploadFileMultipartBody struct {
+	// File The file.
+	File openapi_types.File `json:"file"`
+}
+
+// DownloadFileParams defines parameters for DownloadFile.
+type DownloadFileParams struct {
+	// Range A byte range, e.g. `bytes=0-1023`.
+	Range *Range `json:"Range,omitempty"`
+
+	// IfNoneMatch The ETag of a copy the client has; 304 when it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
 	// Limit How many items a page holds.
@@ -612,11 +768,17 @@ type CreateConversationJSONRequestBody = CreateConversationRequest
 // UpdateConversationJSONRequestBody defines body for UpdateConversation for application/json ContentType.
 type UpdateConversationJSONRequestBody = UpdateConversationRequest
 
+// CreateExportJSONRequestBody defines body for CreateExport for application/json ContentType.
+type CreateExportJSONRequestBody = CreateExportRequest
+
 // SendMessageJSONRequestBody defines body for SendMessage for application/json ContentType.
 type SendMessageJSONRequestBody = SendMessageRequest
 
 // SendMessageStreamJSONRequestBody defines body for SendMessageStream for application/json ContentType.
 type SendMessageStreamJSONRequestBody = SendMessageRequest
+
+// UploadFileMultipartRequestBody defines body for UploadFile for multipart/form-data ContentType.
+type UploadFileMultipartRequestBody UploadFileMultipartBody
 
 // UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
 type UpdateMeJSONRequestBody = UpdateUserRequest
@@ -656,6 +818,9 @@ type ServerInterface interface {
 	// UpdateConversation Rename it, or change its system prompt or model
 	// (PATCH /conversations/{conversation_id})
 	UpdateConversation(w http.ResponseWriter, r *http.Request, conversationId ConversationId)
+	// CreateExport Export a conversation
+	// (POST /conversations/{conversation_id}/exports)
+	CreateExport(w http.ResponseWriter, r *http.Request, conversationId ConversationId)
 	// ListMessages List messages
 	// (GET /conversations/{conversation_id}/messages)
 	ListMessages(w http.ResponseWriter, r *http.Request, conversationId ConversationId, params ListMessagesParams)
@@ -671,6 +836,33 @@ type ServerInterface interface {
 	// StreamMessageEvents Re-attach to a reply's event stream
 	// (GET /conversations/{conversation_id}/messages/{message_id}/events)
 	StreamMessageEvents(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId, params StreamMessageEventsParams)
+	// ListExports List exports
+	// (GET /exports)
+	ListExports(w http.ResponseWriter, r *http.Request, params ListExportsParams)
+	// DeleteExport Delete an export
+	// (DELETE /exports/{export_id})
+	DeleteExport(w http.ResponseWriter, r *http.Request, exportId ExportId)
+	// GetExport An export's metadata
+	// (GET /exports/{export_id})
+	GetExport(w http.ResponseWriter, r *http.Request, exportId ExportId)
+	// DownloadExport Download an export
+	// (GET /exports/{export_id}/content)
+	DownloadExport(w http.ResponseWriter, r *http.Request, exportId ExportId, params DownloadExportParams)
+	// ListFiles List files
+	// (GET /files)
+	ListFiles(w http.ResponseWriter, r *http.Request, params ListFilesParams)
+	// UploadFile Upload a file
+	// (POST /files)
+	UploadFile(w http.ResponseWriter, r *http.Request)
+	// DeleteFile Delete a file
+	// (DELETE /files/{file_id})
+	DeleteFile(w http.ResponseWriter, r *http.Request, fileId FileId)
+	// GetFile A file's metadata
+	// (GET /files/{file_id})
+	GetFile(w http.ResponseWriter, r *http.Request, fileId FileId)
+	// DownloadFile Download a file
+	// (GET /files/{file_id}/content)
+	DownloadFile(w http.ResponseWriter, r *http.Request, fileId FileId, params DownloadFileParams)
 	// GetHealth Readiness, with a check of every dependency
 	// (GET /health)
 	GetHealth(w http.ResponseWriter, r *http.Request)
@@ -761,6 +953,12 @@ func (_ Unimplemented) UpdateConversation(w http.ResponseWriter, r *http.Request
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// CreateExport Export a conversation
+// (POST /conversations/{conversation_id}/exports)
+func (_ Unimplemented) CreateExport(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListMessages List messages
 // (GET /conversations/{conversation_id}/messages)
 func (_ Unimplemented) ListMessages(w http.ResponseWriter, r *http.Request, conversationId ConversationId, params ListMessagesParams) {
@@ -788,6 +986,60 @@ func (_ Unimplemented) CancelMessage(w http.ResponseWriter, r *http.Request, con
 // StreamMessageEvents Re-attach to a reply's event stream
 // (GET /conversations/{conversation_id}/messages/{message_id}/events)
 func (_ Unimplemented) StreamMessageEvents(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId, params StreamMessageEventsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListExports List exports
+// (GET /exports)
+func (_ Unimplemented) ListExports(w http.ResponseWriter, r *http.Request, params ListExportsParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteExport Delete an export
+// (DELETE /exports/{export_id})
+func (_ Unimplemented) DeleteExport(w http.ResponseWriter, r *http.Request, exportId ExportId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetExport An export's metadata
+// (GET /exports/{export_id})
+func (_ Unimplemented) GetExport(w http.ResponseWriter, r *http.Request, exportId ExportId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DownloadExport Download an export
+// (GET /exports/{export_id}/content)
+func (_ Unimplemented) DownloadExport(w http.ResponseWriter, r *http.Request, exportId ExportId, params DownloadExportParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListFiles List files
+// (GET /files)
+func (_ Unimplemented) ListFiles(w http.ResponseWriter, r *http.Request, params ListFilesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// UploadFile Upload a file
+// (POST /files)
+func (_ Unimplemented) UploadFile(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteFile Delete a file
+// (DELETE /files/{file_id})
+func (_ Unimplemented) DeleteFile(w http.ResponseWriter, r *http.Request, fileId FileId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetFile A file's metadata
+// (GET /files/{file_id})
+func (_ Unimplemented) GetFile(w http.ResponseWriter, r *http.Request, fileId FileId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DownloadFile Download a file
+// (GET /files/{file_id}/content)
+func (_ Unimplemented) DownloadFile(w http.ResponseWriter, r *http.Request, fileId FileId, params DownloadFileParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1067,6 +1319,32 @@ func (siw *ServerInterfaceWrapper) UpdateConversation(w http.ResponseWriter, r *
 	handler.ServeHTTP(w, r)
 }
 
+// CreateExport operation middleware
+func (siw *ServerInterfaceWrapper) CreateExport(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateExport(w, r, conversationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListMessages operation middleware
 func (siw *ServerInterfaceWrapper) ListMessages(w http.ResponseWriter, r *http.Request) {
 
@@ -1259,6 +1537,354 @@ func (siw *ServerInterfaceWrapper) StreamMessageEvents(w http.ResponseWriter, r 
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.StreamMessageEvents(w, r, conversationId, messageId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListExports operation middleware
+func (siw *ServerInterfaceWrapper) ListExports(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListExportsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListExports(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteExport operation middleware
+func (siw *ServerInterfaceWrapper) DeleteExport(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "export_id" -------------
+	var exportId ExportId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "export_id", chi.URLParam(r, "export_id"), &exportId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "export_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteExport(w, r, exportId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetExport operation middleware
+func (siw *ServerInterfaceWrapper) GetExport(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "export_id" -------------
+	var exportId ExportId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "export_id", chi.URLParam(r, "export_id"), &exportId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "export_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetExport(w, r, exportId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DownloadExport operation middleware
+func (siw *ServerInterfaceWrapper) DownloadExport(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "export_id" -------------
+	var exportId ExportId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "export_id", chi.URLParam(r, "export_id"), &exportId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "export_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DownloadExportParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Range")]; found {
+		var Range Range
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Range", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Range", valueList[0], &Range, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Range", Err: err})
+			return
+		}
+
+		params.Range = &Range
+
+	}
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DownloadExport(w, r, exportId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListFiles operation middleware
+func (siw *ServerInterfaceWrapper) ListFiles(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListFilesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListFiles(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UploadFile operation middleware
+func (siw *ServerInterfaceWrapper) UploadFile(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UploadFile(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteFile operation middleware
+func (siw *ServerInterfaceWrapper) DeleteFile(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "file_id" -------------
+	var fileId FileId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "file_id", chi.URLParam(r, "file_id"), &fileId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "file_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteFile(w, r, fileId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetFile operation middleware
+func (siw *ServerInterfaceWrapper) GetFile(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "file_id" -------------
+	var fileId FileId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "file_id", chi.URLParam(r, "file_id"), &fileId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "file_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetFile(w, r, fileId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DownloadFile operation middleware
+func (siw *ServerInterfaceWrapper) DownloadFile(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "file_id" -------------
+	var fileId FileId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "file_id", chi.URLParam(r, "file_id"), &fileId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "file_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DownloadFileParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Range")]; found {
+		var Range Range
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Range", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Range", valueList[0], &Range, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Range", Err: err})
+			return
+		}
+
+		params.Range = &Range
+
+	}
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DownloadFile(w, r, fileId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1637,6 +2263,36 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/conversations/{conversation_id}/messages/{message_id}/cancel", wrapper.CancelMessage)
 	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/files", wrapper.ListFiles)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/files", wrapper.UploadFile)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/files/{file_id}", wrapper.DeleteFile)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/files/{file_id}", wrapper.GetFile)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/files/{file_id}/content", wrapper.DownloadFile)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/conversations/{conversation_id}/exports", wrapper.CreateExport)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/exports", wrapper.ListExports)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/exports/{export_id}", wrapper.DeleteExport)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/exports/{export_id}", wrapper.GetExport)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/exports/{export_id}/content", wrapper.DownloadExport)
+	})
 
 	return r
 }
@@ -1644,6 +2300,20 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 type BadRequestJSONResponse Error
 
 type ConflictJSONResponse Error
+
+type DownloadResponseHeaders struct {
+	AcceptRanges        *string
+	ContentDisposition  *string
+	ETag                *string
+	XContentTypeOptions *string
+}
+type DownloadAsteriskResponse struct {
+	Body io.Reader
+
+	Headers       DownloadResponseHeaders
+	ContentType   string
+	ContentLength int64
+}
 
 type ForbiddenJSONResponse Error
 
@@ -1653,7 +2323,24 @@ type InvalidCredentialsJSONResponse Error
 
 type NotFoundJSONResponse Error
 
+type NotModifiedResponse struct {
+}
+
+type PartialDownloadResponseHeaders struct {
+	ContentRange *string
+	ETag         *string
+}
+type PartialDownloadAsteriskResponse struct {
+	Body io.Reader
+
+	Headers       PartialDownloadResponseHeaders
+	ContentType   string
+	ContentLength int64
+}
+
 type PayloadTooLargeJSONResponse Error
+
+type RangeNotSatisfiableJSONResponse Error
 
 type RateLimitedResponseHeaders struct {
 	RetryAfter *int
@@ -2835,6 +3522,149 @@ func (response UpdateConversation503JSONResponse) VisitUpdateConversationRespons
 	return err
 }
 
+type CreateExportRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	Body           *CreateExportJSONRequestBody
+}
+
+type CreateExportResponseObject interface {
+	VisitCreateExportResponse(w http.ResponseWriter) error
+}
+
+type CreateExport201JSONResponse Export
+
+func (response CreateExport201JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateExport400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateExport400JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateExport401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateExport401JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateExport404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateExport404JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateExport413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateExport413JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateExport415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateExport415JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateExport422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CreateExport422JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateExport500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateExport500JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateExport503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateExport503JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMessagesRequestObject struct {
 	ConversationId ConversationId `json:"conversation_id"`
 	Params         ListMessagesParams
@@ -3563,6 +4393,1006 @@ func (response StreamMessageEvents500JSONResponse) VisitStreamMessageEventsRespo
 type StreamMessageEvents503JSONResponse struct{ ServiceUnavailableJSONResponse }
 
 func (response StreamMessageEvents503JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListExportsRequestObject struct {
+	Params ListExportsParams
+}
+
+type ListExportsResponseObject interface {
+	VisitListExportsResponse(w http.ResponseWriter) error
+}
+
+type ListExports200JSONResponse ExportList
+
+func (response ListExports200JSONResponse) VisitListExportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListExports401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListExports401JSONResponse) VisitListExportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListExports422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListExports422JSONResponse) VisitListExportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListExports500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListExports500JSONResponse) VisitListExportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListExports503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListExports503JSONResponse) VisitListExportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteExportRequestObject struct {
+	ExportId ExportId `json:"export_id"`
+}
+
+type DeleteExportResponseObject interface {
+	VisitDeleteExportResponse(w http.ResponseWriter) error
+}
+
+type DeleteExport204Response struct {
+}
+
+func (response DeleteExport204Response) VisitDeleteExportResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteExport401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteExport401JSONResponse) VisitDeleteExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteExport404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteExport404JSONResponse) VisitDeleteExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteExport422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response DeleteExport422JSONResponse) VisitDeleteExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteExport500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteExport500JSONResponse) VisitDeleteExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteExport503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteExport503JSONResponse) VisitDeleteExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetExportRequestObject struct {
+	ExportId ExportId `json:"export_id"`
+}
+
+type GetExportResponseObject interface {
+	VisitGetExportResponse(w http.ResponseWriter) error
+}
+
+type GetExport200JSONResponse Export
+
+func (response GetExport200JSONResponse) VisitGetExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetExport401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetExport401JSONResponse) VisitGetExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetExport404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetExport404JSONResponse) VisitGetExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetExport422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetExport422JSONResponse) VisitGetExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetExport500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetExport500JSONResponse) VisitGetExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetExport503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetExport503JSONResponse) VisitGetExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadExportRequestObject struct {
+	ExportId ExportId `json:"export_id"`
+	Params   DownloadExportParams
+}
+
+type DownloadExportResponseObject interface {
+	VisitDownloadExportResponse(w http.ResponseWriter) error
+}
+
+type DownloadExport200AsteriskResponse struct{ DownloadAsteriskResponse }
+
+func (response DownloadExport200AsteriskResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.AcceptRanges != nil {
+		w.Header().Set("Accept-Ranges", fmt.Sprint(*response.Headers.AcceptRanges))
+	}
+	if response.Headers.ContentDisposition != nil {
+		w.Header().Set("Content-Disposition", fmt.Sprint(*response.Headers.ContentDisposition))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XContentTypeOptions != nil {
+		w.Header().Set("X-Content-Type-Options", fmt.Sprint(*response.Headers.XContentTypeOptions))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DownloadExport206AsteriskResponse struct {
+	PartialDownloadAsteriskResponse
+}
+
+func (response DownloadExport206AsteriskResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.ContentRange != nil {
+		w.Header().Set("Content-Range", fmt.Sprint(*response.Headers.ContentRange))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(206)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DownloadExport304Response = NotModifiedResponse
+
+func (response DownloadExport304Response) VisitDownloadExportResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type DownloadExport401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DownloadExport401JSONResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadExport404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DownloadExport404JSONResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadExport416JSONResponse struct {
+	RangeNotSatisfiableJSONResponse
+}
+
+func (response DownloadExport416JSONResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(416)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadExport422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response DownloadExport422JSONResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadExport500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DownloadExport500JSONResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadExport503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DownloadExport503JSONResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFilesRequestObject struct {
+	Params ListFilesParams
+}
+
+type ListFilesResponseObject interface {
+	VisitListFilesResponse(w http.ResponseWriter) error
+}
+
+type ListFiles200JSONResponse FileList
+
+func (response ListFiles200JSONResponse) VisitListFilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFiles401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListFiles401JSONResponse) VisitListFilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFiles422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListFiles422JSONResponse) VisitListFilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFiles500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListFiles500JSONResponse) VisitListFilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFiles503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListFiles503JSONResponse) VisitListFilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadFileRequestObject struct {
+	Body *multipart.Reader
+}
+
+type UploadFileResponseObject interface {
+	VisitUploadFileResponse(w http.ResponseWriter) error
+}
+
+type UploadFile201JSONResponse File
+
+func (response UploadFile201JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadFile400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response UploadFile400JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadFile401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UploadFile401JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadFile413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UploadFile413JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadFile415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UploadFile415JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadFile422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response UploadFile422JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadFile500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response UploadFile500JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadFile503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response UploadFile503JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFileRequestObject struct {
+	FileId FileId `json:"file_id"`
+}
+
+type DeleteFileResponseObject interface {
+	VisitDeleteFileResponse(w http.ResponseWriter) error
+}
+
+type DeleteFile204Response struct {
+}
+
+func (response DeleteFile204Response) VisitDeleteFileResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteFile401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteFile401JSONResponse) VisitDeleteFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFile404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteFile404JSONResponse) VisitDeleteFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFile422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response DeleteFile422JSONResponse) VisitDeleteFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFile500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteFile500JSONResponse) VisitDeleteFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteFile503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteFile503JSONResponse) VisitDeleteFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFileRequestObject struct {
+	FileId FileId `json:"file_id"`
+}
+
+type GetFileResponseObject interface {
+	VisitGetFileResponse(w http.ResponseWriter) error
+}
+
+type GetFile200JSONResponse File
+
+func (response GetFile200JSONResponse) VisitGetFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFile401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetFile401JSONResponse) VisitGetFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFile404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetFile404JSONResponse) VisitGetFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFile422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetFile422JSONResponse) VisitGetFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFile500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetFile500JSONResponse) VisitGetFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFile503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetFile503JSONResponse) VisitGetFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadFileRequestObject struct {
+	FileId FileId `json:"file_id"`
+	Params DownloadFileParams
+}
+
+type DownloadFileResponseObject interface {
+	VisitDownloadFileResponse(w http.ResponseWriter) error
+}
+
+type DownloadFile200AsteriskResponse struct{ DownloadAsteriskResponse }
+
+func (response DownloadFile200AsteriskResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.AcceptRanges != nil {
+		w.Header().Set("Accept-Ranges", fmt.Sprint(*response.Headers.AcceptRanges))
+	}
+	if response.Headers.ContentDisposition != nil {
+		w.Header().Set("Content-Disposition", fmt.Sprint(*response.Headers.ContentDisposition))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XContentTypeOptions != nil {
+		w.Header().Set("X-Content-Type-Options", fmt.Sprint(*response.Headers.XContentTypeOptions))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DownloadFile206AsteriskResponse struct {
+	PartialDownloadAsteriskResponse
+}
+
+func (response DownloadFile206AsteriskResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.ContentRange != nil {
+		w.Header().Set("Content-Range", fmt.Sprint(*response.Headers.ContentRange))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(206)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DownloadFile304Response = NotModifiedResponse
+
+func (response DownloadFile304Response) VisitDownloadFileResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type DownloadFile401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DownloadFile401JSONResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadFile404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DownloadFile404JSONResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadFile416JSONResponse struct {
+	RangeNotSatisfiableJSONResponse
+}
+
+func (response DownloadFile416JSONResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(416)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadFile422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response DownloadFile422JSONResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadFile500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DownloadFile500JSONResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DownloadFile503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DownloadFile503JSONResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4470,6 +6300,9 @@ type StrictServerInterface interface {
 	// UpdateConversation Rename it, or change its system prompt or model
 	// (PATCH /conversations/{conversation_id})
 	UpdateConversation(ctx context.Context, request UpdateConversationRequestObject) (UpdateConversationResponseObject, error)
+	// CreateExport Export a conversation
+	// (POST /conversations/{conversation_id}/exports)
+	CreateExport(ctx context.Context, request CreateExportRequestObject) (CreateExportResponseObject, error)
 	// ListMessages List messages
 	// (GET /conversations/{conversation_id}/messages)
 	ListMessages(ctx context.Context, request ListMessagesRequestObject) (ListMessagesResponseObject, error)
@@ -4485,6 +6318,33 @@ type StrictServerInterface interface {
 	// StreamMessageEvents Re-attach to a reply's event stream
 	// (GET /conversations/{conversation_id}/messages/{message_id}/events)
 	StreamMessageEvents(ctx context.Context, request StreamMessageEventsRequestObject) (StreamMessageEventsResponseObject, error)
+	// ListExports List exports
+	// (GET /exports)
+	ListExports(ctx context.Context, request ListExportsRequestObject) (ListExportsResponseObject, error)
+	// DeleteExport Delete an export
+	// (DELETE /exports/{export_id})
+	DeleteExport(ctx context.Context, request DeleteExportRequestObject) (DeleteExportResponseObject, error)
+	// GetExport An export's metadata
+	// (GET /exports/{export_id})
+	GetExport(ctx context.Context, request GetExportRequestObject) (GetExportResponseObject, error)
+	// DownloadExport Download an export
+	// (GET /exports/{export_id}/content)
+	DownloadExport(ctx context.Context, request DownloadExportRequestObject) (DownloadExportResponseObject, error)
+	// ListFiles List files
+	// (GET /files)
+	ListFiles(ctx context.Context, request ListFilesRequestObject) (ListFilesResponseObject, error)
+	// UploadFile Upload a file
+	// (POST /files)
+	UploadFile(ctx context.Context, request UploadFileRequestObject) (UploadFileResponseObject, error)
+	// DeleteFile Delete a file
+	// (DELETE /files/{file_id})
+	DeleteFile(ctx context.Context, request DeleteFileRequestObject) (DeleteFileResponseObject, error)
+	// GetFile A file's metadata
+	// (GET /files/{file_id})
+	GetFile(ctx context.Context, request GetFileRequestObject) (GetFileResponseObject, error)
+	// DownloadFile Download a file
+	// (GET /files/{file_id}/content)
+	DownloadFile(ctx context.Context, request DownloadFileRequestObject) (DownloadFileResponseObject, error)
 	// GetHealth Readiness, with a check of every dependency
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
@@ -4822,6 +6682,39 @@ func (sh *strictHandler) UpdateConversation(w http.ResponseWriter, r *http.Reque
 	}
 }
 
+// CreateExport operation middleware
+func (sh *strictHandler) CreateExport(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	var request CreateExportRequestObject
+
+	request.ConversationId = conversationId
+
+	var body CreateExportJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateExport(ctx, request.(CreateExportRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateExport")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateExportResponseObject); ok {
+		if err := validResponse.VisitCreateExportResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListMessages operation middleware
 func (sh *strictHandler) ListMessages(w http.ResponseWriter, r *http.Request, conversationId ConversationId, params ListMessagesParams) {
 	var request ListMessagesRequestObject
@@ -4963,6 +6856,247 @@ func (sh *strictHandler) StreamMessageEvents(w http.ResponseWriter, r *http.Requ
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(StreamMessageEventsResponseObject); ok {
 		if err := validResponse.VisitStreamMessageEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListExports operation middleware
+func (sh *strictHandler) ListExports(w http.ResponseWriter, r *http.Request, params ListExportsParams) {
+	var request ListExportsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListExports(ctx, request.(ListExportsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListExports")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListExportsResponseObject); ok {
+		if err := validResponse.VisitListExportsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteExport operation middleware
+func (sh *strictHandler) DeleteExport(w http.ResponseWriter, r *http.Request, exportId ExportId) {
+	var request DeleteExportRequestObject
+
+	request.ExportId = exportId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteExport(ctx, request.(DeleteExportRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteExport")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteExportResponseObject); ok {
+		if err := validResponse.VisitDeleteExportResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetExport operation middleware
+func (sh *strictHandler) GetExport(w http.ResponseWriter, r *http.Request, exportId ExportId) {
+	var request GetExportRequestObject
+
+	request.ExportId = exportId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetExport(ctx, request.(GetExportRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetExport")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetExportResponseObject); ok {
+		if err := validResponse.VisitGetExportResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DownloadExport operation middleware
+func (sh *strictHandler) DownloadExport(w http.ResponseWriter, r *http.Request, exportId ExportId, params DownloadExportParams) {
+	var request DownloadExportRequestObject
+
+	request.ExportId = exportId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DownloadExport(ctx, request.(DownloadExportRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DownloadExport")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DownloadExportResponseObject); ok {
+		if err := validResponse.VisitDownloadExportResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListFiles operation middleware
+func (sh *strictHandler) ListFiles(w http.ResponseWriter, r *http.Request, params ListFilesParams) {
+	var request ListFilesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListFiles(ctx, request.(ListFilesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListFiles")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListFilesResponseObject); ok {
+		if err := validResponse.VisitListFilesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UploadFile operation middleware
+func (sh *strictHandler) UploadFile(w http.ResponseWriter, r *http.Request) {
+	var request UploadFileRequestObject
+
+	if reader, err := r.MultipartReader(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode multipart body: %w", err))
+		return
+	} else {
+		request.Body = reader
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UploadFile(ctx, request.(UploadFileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UploadFile")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UploadFileResponseObject); ok {
+		if err := validResponse.VisitUploadFileResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteFile operation middleware
+func (sh *strictHandler) DeleteFile(w http.ResponseWriter, r *http.Request, fileId FileId) {
+	var request DeleteFileRequestObject
+
+	request.FileId = fileId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteFile(ctx, request.(DeleteFileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteFile")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteFileResponseObject); ok {
+		if err := validResponse.VisitDeleteFileResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetFile operation middleware
+func (sh *strictHandler) GetFile(w http.ResponseWriter, r *http.Request, fileId FileId) {
+	var request GetFileRequestObject
+
+	request.FileId = fileId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetFile(ctx, request.(GetFileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetFile")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetFileResponseObject); ok {
+		if err := validResponse.VisitGetFileResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DownloadFile operation middleware
+func (sh *strictHandler) DownloadFile(w http.ResponseWriter, r *http.Request, fileId FileId, params DownloadFileParams) {
+	var request DownloadFileRequestObject
+
+	request.FileId = fileId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DownloadFile(ctx, request.(DownloadFileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DownloadFile")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DownloadFileResponseObject); ok {
+		if err := validResponse.VisitDownloadFileResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5240,133 +7374,162 @@ func (sh *strictHandler) ChangePassword(w http.ResponseWriter, r *http.Request) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rchs3s+CroGZPlaWqIUXJduJQP3YVxzlxYjteyz7+zgm9IjTTJPFpBhgDGMlcl6r2afbB9km20I25",
-	"D2+SLSf5VOVyieQA02g0+t6Nz0Gk0kxJkNYE48/BAngMGv98wy28EKmw+J/7JgYTaZFZoWQwDt7AxxyM",
-	"NYwnibqCmAnJ7ALYlZCxuhoGYWCiBaTcjbTLDIJxIKSFOejg+jqspn8DKRdSyPmaVyQwszef30AP+O8X",
-	"UJ+PgYwN23snxSdmIFIyNvub3wFWL09mFnR3/lOahFnFrriw7BxmSgOzeinknPE5F7I5fyqkSPM0GI/C",
-	"7ruuwyDjmqdg/e48VfIStOHubc/j7uvfLoBFtWceGCZi90Lhfs24XQRhIHnqXlN/7kzEQRho+JgLDXEw",
-	"tjqHOpQzpVNug3GQ5/ikh9RY7XbQwfk010bpfoimEj7ZswifmDI1ww3INFwKlRuW8TkcM5UKy4RlM6Xx",
-	"55nQxuJvJfgfc9DLGvz0xgYy+acXIOd2EYyPRqPQIbf4fNgH9Aoa/0VdsZTLJRMWUsM4gsEWKonNKmAS",
-	"nKkOSwwznifWQRI6wGiXDz1Y/lPYR18vwRg+h1X7m9LP67bWP3LbXb12g02mpAGkvh957M+m+xQpaUHi",
-	"nzzLEhEhJR380zhIPwfwiadZAvin1kQakYrdC855fKb9RGEBbDAO3L7779m5ipdMGCaVZZc8ETH79fT3",
-	"V345YKxb2zgYnX8fP+YjGDyZPYwGj86fwOAH/vjh4HB2GD+B0fl30RFHnFaL/jcNs2Ac/LeDigUe0K/m",
-	"4BkCigvv4h0hilSexAjUObCMawPxMHDkr+QsEdEtERMVs7Sx4phl4tDBEw08XjINc2EsuG39higpNquA",
-	"27ArYRd4fqNca5CWGcstIIp+VvpcxDHI2+FoVk5TRxLhQ+MsDk+xMPw8+bbY4VEBjaMXLy8RFc+lBS15",
-	"8qxa203RIfxUZ/RDHSfFT6z46Ztg4kSyXMKnDCILMZtxkeQajpmwhkU8N+Dwk6j5HGKWyxiI+xeEJQp8",
-	"IQt4qiEGaQVPzG2RhvOdRbUJ+4+c0izjxlwpHTtAr7SS829JUyVUKELbkLE997XhKTAuzRVoFKfnyi72",
-	"EY+vlP1Z5TK+HfaksmcznKaOM0fjxbffBD2vFDN5tGAajMp1BKFDE6pgiZJzVMmMSkFJYJAY4kmv+TJR",
-	"PH6r1Auu53A7vGQ02ZlV6izB6TYJN3zK7SWX7HD06Mnj779j50sL5pvLuRZwdeZVqthwSzrS3MJZ4mdq",
-	"oEop0r88Dr4dOtqAHDtNntR4xp0FwKZoDQzQHJgWNoRTy+o2VfXIKlD80wc12wLhOQV9KSJ4J/klF4kT",
-	"abfDuaH5zvLahG0q9c84GrCQZkpzLZIlaw75NrKExZCBjEFGSKI1kOo7k3AL+svtwTvJc7tQWvzv21J8",
-	"Xp+pjnb3tRNENBUrVfZvhOeaoGVcA0uFMULOQ+YFp+Os8ClzILbQ/P79+8FJtRjoN2Fay0V4wDHo3ECv",
-	"+V2ZJLgfJs8ypS3ELyEW/C0+c7t9KWc8S92UZ/je9sHwL2DuR5bmBo2Azqu+Met+YJpwFupnFEHmNLAF",
-	"aJJ97zJjNfD0CyihuZ+qRwl1eDt5zjKtLoXT7pwCCDHbK4dYkYLK7f63xFsXwGOHtIWQczJmEoG2jPvv",
-	"intla8jetjnOdRj8hzsfiLgvgNfLcrISszFYLpz++8fnYCYgcahy2z5EzbCBejo0LFZg5APLUm4jss3I",
-	"7meTAMdMguD6wypNpW6B/xkszXMN/MKw4jRqHtljNvVImTLJUzAMeLRgiJxh7f3In04y8RsscSviWLgX",
-	"8OS1VhloK8AE4xlPDIRBVvvqcxBp4I41cNvwmsTcwsCRb9d1EgbEHs26MTJPvEQnx0xnDhFv4aUJg4Qb",
-	"e5abEsAm9t5l7p0x45alylimZASMs1TI3CKzvRls5Gn63P0h0zATn/r5vrFc28IBaCDSYEPH9i0kCbuA",
-	"pWE849oOez2MlR/rjwARgSCULwzr29TAfwtDH8rJ1fk/IbIOaCKLpzTBRuroGLgnr5878Mn74SzbYm3c",
-	"eEMMYo94yxBModAP/Jeisws6OD3biqsdsufIL8xCXUmmZLJkkjz2Gyn2X40ECZerCfGFIBfrDjwKXdWN",
-	"P9bxWs8Gr0sIuNYcP9dc9V0EvubGOJqeFr78wlvvRnlHvts2pijI4hZd+vA37GcbvbiMJjx9CHu64HIO",
-	"r70npOae3oW/k6/yrPCntEIJh0dPNoQSHJhXjeHrkF8A21lzB47WvL3rr0Vx7kCs7SKSiijELvOnKoZk",
-	"RdzD/YQUpyFLBBhPaylwaXxIiXS4B4b56MtwGz5ilsZCepZplWYI6sYRVtikx7R5lmbW2clWJGwuLkE6",
-	"OykGLS4hZjOt0lpkyyOnlz3mJLJ3QFwfbyIg28srUNziVbVXdndvE919dXbVIPLNTOsrcRrEF3HOm/GZ",
-	"pqxeEZh2eoSxKjPsSukLIefHTMIlaHblnlCpsJas7u0OVCEk6/xsm9BoHUM4x2qU1HfnZogpT/1OAdye",
-	"k1sb/2Q0Gq07urvGijuL/0mYLOHLVx7BpRkXnMQ8CHdDeBg8Q/Oty/i0SFOnvcuYJeoK9CDiBmJ2vmSF",
-	"q45cXdXrecz/h/80jFRap5TSRqyt/fGjBmwP+2ArzNIdtGLHsZUEZhY8A6dvORpeUiiKFVHlrgpcWsAb",
-	"LcUfVbzsUCoN7yPVasyOQhIt8c8dR6SxjsOELOXRQkgYaOCx+4a5AbghMk8dSM1gd8sD2B+Iqoc4m8EW",
-	"u1DxmfvKO+QdG69ixn0BiJWurR7fQssh3wktdtw8fd7kDz0EVDotOgol6AEa6k52nyeQmhAlfAUcUQzl",
-	"XWwjKn52s3lXQldQlE6O7oYu8pTLahvhU5ZwiSAUDLiMp9JyekV33UHSUQ8+5jwhTWX6j4HnlIPnP03L",
-	"88DIk7rZ+ECqrJbTeG8v9X+KUE/ekfi5McJYLkttYBP2feoKKjEG9M7DWstszBH2gNO31hoF7LZa707r",
-	"kcwaCv3S0SgTJmQwnA/ZtPK8TUM2xZygIR4g9zHjdjFsZVlNe6mmhqb1+04gVgP61v8L8MRx8t3Y3AKi",
-	"C7PjoJhbfs7Nxu0liJ66V9AZiYXZaUwLC+V7+5ZvLLc5yRLPgdUF+k3nmscQ9/KnPHPq05mP3jWUbiHt",
-	"d4+CcG2eXhi4LfYG2PoN9NBVIzovD4u9WL23hJXd9irhFmS0PEuby4tV7kOA3fXJPD2n5a3AaVvablpz",
-	"DYa+xb1wJhOYXamwF7htgeqFQ83FDRVZKLS4teoLPoS5nTf0N7S1Hq/WrXUUvKx4zE7qTxm7aHLFn5Vm",
-	"HC1xZ66IJGHnIOSczUGC0yPiEFmmhU+WGX5JDujSJ4QknikhbS8/bKembuNyuJHz1BHwWb+K936xLBfo",
-	"g1ZKo2WWQTxm03YAy3H88ru6JjUNJ7L6paYqNUaQmkhqgPsBlQ2dZ24Cn9aDun4BwUReLUQCBb6FnO+H",
-	"bGoWuY3VlSxnkDyZDidyGzfITEhhFmcauA9MdfFhSzeMh4LtkRx0H907EyTZ6T56vusuGWb40gy/oDO6",
-	"NBk3TqiVD6557uCUiroy0SsRukwlAxkLTP6iHaO/3fFOwDrqIiJx33EZQZKslDXxznSab3Vy27krFyBZ",
-	"pHJpTUjOg8aGaHBWAe5S2rcxbT6A63Tn0bqJTV9uPA5KM7vmkRbnaj4f9rymw8rC4NNgrgbuy4FPd37X",
-	"qzwKbx21k9wVyruCsYWVeCocY82DUGC/wS1We8/WsN6v7iarad/fxEP20iHwBqv0ztqz8kx3mUIHD7sg",
-	"Md6sl/XZTT2Uhit8Lmeqi+MVOGuurQ9rr2taQPMIP2FWscOjJyxacM0jC9qwPS6X7J0Ujgz3m46fSGkN",
-	"kWULpQ2wc24tlSisUS2e9DCbNzDTYBY3U4A0DabTexM3Wx2Hzcn6cPfGp8HfDNiYPHhnhY903dmqe/uc",
-	"5nBjRe9GkaGtNLxTkLFnATeMg1XKXm3bHh6Ndt24YqJ+KI3ZPVbFowiMqciq7b359f1bTPAFGWOA8sR7",
-	"2ZDxj9mPwDVoNslHo4cRToJ/Qr85XvjphVxd4EVRHotp/g40hrP6rDhTm7YmHTuHozW1kPMEWG7gmIF3",
-	"2DBhneI8PeC5XRz4CSjuypmEK2YInb3rwPeQv6+myBAu+nUTAxudr+9MjxxvbE97oQ1AGtj1b+wjE0pb",
-	"uUloIRWy/u3hymBDJ40DMH7n06bmCgw759EFZgf0RhdJFx62HOq9YYdOpGL9yzWk6hJIhaahjIa2XvbV",
-	"gxy0DW7PvxT674jp9i7Gk/dXjpG3V9jlL8U6OoGZm1pDbRuHx2nf8VoXLi5AaEBfqcsVHrqn1dE3RLkW",
-	"dnmKqbyIunPkM44RV59+Lhbi+LXSReJU0JNT1WCrGDz3TDBRc4EGbsETSQWYuvlafBJLQHiZnzWRfh6H",
-	"FnOQwgHPxOAClsbbyJSIHIw9tBWmF9ZmlJoonPLXm5/geIUTP2rGODOQzAYLZSzELANtHLGxk+estDrH",
-	"boHeOKsbKb6EzgH9fCILY9sZnBB7ZJwv6Y+QzUTimUQ5L4u4ZBp4HGLMED6hlTecyIl8hhE4X4Hl89L8",
-	"67AoBkNzIC8hURmwvSn60J0tf7VQBti0ijFMGZSxjIlcH8xAMHiWAdemKOYmV8YDLPwi2J5LFgO+OcXM",
-	"5crfwROj6G/3OmFYrKIcH3Jy3u3gweXhgcpA8kwMlzxNpu6VE9n57Z9GObpBeNwsVHrsxSs96r6dHjsw",
-	"M63inAr47AIMYB68ms2IUBIRgSTHd2EZPH/rzptOPLWY8QG+mGqRhkrPD/wgc+Cerbh0cFLu3cnr5zXX",
-	"8DgYDQ+HI/eoX0IwDh4OR8OHqAnaBR6z2qFwHzNleuVLbbObigPDAr0Lqa6kry4jBFFBWVliNge/KzwF",
-	"9mh0OJHTnuAlop5FytQedmxyyN44juk9Yu5EFDnVPI61O+duXAZ6IhEGwrJjxGWpe0BLLENdRSx3h+xq",
-	"Yrs9AfJKP19hRG2dxNzwHV83Ga0ztdsl1Uej0RaL2O7dhWbdk0J9KuYSezW0yjX+MSiruQZlMfza2phm",
-	"e4jrsDFFo6nDVtNUIzpT+f4NW07jnsaFPyKM9g0rMX9Qq2THIYebh/TUoLqhhw83D21XGeK4x5vH9Ra6",
-	"uMFHR5sHtwsRcNwPm8fVy/uuw+DxNuhs1jPjqC3Q0lPbVlclgvEfH8LA5GnK9dLTsOPMyMMqTlVLlrR8",
-	"blD7cTrHBzdXyRxVbldzxzdwqS4KbZsOka9CRjWiELtlHSlmOkuA2DCpGopKyIxifCI9cyPB2WMgxiim",
-	"KW6SqDlTuT12Mr9gxE5tKSv9HXDxRNL4opzHJ0awvaPRo/0hO6m9o+oSIIzJIWbG8qVvolCarcuJJFDY",
-	"XlEZMD15+vTZ6enZ299/e/bq7O3bF9P9FXzYYfMWjLhlBwfanj38eDT4/urZrx9H50fxLxf/8/Dy16On",
-	"V4/O/+Oh/OE/Pz35L3Py3eztYf5b9iLdnhm3PFlbseNHq1LciSyEYerSl/rchNP8ldjFn+foP0ONxO/B",
-	"moPuCWvdSa+daKptNOh1GeQGxlQ4VJx63tWZGieZ1CQJVxPZYBSkYTr+oZKYcuDq6ZxD9lqDcSJEzhmW",
-	"VuNZdQDETY4zkVRcJgyzHN+ILGpmx9TBaKGSijD3KL+OQHOLBhnXs45RFUMVan8ihSnYSgmr7xcgjFPu",
-	"+o69B+203IS/5fG/E23spK6AHxfdkBxNtEmA2P0VQ+LIs3vt7abaW6OG+15vu1PmXbiyeYu2O07stZyd",
-	"vDyrWTvlohtkqeRZIQ7d5OKl1YtuQpIAtj/H+ngiHfMuJnM2K9mm7G1ZxVH8qGbuvUIay5OkbELEJZui",
-	"J27qrGyC49Ho4URiNH5Vy6KNtnI/d/b4uQVfbvotfRr7XRjN7SjeVpz68C44NbVxoj2+4oZ5N+hxw1RA",
-	"aerU7aqBwT2T7jDpLRhL1SEMR2zB9Mq2a/cs/S5ZOvHaNqs1ZKD3c/GGj9sBNO9rz+nOW27QNdwYEDox",
-	"AchwrbgUdkn895hNP07ZBUDmNGNna5PFjZ5VbBDAhTRMYNisZcUKY582YGr22vyjH2XVIwfF8dz4oG+N",
-	"6Z5srvZ3mSzbzv8++NHtjZmUe04yDYQ0II2w4pJSQPoaUn68RWPMD19RLe7UDfbqx+iYV7MmcoY31/b+",
-	"OhZwecYccprrrx2s5vcfrsMVSpEP+WCFjTBMZRT2HLL3wi5UbhknWgu7lam+l4ZtdZQdTmQ1FsNT4aro",
-	"uDBot/SpK1GncPA2iksruB78p8pRseMO8ki4A6X5JSQsS7iUvr7GB1/eapE5wf1CmHMqLt2SjleWPt6x",
-	"9tKsje1XYRobGNybWX++036KbSl4Y6fWnPeORD343Mp0vSZmgLnJHbbwE37fPdwoxoU1BQ8wx2UKfCu7",
-	"Hxt9UA54V7bSazune5OflaCKb8Hmadb1g8oemH9RSiEsbU8qYb+m9btsbb1vieK0ryE7rTXKfGDIK/io",
-	"u9FzsOt3efSt2dw9FfVT0b+D3YWEdtOMW13qnT6ZcRstepw26BkyXvuAJDbUOAODYZQRN21Id8ryQb1j",
-	"WmbJ9en3eSd/8DYaRqEtkJYQspd8B/fG6lTGO3ZJb3OGfCnDN1QZdj5+9zrGdmf+DTiVngmLaXFlfrFp",
-	"Zpi634pKmFuoHweFCrHW1m/dVVGMCZlKYmfuo0UyZD6r3VAHxhS4L36jtDKmfANGNBtNv61fTPH1zfyv",
-	"aT3XK4nWGs4FJu/F4GYjO61IoyD48qsvI/x6bfNTq7QXfd7l5d+KBrVkC19CSTmgFMeg2DItMPZBjXOF",
-	"CZwRUDYmqevCsKI0keIV5deVCt/oIRPSpRZLcjZ5QTlmYkaz+ggEJsXzK74MmbA+f6V4D+XwkV2gIR6y",
-	"952awxkXiQlpxirg/Hh0VIahM66t4EkFLk1GK6VKPTalSstpn2PBVDUwt5H35ZPB+wW3zCzw2o/nzAAw",
-	"Ib2zALNZrxSL+dL89+3VgZ4ynTt2GZTdQFboAB7njipLb1CZJ1Akqz4wtEl/cuXgPorwhaIIW0DY7Cj9",
-	"5XwjWNTVoES8W6toPolk2M+8d1FUDgh4jDDfMcen8Am+3lRLYtx45jxAvQcuAcsFnGH+6+nvryaSCjAw",
-	"RDyNueXjKUuEBB/4ZlMRj6dOO/K9t9z48URO5IBN/ZunYzb9XG+zE7JOlx2HpSl5eXs4wzFOF0NiOU7m",
-	"OVQxgjqDCoig8DDg2vwoJR0EtZmrOoYCNXsF1y/kDFV1TMsq++k+TYb5kH62di0DdSlo9q+a7oc9IqeE",
-	"oy5msHZCWiZinzHgFobdUdyi8MYO9wfNQC0vsF+4YjOu2V6JbCfQRsfe2pU8mUigeQ1uaopXxS24LFtn",
-	"PDCMWirsD9l0zDIh51MncFNHCRj4csL1kwDjM71EKuR8IlVuh+wnYSIlJUS2aAOOMt5YlVUbMWYaBtxa",
-	"Hi1QyE7k9N+fvWXD4bA6GJ9rhHBAVEiJ/tMX3NgB4mbw/CfaGJxeWJLYUzcP7ZTDo8+hZkJmuaUMCd8c",
-	"2adnOLL2m+dvzuPSE+4GaX9Kh/dvJvPbloOjCdqBQcWtqgpwEY/ZyBPVuDhBE4msgX2eNPppTYLx5+tw",
-	"EvQd90kwngT/7//830lw7YjfTfu4nBaPem1SDx6O+QWSRPlRrdvwmkW0ba427L9+rucCpEu6VcwtvpVp",
-	"8ZRHCxg8VdJq1VPgOZVqELlHnKo7sJpLM1M6na69byIM/jE4iSJIBj/msxno3gsrp1K5w+kPIl4Mgco0",
-	"jvDcrYB3/dUW93rUfTbGzTQiorAvqg812D4x8dsrR5v9KNX1l2s1qYw0paL/kZLjxs1xraJtNIgTZWoZ",
-	"zySnSUQLM5F9lmalZFQZfOUVhyX6Cyv1mPnnMbWb9mEirZMmzpgvqjIoMzvyru/inpFOsqLACkfh5GRv",
-	"CB1fVbd1v67PaRVD7mDh3uW0IdKrslVR1S99aEm2rvTAntYsDnrUJ7JWWrjXESm5yt941lT62B5PEq/b",
-	"pxN55ZNDhN33fqxEXGIr4HrPDFo9yNgMWb2TXP9ZCd0h8iqzVwD2yHYgU4DUeZ9PXPRqk7DvNGUwjNOl",
-	"J70KJGLAU/gzwlbH4deleREXxgx2syOQahcFaYhAXEJ1PS9pKVV2VgOFDa0gw+RZN+Z//TEa/PDh82F4",
-	"eHT9b8FNsrR6tcWvrJOxPacvdxTz0linqff/jqrbPcdbFXcqDEyripP+wDSo5uu43nfTNRybXZS9c3sZ",
-	"5puqZ15xS+IDw3y9PkpwauZKVfDYxpVqymrXFmIvx6KDbTiR7tE3EAtDPfoiJWdinmuI9yuV42g0ol/J",
-	"kYMzY+Grd7o/Hj2s1BLDU5hIvMWTrgyQQI53X7hA/R8edK7fDX2baw0217I/b28O1rcXvpHCUbe2y4bD",
-	"9S7C9S61o+GTqg9joKgNcP1zt2/vw+9Gj3v7J2yn6fil9XA5yqOs7WLhuBje+nB9SZRRp64SR+BvVKt9",
-	"VbZBvkPknViWAMerx6COQy+p8SZot7Th2pzzN8BjIcGYsHAW0TEorxaoZq5xEwpteyWKTveBU0hWHvH2",
-	"kcMj4S0JLP7Ewm0nK8tLYbEc3J92qWpwUDW4nEilowVgrY/SlSNOA11GReDjpTYRrzp1FpvMzhMhL8yK",
-	"41g2Tb7tgWyctK3bXRRvX6EZFEgT5MkWcn7jA7OGNAooQtoFp1I39mEVPWBkdbV6/EIYWw/BirjMmPQs",
-	"unFxpHIqg6mqf4s0aCVhRUoCvf62G9fqnhkkCU/5w+FhdWPCH9QDs/oFhd2W1l/Z03OV/YeruLnRd3fx",
-	"qIZSUoHe9BPQLtb1EdolopiicdS2ybVl7Vh1MSDWjJmw6EnVbv9UNHWqNW8KJ1JJFgtzwaxSQ0bCqKg+",
-	"QyOqhzcQeC8h2LbFQQGrMGyONHvXO/oFs2PruEdMOpSRn0VIJmxtf3FLV+fJdrw+xbRoqrovqFdYt0lI",
-	"H7d++VU9Nb4147oqxr/mrmJSArYwGgjJfAPv7gZun2SKm8c1ULbpkFFFPjWVqYxA3Es0WqSyC9Dl3u89",
-	"Gv2wvyrn9CV82SJc9kJdQsIj2DXjtN618Y4zTddRYpFh2qTIu4p7/J3DGN/yiNIhIxcPHiOn6RItM99K",
-	"sn1g6wK17MS4Nl3Uk8wDU5OevjDUZ4qe4o2uFKUn3Z2uo8VOKv1qGN3o9xdPDK3dG7s2L9Th7F+wjhJv",
-	"ofckU69PLohudQVlR/5fwPJBdcEztvmRyRK7HFKwhiiOnC30GLb+wYtzudcWim5eVwvQSKW8Jd+YT8J0",
-	"7Dr0jnNhi/bS7nAJw2JfMLWywNJf83ubnom1KyuDo9HR94PRd4PR4dvRaIz//qvyaZ/z6CLPGCFv10LK",
-	"5rWad5wP2bz9e4XYuoBl2L7g+76W8k8pisruBFV74Z4T3yt+Dj5fwHJT+eTbvmtayzBTu3jOPbmqgI7e",
-	"UDum2xhqfkLfwes+3Loh+OCwtJEYtgj6EeMXVVAv4+gH9+yP6CZo8606G9zQxptCECVJ1i+NyPIe0fQK",
-	"O1CiR4ouDq+69e49Gj0kTyKJJGzmu1+4DsiYKRwIPpLpdauJBBmbYy/YgKUciRvfQioe1gBgI4Cu1Glc",
-	"xn6rZLzOlewrrzdpXr0eGMuzpPzdP+3H7iCVeq+Vv00HyXJvhPGYjO/Y9Nm5A8+9wNnZ9unpRluaO00P",
-	"drNB/h8fnHlA2d59DAircujnss24b1qOhoV/WXsYBWV80ZCPnxQH3gcwy5r/0l8uqIbO8zXvMe92r3lT",
-	"618WUmvJ0HvBqhaaMaN2sbUJsSlQd7quj+eBYWi6FX6CcgbCaHeKF0rOBwnetu/YOuYc0O/kTz396TcT",
-	"shzbrDltvO65qy+5lAvdVzzttupvVMXUZmkWTXanKosahWyVYoeUPp4lXDjTApOq/Q0AvSUBtZeW0fN+",
-	"BJ88rzu9a4GMlv+7PiP5v7vz/VxePoAGS545PmDKRI8qh8gqJL7anOji3ohdcn/Tol//9HPIXnJ9Efv2",
-	"yL+e/v6qNqN3lQfXH67/fwAAAP//",
+	"7H0Lb9w40uBfIXQfEHuhbrftJJtp43DnyWPHM0kmFzub2Z3OWbRU3c21mlREynZvEOB+zf2w+yUHVlFv",
+	"9ct27MmsgcVs3BIpslis9+OLF6pZoiRIo73hF28KPIIU//meG3gtZsLgf+wvEegwFYkRSnpD7z18zkAb",
+	"zXgcq0uImJDMTIFdChmpy77nezqcwozbkWaegDf0hDQwgdT7+tUvp38PMy6kkJMln4hhbK4/v4aO5X+c",
+	"QnU+BjLSbOuDFFdMQ6hkpLdXfwNMOj8cG0jb8x/TJMwodsmFYWcwVikwk86FnDA+4ULW558JKWbZzBsO",
+	"/Pa3vvpewlM+A+NO57mSF5Bqbr92FLU/fzIFFlbeeaSZiOwHhX2acDP1fE/ymf1M9b1TEXm+l8LnTKQQ",
+	"eUOTZlBd5VilM268oZdl+KZbqTapPUG7zudZqlXavaJAwpU5DfGNgKkxHkCSwoVQmWYJn8ABUzNhmDBs",
+	"rFJ8PBapNvisWP7nDNJ5Zf30xRow+dVrkBMz9YZ7g4FvgZv/vdu16JdXiUrNIkACPl0GQnrj5sB7JWJY",
+	"tIqxiGHZGuzzm6/gaPxWSXjDTTjtXsbLEz6xR8dZqJI5HlEYC5CGTbk+YPuDx+zS3i17ipqFWZqCNMWS",
+	"icCUiz4a9+z3evTBZUfYXuoCwvSTumQzLudMGJhpxhF32FTFkV6EQTHOVP16BGOexcZ+27dLoau563DJ",
+	"/eV3EYU3oDWfLDzFGT1edpDulZuf5XsuJ9BexiE7mxtgqX3qM+hP+iywv+j/PujtDvb2g4WnRRNuckpf",
+	"7Q50oqQGpFs/8shRdftXqKQBif/kSRKLEGnQzr+0XecXD674LIlxB5CmRFRCFdkPnPHoNHUT+TnEvKFn",
+	"0dH9zs5UNLc4KJVhFzwWEfv5+Ne3Dqag8boOvcHZX6MnfAC9Z+P9sPf47Bn0fuBP9nu7493oGQzOnoZ7",
+	"HKFZbvq/Uhh7Q++/7ZTMc4ee6p2XuFDcePvwcUWhyuIIF3UGLOGphqjvWcKp5DgW4Q0BE+azNKFi2Wxs",
+	"wcHjFHg0ZylMhDZgceseQZIfVr5uzS6FmRJZIdrBtOEGEEQv1KWMFY8aIPrLzl/s/1VvbwcvtG/75ewW",
+	"Uy2RuuSaaaNSiOjZlmU8RM+1z6rQT6KxzwxcmZ0ZT88jdSmZSlnzfFBsKO7mmZAcKU3HxWiv8nKq4mKt",
+	"dp6KPHYYhpCYHl5B3d4k3eCgS2SpMmeauvdC6ERpQWNbU3FjeDidgTRBBWCWBjCuWWAZjf3jLwHbev/q",
+	"OXu69/Rpt7BU5bAnfLL0aB5pdvzTYW/vydNVU/3Wy7dxMk+g9ytO1gUSqbQU4/FyoCDbVemZiCKQN7t7",
+	"42Ka6uWje5biLPb+RULzs/h+bx0P89VYOuQkeLxiR9JAKnn8stzbdcEh3FSn9KAKk/wRyx/dCyQOJcsk",
+	"XCUQGojYmIs4S+GACaNZyDMNFj6xmkwgYpmMgOTRnGCJHF7IWp6nEIE0gsf6pkDD+U7DyoTdpFylLOFa",
+	"X6o0sgu9TJWc3CdOFatCob65MrZlf9ZIQ6S+hBQF/DNlptsIx7fKvFKZjG4GPanM6RinqcLM4nj+672A",
+	"561iOgunLAWtsjQE34IJlcJYyQkqiVrNQElgEGvIAfJGRWIsYJF6h1L3I01yeFXW/up773hqcWddhnlN",
+	"fuWACREJkw2OlVPpBWIocSzL3VPTAxntaPFvCO6KjXxFIM0tcE6Ues1TWuL1US+hyU6NUqcxTrdKLsW3",
+	"7HXhku0OHj978tenKJnrexdRG4ur8gc8zLfKHHMj9FhYTrYG3G5DULQfZrEAzVRmtIiAhMRcWKrafOCG",
+	"ZCTlBk5jN1PtGJUi3dKdz/0dVXMhB8ykc7IrMT42kLIAzVM9tE8FuVGrcUUrryxaint7p2LswvUcQ3oh",
+	"Qvgg+QUX8Zp4sATmmuY7zSoTNm+Qe8fip4FZolKeinjO6kPuR5RgESQgI5AhXp/KkqonE3MD6e2dwQfJ",
+	"MzNVqfj3TTE+q85UBbv92cohNBUrzBH3BOeKnMV4CmwmtBZy4jMnNzFS3uwSG2D++PFj77DcDHRzkcZ2",
+	"cT1g+XOmYTVD+SB1lljNEaI3EAl+gu/c7FyKGU9ndspT/G7zYrgPkFI7yzTaFlqfume2gqJKZZ259oGK",
+	"LURsCimJPh8SbVLgs1vQQTI3VYcOYuF2eMSSVF0IK9xb+R8itlUMMWIGKjPb9wm39gIPLNCmQk6qpldt",
+	"/3PJnazdZydNivPV9/5u7wcC7hbgelFMVkA2AsOFVX9+/+KNBcQWVPbY+6gY1EBPl4ZFCrR8ZNiMm5Bs",
+	"DCSHspGHY0ae9/XTIimqatj7IxiwzlLg57qQSVIemgMWOKAEaD3RDHg4ZQicfuX7ZN9JxC8wx6OIIrTM",
+	"8PhdqhJIjQDtDcc81uB7SeWnL16YArekgZuaFB9xAz2Lvm1B3veIPOplY2QWO45ORufWHCJawwLtezHX",
+	"5jTTxQLr0PuQ2G9GjBs2U9owJUNgnM2EzAzUrGgbrY1s1V/aD5IUxuKqm+6jFpJ7pDSEKRjfkn0DcczO",
+	"Ya4ZT3iKNrm2UlLa6H/3EBC4hOKDfvWYavBvQOhTMbk6+xeExi6a0OI5TbASO1r2jcN3R3b5ZMUTRhd7",
+	"49rp4RA5wBuGyxQKHZPfFZ6d08XpOFbcbZ8dIb3QU7TZynjOJLmQV2LsfxoKEiwXI+JrQZ6bDWgUuuFq",
+	"/1hGax0Z/FqsgKcpx78rvuM2AN9xrdE4nTuXc/exHeU8y/bYmCKvv9104VRecZ5N8OI26uvpAtjzqdVY",
+	"3zlDWMXrtQl9J5POaW5Oa7jcdveerfBt22Ve1oYvA36+2NaeW+tozNu5/0pYwR2wtU1YUu5h3WT+mYog",
+	"XuDTtY8Q41JIYgHa4doMuNQuxoFkuEeaOc9yfx06oufawOw0SdUswaWuHGGEiTtUm5ezxFg92YiYTcQF",
+	"oOcqglRcQMTGqZpVQi0ccDrJY0YsewPAddEmWmRzezmIG7Sq8sn26a3Cu29OrmpIvppofSNKg/Aiynk9",
+	"OlPn1QsipawcoY1KNLtU6bmQkwMm4QJSivdQM2EMad3rXaicSVbp2TqxOlUI4RyLQVI9nesBprj1G0UU",
+	"ddzcyvhng45IicrV3TR4acHmKabpetvOT/CLBzKbWUgn0djeUOf49nwPlcRPqw7ITdR1RC+ETmI+f+vQ",
+	"oFA2vcOI46c2QAvfe4lKZps8p2I2szqGjFisLiHthVxDxM7mLDcokkGu/DyP+P90f/VDNavic6HJVk7o",
+	"yePa2va71pYrzxvI7pavKAlMT3kCViq0N21O/lKWh9S0BfVCT1+pz/6oonnruGh412mVYzZk5WgvaIcg",
+	"aWPpoM9mPJwKCb0UeGR/YXYAHohDvHqkT8NO2e0trfrh6x5BM1XRqf3JuTQssykDZrpcOAsNcB0WkIbb",
+	"oOX/bhmjumzenzoQqDCttMReSHtoTrASxlkMM+2jHFIujjCGIt/WYWiv7GzO4NFmZ4Uppn2g02zGZXmM",
+	"cJXEXOIScjZROP1pO50CRtWM0xJiPmc8Jnkq+K3nCFvv6EVQ3AdG9t7VKhJiZbmd2nc7sf8qnOZezA2Q",
+	"n2sttOGykFlWQd8FD6KopSHdeFhjm7U5/I7ldO/VovvG17weQ9w6vLekfIWF1654HWNiIAYDEQUJUPCV",
+	"pRBzXY+mckL9Sin4OvpDHtXUqbdfnx+urZho8W84Jfdv9XUhzdPHXmekaUuubgdyu2kqu6t9qAapxbjw",
+	"zaVoh3L3JT9XaN6GYhKZuTsk5hRyvc9SZSZ0EWhbWMQDnwUYh9xHlmH/TLiZ9hunGHTSyQphWCGA4RLL",
+	"Ad37j2Hz+25AGmKGLQC8gFBEVc0y9/tww7LE8tjOTd302i6JkcHgxTFG3fgsjIFLS22kYhbkPpOKjPYq",
+	"ZuGUpzw0kBLtufZ1nvK9J087otPhKg9QyW19lXjPb0EVKle/dmoNSuAWvJIkWGT55gQBMfK+yMFPwGMz",
+	"3fRCTCE81xsOirjhZ1yv5O+0ouf2EyQkRUJvNKYBieK7XdvXhptMV3mdOkf33iTlEUSdPC5L7P08dUEm",
+	"nai6LL/J9yzFc3bC5YfoVleOaH3cz89i8dkSVDY7q5gbkOH8dFbfXqQyF6nS3p/MZme0vQUwbapbq/Zc",
+	"WUPX5l6LC5CgN8XCzsWtu6jOdaiJuKa9BXI1fqm4gC9hTtw1zeJNtdfp9Uvt2W9Klrs5o2wzglcqZRwN",
+	"xnOmjYhjdgZCTtgEJFhFMvIpTQGuDNP8gvykhesCUTxRYgHb6BDHV3Ksa/n4LAKfduv4H6fzYoMutkKl",
+	"aEBMIBqyoBlnYQWg4reqKh34I1k+qejKtRFkJyA90D5AbTPNEjuBCz5GY0++gpG8nIoYcngLOdn2WaCn",
+	"mbECfTGD5HHQH8l1tA6XgKcXp+9Z5VXo3MLOQp6mgkymBVdceUxNljgWUujpaQpcdyVz2FMwhY/C7Z1t",
+	"kTBq/7Q7jfGiBNvoFq76K5jmc92/RU9tYU9dOWGqXOSJo0lWl63qsJ18qE3KEpCRwMB4whP6tyUqVuO0",
+	"4hGipv2NyxDieCGHiza+Hdla9KIZ2HkOkoUqk0b7ZFmvHUgKmJlkf5x1HUyT+uA+LRUwdmLdlcmMg2aJ",
+	"WfJKg17W3/c7PtMioL531Zuonv2x57IJP3TaLBZosogOhQTr+SVTzL1G9YuQQ79Goyp3dLGXaQnt/+Zy",
+	"b8X+cy+i7xsLy2vs0jk1T4vr3aYPLThsAsRotWDYZbnrQDrc4ZEcqzaMF8CsvrcuqL2riCH12/yMGcV2",
+	"955VtEq2xeWcfZDCYuR23fUQqjSF0LCpSjWwM24MpSkvkW2eddCd9zBOQU+vJ4GlNJgu8nXcUVUY1ifr",
+	"gt17l4V6vcVG5EM6zS0Ay+5W1d9kRZdrS5rXiqBYS8Q8Bhk5EnDNeJFS2qwc2/7eYA0P2mLx5RWKLpdT",
+	"pZ08OlGgmZBGlaJFHtx7ZfKM0Yqgs2V/99kbZy31R/L58d99TMf20TVXSLpqzN69eKUP2OO9PbTXcBSc",
+	"mJlyw0IuXdp0CjxCWQWuzDaJZ+tLUDN+dUQv7w4aNMD3Mik+Z+CeW9Ladh0QiLvPT+vNo114GILW5YVr",
+	"elZ+/niCGWIgcc/BofOAIXccsh+Bp5CyUTYY7Ic4Cf4Tug2HuadfyMU1SyhOxGCeqF0aw1ldXL3ue10K",
+	"fItsNKYWchIDyzQcMHDOFCbQIBjs8MxMd9wEgTt1CZdMEzg794HfKcyPubRHsOgW4DSsdIx+0B3CTu14",
+	"mhutLaQGXffFLjShwNfrBCfMhKz+urswXKEVCAoYAeQCr/H+nvHwnLkr3I5Polvdbzi7OwMXWrEOyz+e",
+	"wkxdAOkZNJTR0MbHvnmYBB2DPfPbAv8dsaPOzTj0/sZRds0dtulLvo9W0MR1VcamIsijWdf1WhZwli+h",
+	"tvpSp1hm8Lb4DWGWCjM/xmQgBN0Z0hlLiMu/XuUbsfRapXnotdcRlV0jq+gkcUQwVhOBtoecJpJwFNj5",
+	"GnQSc4h5EeE9km4eCxa9M4MdnojeOcy1M19QKpM3dKstIT01JqHkBmHF4k7jhaUVlv1g3R8N8bg3VZj3",
+	"m0CqLbKxwyNWqOZDu0GnwVY1OVfbwy76aCRzi4TVyiFywDib0z/8wl4C5bxWAEDWT0KDK9LRH8mRfInR",
+	"MS6F30W2u89hVjWGzYC8gFglwLYC9PYF276TaoLS/x8wKOIMRnJ5oAEugycJ8FTn9cnIyvQIKwfQ2o4k",
+	"iwC/PMPcp9IUxWOt6N/OMhSpMMOXLJ+3J7hzsbujEpA8Ef05n8WB/eRItp79SyuLN7geOwtV03LslV61",
+	"vwYHdplJqqKMKkCYKWjATDo1HhOixCIEST6JXGc6OrH3LY0dtujhDn6Yktn7Kp3suEF6x75bUmnvsDi7",
+	"w3dHFav90Bv0d/sD+6rbgjf09vuD/j7KyGaK16xyKeyfidKd/KVy2HXBgWGFh3OpLqUrT0AAoooERY2C",
+	"CbhT4TNgjwe7Ixl0BBYh6FmodOVlSyb77L2lmM5YaW9EnpXFoyi199yOSyAdSVwDQdkS4qJ6m0dbLMJQ",
+	"8jirDfKziOx2BK+VmssC9XLtNKiaWf9rndCipNyo9bQ3GNxaanguWXckYR2LicTyg42Ez996RT54rygV",
+	"tjS7tl7xECvNlFPU6hSuNU05ojWVK0m45jT2bdz4Y4Jo17AC8juVEls4ZHf1kI4iJnbo7v7qoc0aCjju",
+	"yepxnamydvDe3urBzVRGHPfD6nHVAgFffe/JOuCsF8TBUWuApSM7vipKeMPfP/mezmYzns4dDlvKjDSs",
+	"pFSVdAvDJxqlHytzfLJzFcRRZWYxdXwPF+o8l7bpErkyNihG5Gy3KESCuVISINJMqpqg4jOtGB9JR9yI",
+	"cXYoiBGyaXJpxWrCVGYOLM/PCbEVW4oSZHZx0UjS+Dwh2AUtsq29wePtPjusfKMsXya0ziDCKDFX3a1Q",
+	"W+cjSUthW3luYXD4/PnL4+PTk19/efn29OTkdbC9gA5baN6AEDf0YC81p/uf93p/vXz58+fB2V700/n/",
+	"2r34ee/55eOzv+/LH/5x9eyf+vDp+GQ3+yV5PVufGDdsfGuR48eLkuQILYRm6sIlC1+H0nxP5OKPc/Vf",
+	"okTizmDJRXeIteymV240VUfQaHXpZRqGlHqc33relplqN5nEJAmXI1kjFKW1TsURxadXE0L67F0K2rIQ",
+	"OWFYOAbvql1AVKc4I0np6UIzw/GLSKLGZkhFebEQXo6YWxT7TkuzmwZZiy5DUQxFqO2RFDonK8VaXcEp",
+	"oa1w13Xt3dKOi0P4U17/O5HGDqsC+EFe4NfiRBMFiNxfMkSOLHmQ3q4rvdWqwDzIbXdKvHNTNm/gdsuI",
+	"vZSyk5VnMWmnhC6NJJUsK0Sh61S80HrRTEgcwHTnPx2MpCXe+WRWZyXdlJ0UeaD5QzW23xVSGx7HRcQ+",
+	"lyxAS1xgtWxax+PB/khiyMKimpcrdeVu6uzgcwO6XLdbuhSzu1Cam/7NtSj17l1QaqoDSmd8yTVzZtCD",
+	"mqqA3NSK22UJpAci3SLSaxCWssQsjliD6BX1oB9I+l2SdKK1TVKrSUHvpuI1G7dd0KSr44S9b5lG03Bt",
+	"gG/ZBCDBNeJCmDnR3wMWfA7YOUBiJWOrazsHvDCuRjQXUjOBbrOGFiu0eV5bU719xO/dICtf2cmv58oX",
+	"XbcH+2Z9t7/KeN40/netH83e6PrfspypJ6QGqYURFxQc01Wu//MNej18+oZicavyQKd8jIZ5Na4Dp399",
+	"ae/70YCLO2aBU99/5WLVf//01V8gFDmXD2a/Cs1UQm7PPvsozFRlhnHCNb9d28JV42pmIvZHshyL7il/",
+	"kXdcaNRbusSVsFV64CaCS8O57v1DZSjYcbvyUNgLlfILiFkScyld7qtzvpykIrGM+7XQZ1SeYk08Xlg8",
+	"4Y6ll3p1jW4RpnaA3oOa9ce77cdY2IrXTmrJfW9x1J0vjXDgr0QMMIC7I/fQ/t6+3MjGhSmC0vRBkZ3Q",
+	"SLzAUmEUKN/mrfTZ1u1eZWelVUU3IPM06/JBRRH17xRTCErro4rfLWn9KhtH7xItrfTVZ8eVSuuPNFkF",
+	"H7cPegJm+SkP7pvMPWBRNxb9DcwmKLSZZNxovGblyaS7WRbVf9NO+oA40lR6C51hFBEX1Lg7Rfmg3BEU",
+	"UXJd8n3Wih+8iYSRSwskJfjsDd/AvLE4lPGOTdLr3CGX5HGPIsPG1+9Bxljvzr/HFHfM7lcpK+KLdT3C",
+	"1D7L04VuIH7suMgzNNjemHoscObJCNIuKUazIInGAduymq2GSlg9S3EQRH6eXkKKtZmmKptMRxJmZxBF",
+	"ELEX8C/+94yNlTR622dBXsaEKBDGkrGtWGkdg7YvYH8sjdCt2p2VDGEkjUtuZHAltNF9dlhfsVGKuklY",
+	"VcTVduGu2q9lvrv7i7UoVxjkBtStCC9NovGmGlC9gtod6z55TZQFzXbw6QPx+lMQr5fuUiySWXJysx5x",
+	"yvWbpYbIRm/YfIzPVByBNmQu6TOXjKSpwPwMuEuapphXplx9ebRp6W5DZD7Ft7dBfkvTXjUBdKlVL4fk",
+	"g4y+2gI4K1EjR/Xip9uRzDt56zFxM1Pa491X0don2dQlwVOAOjE7Yny0wch5XM8URpdTSbORJFuC0CxP",
+	"LidnavFzaV+oFZ/0qRXonCzhjs8NmRjTrM49ihk7/JLPfSaMC67Lv0MBxiJvY9lnH1tZ42MuYu3TjGU0",
+	"zJPBXhEjk1DDsHK51Z6YlGvNAsqVD7r4tS5TF2/Cros3vY9TbpieYrPUI6YBmJDOkomh9peKRXyu/8f6",
+	"TL0ju/LOeborI7iAqzuYW6wsTNVFEFMeSf9I0yH9wZn/g4vzllyca6yw3jDn9gy3mHFaw0TsZZ/X1kc0",
+	"7CbemwgqO7T4b6hNLaT45NvFz+tyS1bJIuLcQ7kHLgBzmZQEzFkeScoOw/iVIOKGDwMWCwlOO2KBiIaB",
+	"lY5c0V47fjiSI9ljgftyMGTBl2p9Tp+1ynNaKAXkguqgDAc4XQSx4TiZo1D5CGp8ICCE3PyJe3OjlLQr",
+	"qMxcJlkVSds51c/5DKWcBUWdlGCbJsNgbTdbM9GK6szUC98G234HyynWUWUzmNglDRORC2eyG8OqWnZT",
+	"1EBSjd0MVCoJ2yEpNuYp2yqAbRna4MCZ4iSPRxJoXo2HOlM4N5dFIvojzagoznafBUOWCDkJLMOdWUxA",
+	"r7xlrlcCtAtDFTMhJyOpMtNnL4QOlZQQmrzLEfJ4bVRSHsSQpdCjTsvIZEcy+NvLE9bv98uL8aWCCDuE",
+	"hZSFFLzm2vQQNr2jF3QwOL1w6feBnYdOysLRJXgwIZPMUPiW6/3iYscsWrvDO4Oxwhw6h7gruP0xXd4/",
+	"Gc9vag7Y9hvB0SupVVm4Q0RDNnBINcxv0EgiaWBfRrVCvCNv+OWrP/K6rvvIG468//d//u/I+2qR3077",
+	"pJgWr3plUrc8HPMTxLFyo2rREc0M/yZV66/b65UuDG2+2eiVh1PAptypijv7cPdC+4oVdXsm5VKPVToL",
+	"Vrb5PgxDiHs/ZuMxpC4qrDWzvZzuImLfOxSmcYSjbvl6l3fue5CjHkLFricREYbdqjxUI/tExG8uHK22",
+	"ozg6uUqSSkhSyuvmKTms9UVvVJRAhThWupKOQXyaWLTQI9mlaZZCRhle7OrKQAn+XEs9YO59zDuhcxhJ",
+	"rBljlfk8ZYzSRkLnl8vbKLYiqQWmXwvLJzst0/ipqq77bW1OiwhyCwoPJqcVYSgqWRTycduXlnjrQgvs",
+	"cUXjoFddlH0phTsZkSI/XUPnutDHtngcO9l+NpKXLnJNmG1nx4rFBfYQqRb0od2DjHSfVSuQdt8VP/fu",
+	"SB47AWCLdAdSBUicz+s0uRqfEratpAw69/J0CpAIAYfhLwlaLYNfG+dFlCszWAWVllTpg5pCCOLCldS0",
+	"g0hKKUNHayCsSQUJRvbbMf/790Hvh09fdv3dva//5V0nhLRTWvzGMhnbsvJySzAvlHWaevvPKLo9ULxF",
+	"TvFcwTQqv+mPdA1rvo3pfTNZw5LZikd9VfC8e7UImydXVafv6aWb9bt2PVV6cCz1POXlcP7zIsmhOOZu",
+	"j6n7a+cL/WOTCNI8XsHFjo5FDItiQiuxCg/RoLcZDSrdKXSe74IQ0EaQpzvGJbGei05vcB8BHQ8Y0Y0R",
+	"hzkqoAXf8IgbvgArNiP4dDZNblQlGDsVHFjIoeh1iJBO+CwW55AXMI3UpYwVj9gWseQZSOOzlyd84rP3",
+	"ViHd7qArbkyBm5tt6j25GldzsaPxWyXhDYaxLmJly0/uhVupPeq9wdN1DFBo+6+O218Tg9+oSIxFjvV3",
+	"E8j0dB0rlZzAW2WOuRF6LAh7v1PCm+PqKtJ7o0uGBf7WEfjwxXXEPaxT/H0Le0V3paWiHkLkP1DQG7sD",
+	"znGR/l6cInjIglkWG5Hw1OxYxbVnOUbAzlQ0L82JSJ9d9Ub7JmYHRiywvwd5RQT7Ctoqi3KVLBL63He9",
+	"LaeYhSjZDGYqnffZkdHMKqvU3LDSDc1KkXk3tC2Mx4ErAxKT7ZVEL2Ycu4xYil11ff+3h6xRRZtVimi/",
+	"e/HKZ+/e/s1nP797+TcqEvkRzt5RrmAYQoIdZbick9HTykUUffukzw5pf8puJHhz+Nvph3evfz18cfrj",
+	"P05eHgcuSNet1rUixVQGMsTY67NN8VFa5R5VtCddoiPP8HPIi0lTQQlsBmrIbIl+ss+ZMpwgXXRsy9uW",
+	"2RnPISnbtmGTkpz7I8y6DEzUZg77iC1zTXagR/2yNhv+xbC4vUutV+WZkByTllf154u72nDdbVwStVtb",
+	"GpNE+3tIr/zjUcYPCfFqPKIO4ljw2p0vrsT/2tovkoVc93XRFhLpXiU02JXmx1ZGTBgKjrADxML0yeJa",
+	"PijKt5o2uQAD1tORHY9bqCF3H9rgToiQXVtF53vAh+VqchNe3SLTRlKyPZ266F6Sk7V0YyQffil1Ob5i",
+	"+Z7Pguc0Q++F0InSgtzKpabsOrihPAAyVBFGio1kkEsJfwm2fRb81svnsQS99yt+Xw+ZVFqK8Tgo4vOs",
+	"3h302TExAc0C1N4CtrU3eLrtj2RwNO5ZnbiHSnHAtvYHj7cp8upo3KOXu6SOXGN3d+VBX3/Q1+9UX1/M",
+	"AW5w26dFP9zOy/2+7EiHUbMitKTHFXrHO0MNWql8OrZmpWKkESQgI5DhnG533pXWH0n76nuIhKYOeKGS",
+	"YzHJUoi2y3CQvcGAnlKQLc6MFZNdQsSTwX6F2vAZjCTpfXaM5XuYFOH0O2oc8EizkGekGcVqMrHKBul3",
+	"KZgsld0FXyZgXMvga3HHaiRk0US42hm42nl20H9Wdjn0FLX2rf7d7sW7/3TwpLPw/nps2W2tgzFTAZ7K",
+	"KeZBpf0bX4jbBBk1vypgRD13a2ArWhvfIfAODYuBa4OYWIGhi6JAM4HdWn9psbL3wCMhQeeMlbtroMbu",
+	"VpQzV6gC5UQ71YBu904sLmDhFW9eObwSLsoLqwZjxW9IL4owMI11xN1tl6qyDiojLkdSpeEUsEikSssg",
+	"6RQ0louh5aeAh1/2wcwPmZ3FQp7rBdexaIR80wtZu2lr90nIv75AmM2BJijLQMjJtS/MEtTIV+HTKQg5",
+	"qZ/DInzArLfFdtnXQptqepyIiiR1R6LZ4VEZ/afGY0h1WTY6r5+lJCxIF6XP3/TgGg0pvTjmM77f3y0b",
+	"xf1ObSXLJ8js1ozMK9pkLorNw11cX025u1yhmiBRLr0ew0mnWI0VoVMijMk7Dq1rVSiKjlKwpc6LjWo/",
+	"b2bU7BuUdwOqdP3xR9KZIphRqs+IGeVlSzHArUs+x2W8Wc/4UC2QKjSbIM7e9Yneon2gCnuEpAUZmYOF",
+	"ZKLq5MEjXWw5aEXk5tOiLcj+QE2m2t0luqj1m29qVnA9/ZaVv/0+TxWNs9j7pickc+2x2we4fnUiPDye",
+	"ApUp6jMq5U7dSMoAPTxLDCiTykwhLc5+6/Hgh+1FxYrewO1Wb2av1QXEPIRNSxVV2/3dcYmiZZiYlyaq",
+	"Y+Rd5aT8mVNM7vOK0iWjQDK8RlbSJVxmrgdh88JWGWrRwm+pYc2hzCNd4Z41Xzk7hjAFQxmUJLvrqbqU",
+	"DFtwdIthh4n4xX74u3am0yZWu9MtzP4DvekWLXOUqRa2zpFuiV+9yf/PYf7IynEWzyi5l3zZAmtyoaZj",
+	"MY6MLfQa9ozRjGvGnbSQt4G6nEKKWMob/I25AhkCa1xRUoMweV9ie7nQ204uo4U1pQgrbtRsz3X5RT/v",
+	"3mDvr73B095g92QwGOL//lnmG5zx8DxLGAFv0/pTtNJ7qlVBH6eFRIvY1jnM/aocbw/2wUv8h2RFRVn7",
+	"si9tx43vZD87X85hvspv7NCh3hCqSAFqVl21by7yNdIXKtd0HUXNTehaPz04CFckhlgorUSGNRKyiPCL",
+	"MuEq4WgHd+SP8MZr0q0qGVzR/5lcEAVKlo1ZvnhJ1sGa3mLrQrRIZWkK0pRtXrceD/bJkkgsCbvAbuem",
+	"A1JmcgOCyzJzstVIgoz0gWNswGYckRu/QiIe1mfCCvJtroNvvCtbOV6/UALt6HRldxrfk3BZfU0bnsTF",
+	"c/e2G7sBV6rt5DZaDxZnI7SDZHTHqs/GrVseGM7Guk9HG9NC3albsOud1X//ZNUDqsTTRYCwYho9LvpT",
+	"u27XqFi4jzWHkVPGFXRz/pP8wjsHZhH0VNjLBdU3dHTNWczbbU/eVxpf+dST0HdWsLL3YsSoz2hlQuwm",
+	"056ubeN5pBmqbrmdoJiBINqe4rWSk14sLiBCQR/zQek52VOPX/yifZZhfy4rjVctd9UtF3yh/Ynn7R7v",
+	"tYpllVnq1XbbUxVRZUI26mH6VNonibmwqgUWvHGxuJ3lmiofLTIbuwF8eFQ1elccGQ37d3VGsn+353tV",
+	"dK1HhYWiUHWRhFvmdxuFyFeZk3z1q6BbpJhwTUG/RfVflWIscGXGPFT/66ev/z8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

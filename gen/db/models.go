@@ -33,6 +33,30 @@ type Conversation struct {
 	LastMessageAt time.Time
 }
 
+type Export struct {
+	ID             uuid.UUID
+	UserID         uuid.UUID
+	ConversationID *uuid.UUID
+	Format         string
+	Filename       string
+	ContentType    string
+	SizeBytes      int64
+	Sha256         string
+	StorageKey     string
+	CreatedAt      time.Time
+}
+
+type File struct {
+	ID          uuid.UUID
+	UserID      uuid.UUID
+	Filename    string
+	ContentType string
+	SizeBytes   int64
+	Sha256      string
+	StorageKey  string
+	CreatedAt   time.Time
+}
+
 type Message struct {
 	ID                uuid.UUID
 	ConversationID    uuid.UUID
@@ -47,6 +71,7 @@ type Message struct {
 	CancelRequestedAt *time.Time
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	FileIds           []uuid.UUID
 }
 
 type RefreshToken struct {

@@ -12,15 +12,24 @@ import (
 )
 
 type Querier interface {
+	// AllFileStorageKeys lists every file's storage key (for the missing-bytes report).
+	AllFileStorageKeys(ctx context.Context, db DBTX) ([]AllFileStorageKeysRow, error)
 	// CheckpointMessage saves the partial text of a running generation and reports whether a
 	// cancel was requested.
 	CheckpointMessage(ctx context.Context, db DBTX, content string, iD uuid.UUID) (*time.Time, error)
+	// ConversationForExport is every message of a conversation, oldest first, up to a limit
+	// (the caller asks for one more than it accepts, to detect a conversation too large).
+	ConversationForExport(ctx context.Context, db DBTX, conversationID uuid.UUID, maxMessages int32) ([]Message, error)
 	// CountRunningGenerations counts the user's generations that are still running.
 	CountRunningGenerations(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// CreateAPIKey stores a new API key (the hash of its secret).
 	CreateAPIKey(ctx context.Context, db DBTX, arg CreateAPIKeyParams) (ApiKey, error)
 	// CreateConversation inserts a conversation of the user.
 	CreateConversation(ctx context.Context, db DBTX, arg CreateConversationParams) (Conversation, error)
+	// CreateExport records an export whose file is stored.
+	CreateExport(ctx context.Context, db DBTX, arg CreateExportParams) (Export, error)
+	// CreateFile records an uploaded file.
+	CreateFile(ctx context.Context, db DBTX, arg CreateFileParams) (File, error)
 	// CreateMessage inserts a message. A second running generation in the conversation
 	// violates messages_one_generation_idx.
 	CreateMessage(ctx context.Context, db DBTX, arg CreateMessageParams) (Message, error)
@@ -35,10 +44,18 @@ type Querier interface {
 	DeleteConversation(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
 	// DeleteExpiredRefreshTokens removes tokens that can no longer be used or reused.
 	DeleteExpiredRefreshTokens(ctx context.Context, db DBTX) (int64, error)
+	// DeleteExport deletes the user's export and returns it (for removing its file).
+	DeleteExport(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (Export, error)
+	// DeleteFile deletes the user's file and returns it (for removing its bytes).
+	DeleteFile(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (File, error)
 	// DeleteUser deletes the user; their tokens, keys and content go with them (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, db DBTX, id uuid.UUID) (int64, error)
+	// ExportStorageKeyExists tells the orphan sweep whether a file on disk still has a row.
+	ExportStorageKeyExists(ctx context.Context, db DBTX, storageKey string) (bool, error)
 	// FailStaleGenerations fails generations whose process died: no checkpoint for too long.
 	FailStaleGenerations(ctx context.Context, db DBTX, staleSeconds float64) (int64, error)
+	// FileStorageKeyExists tells the orphan sweep whether bytes on disk still have a row.
+	FileStorageKeyExists(ctx context.Context, db DBTX, storageKey string) (bool, error)
 	// FinishMessage stores the final state of a generation.
 	FinishMessage(ctx context.Context, db DBTX, arg FinishMessageParams) (Message, error)
 	// GetAPIKeyOwner resolves a presented secret's hash to its key and owner.
@@ -46,6 +63,12 @@ type Querier interface {
 	// GetConversation returns the user's conversation, or pgx.ErrNoRows (also when it is
 	// someone else's: callers answer 404 either way).
 	GetConversation(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (Conversation, error)
+	// GetExport returns the user's export, or pgx.ErrNoRows.
+	GetExport(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (Export, error)
+	// GetFile returns the user's file, or pgx.ErrNoRows.
+	GetFile(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (File, error)
+	// GetFiles returns those of the ids that are the user's files.
+	GetFiles(ctx context.Context, db DBTX, userID uuid.UUID, ids []uuid.UUID) ([]File, error)
 	// GetMessage returns a message of the user's conversation, or pgx.ErrNoRows.
 	GetMessage(ctx context.Context, db DBTX, arg GetMessageParams) (Message, error)
 	// GetMessageByID reads a message without an ownership check (for the generation itself).
@@ -62,12 +85,18 @@ type Querier interface {
 	// ListConversations is one page of the user's conversations, newest activity first, after
 	// the cursor position if given, optionally only titles containing the pattern.
 	ListConversations(ctx context.Context, db DBTX, arg ListConversationsParams) ([]Conversation, error)
+	// ListExports is one page of the user's exports, newest first.
+	ListExports(ctx context.Context, db DBTX, arg ListExportsParams) ([]Export, error)
+	// ListFiles is one page of the user's files, newest first.
+	ListFiles(ctx context.Context, db DBTX, arg ListFilesParams) ([]File, error)
 	// ListMessages is one page of a conversation's messages, oldest first, after the cursor id.
 	ListMessages(ctx context.Context, db DBTX, arg ListMessagesParams) ([]Message, error)
 	// LockRegistration serialises registrations until the end of the transaction.
 	LockRegistration(ctx context.Context, db DBTX) error
 	// LockUserGenerations serialises starting generations for one user until the transaction ends.
 	LockUserGenerations(ctx context.Context, db DBTX, userID string) error
+	// LockUserStorage serialises quota checks of one user until the transaction ends.
+	LockUserStorage(ctx context.Context, db DBTX, userID string) error
 	// MarkRefreshTokenRotated uses the token up.
 	MarkRefreshTokenRotated(ctx context.Context, db DBTX, id uuid.UUID) error
 	// RecentMessages is the conversation's history before a message, newest first, for the
@@ -89,6 +118,8 @@ type Querier interface {
 	UpdatePassword(ctx context.Context, db DBTX, passwordHash string, iD uuid.UUID) error
 	// UpdateUser changes the fields that are given (NULL keeps the current value).
 	UpdateUser(ctx context.Context, db DBTX, arg UpdateUserParams) (User, error)
+	// UserStorageBytes is what the user's files take.
+	UserStorageBytes(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 }
 
 var _ Querier = (*Queries)(nil)

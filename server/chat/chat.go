@@ -6,6 +6,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
+	"assistant/server/files"
 	"assistant/server/generation"
 	"assistant/server/llm"
 )
@@ -30,11 +32,17 @@ type DB interface {
 	database.Beginner
 }
 
+// FileTexts reads the text of a user's files for the model (package files).
+type FileTexts interface {
+	Texts(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]files.Doc, error)
+}
+
 // Chat implements the conversations, messages and models operations.
 type Chat struct {
 	DB          DB
 	Q           *db.Queries
 	Generations *generation.Manager
+	Files       FileTexts
 	// ContextTokens is the budget for the system prompt and history sent to the model.
 	ContextTokens int
 	// PerUser caps a user's concurrent generations.
@@ -77,6 +85,12 @@ func (c *Chat) message(ctx context.Context, convID, msgID uuid.UUID) (db.Message
 	return m, err
 }
 
+// ToConversation is the API shape of a conversation row.
+func ToConversation(c db.Conversation) api.Conversation { return toConversation(c) }
+
+// ToMessage is the API shape of a message row.
+func ToMessage(m db.Message) api.Message { return toMessage(m) }
+
 func toConversation(c db.Conversation) api.Conversation {
 	return api.Conversation{Id: c.ID, Title: c.Title, SystemPrompt: c.SystemPrompt, Model: c.Model,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastMessageAt: c.LastMessageAt}
@@ -85,7 +99,10 @@ func toConversation(c db.Conversation) api.Conversation {
 func toMessage(m db.Message) api.Message {
 	out := api.Message{Id: m.ID, ConversationId: m.ConversationID, Role: api.MessageRole(m.Role), Content: m.Content,
 		Status: api.MessageStatus(m.Status), Model: m.Model, FinishReason: m.FinishReason, ErrorCode: m.ErrorCode,
-		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+		FileIds: m.FileIds, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+	if out.FileIds == nil {
+		out.FileIds = []uuid.UUID{}
+	}
 	if m.PromptTokens != nil && m.CompletionTokens != nil {
 		out.Usage = &api.Usage{PromptTokens: int(*m.PromptTokens), CompletionTokens: int(*m.CompletionTokens)}
 	}
@@ -122,8 +139,9 @@ func deriveTitle(content string) string {
 func estimateTokens(s string) int { return utf8.RuneCountInString(s)/4 + 4 }
 
 // buildRequest is the system prompt, then the newest history that fits the budget, then
-// the new message (always sent, whatever its size).
-func (c *Chat) buildRequest(ctx context.Context, conv db.Conversation, before uuid.UUID, content string, model string) (llm.Request, error) {
+// the new message (always sent, whatever its size) preceded by the text of its files, each
+// delimited and named, cut to what the budget leaves.
+func (c *Chat) buildRequest(ctx context.Context, conv db.Conversation, before uuid.UUID, content string, docs []files.Doc, model string) (llm.Request, error) {
 	budget := c.ContextTokens - estimateTokens(content)
 	var system []llm.Message
 	if conv.SystemPrompt != nil && *conv.SystemPrompt != "" {
@@ -147,8 +165,32 @@ func (c *Chat) buildRequest(ctx context.Context, conv db.Conversation, before uu
 	for i := len(history) - 1; i >= 0; i-- {
 		msgs = append(msgs, history[i])
 	}
-	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: content})
+	msgs = append(msgs, llm.Message{Role: llm.RoleUser, Content: withFiles(docs, content, budget)})
 	return llm.Request{Model: model, Messages: msgs}, nil
+}
+
+// withFiles puts the files' text before the message. Files come first in the budget (the
+// user attached them to this message); history gets what is left.
+func withFiles(docs []files.Doc, content string, budget int) string {
+	if len(docs) == 0 {
+		return content
+	}
+	var b strings.Builder
+	chars := max(budget, 0) * 4
+	for _, d := range docs {
+		text := d.Text
+		if len(text) > chars {
+			cut := chars
+			for cut > 0 && !utf8.RuneStart(text[cut]) {
+				cut--
+			}
+			text = text[:cut] + "\n[… the rest of the file did not fit]"
+		}
+		chars -= len(text)
+		fmt.Fprintf(&b, "<file name=%q>\n%s\n</file>\n\n", d.Name, text)
+	}
+	b.WriteString(content)
+	return b.String()
 }
 
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -52,8 +52,18 @@ type firstEvent struct {
 // start stores the user's message and a pending reply, in one transaction that also
 // enforces one running reply per conversation (409) and the user's cap (429), then starts
 // the reply. The user's message is committed before the provider is called.
-func (c *Chat) start(ctx context.Context, convID uuid.UUID, content string) (db.Message, db.Message, *generation.Run, error) {
+func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessageRequest) (db.Message, db.Message, *generation.Run, error) {
+	content := body.Content
 	conv, p, err := c.conversation(ctx, convID)
+	if err != nil {
+		return db.Message{}, db.Message{}, nil, err
+	}
+	fileIDs := []uuid.UUID{}
+	if body.FileIds != nil {
+		fileIDs = *body.FileIds
+	}
+	// The files are read before anything is stored: one that cannot be read is a 422.
+	docs, err := c.Files.Texts(ctx, p.UserID, fileIDs)
 	if err != nil {
 		return db.Message{}, db.Message{}, nil, err
 	}
@@ -77,12 +87,12 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, content string) (db.
 			return e
 		}
 		user, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{
-			ID: database.NewID(), ConversationID: conv.ID, Role: "user", Content: content, Status: "complete"})
+			ID: database.NewID(), ConversationID: conv.ID, Role: "user", Content: content, Status: "complete", FileIds: fileIDs})
 		if err != nil {
 			return err
 		}
 		assistant, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{
-			ID: database.NewID(), ConversationID: conv.ID, Role: "assistant", Status: "pending", Model: &model})
+			ID: database.NewID(), ConversationID: conv.ID, Role: "assistant", Status: "pending", Model: &model, FileIds: []uuid.UUID{}})
 		if database.IsUniqueViolation(err, "messages_one_generation_idx") {
 			return apierr.Conflict("a reply is already being generated in this conversation; wait for it or cancel it")
 		}
@@ -94,7 +104,7 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, content string) (db.
 	if err != nil {
 		return db.Message{}, db.Message{}, nil, err
 	}
-	req, err := c.buildRequest(ctx, conv, user.ID, content, model)
+	req, err := c.buildRequest(ctx, conv, user.ID, content, docs, model)
 	if err != nil {
 		return db.Message{}, db.Message{}, nil, err
 	}
@@ -105,7 +115,7 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, content string) (db.
 // SendMessage stores the message and answers once the reply is complete. The reply does
 // not depend on this request: if the client leaves, it still completes and is stored.
 func (c *Chat) SendMessage(ctx context.Context, req api.SendMessageRequestObject) (api.SendMessageResponseObject, error) {
-	user, _, run, err := c.start(ctx, req.ConversationId, req.Body.Content)
+	user, _, run, err := c.start(ctx, req.ConversationId, *req.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +137,7 @@ func (c *Chat) SendMessage(ctx context.Context, req api.SendMessageRequestObject
 
 // SendMessageStream stores the message and streams the reply.
 func (c *Chat) SendMessageStream(ctx context.Context, req api.SendMessageStreamRequestObject) (api.SendMessageStreamResponseObject, error) {
-	_, _, run, err := c.start(ctx, req.ConversationId, req.Body.Content)
+	_, _, run, err := c.start(ctx, req.ConversationId, api.SendMessageRequest(*req.Body))
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,20 @@ type Config struct {
 	SSEHeartbeat time.Duration
 	// CheckpointInterval is how often a generation saves its partial text.
 	CheckpointInterval time.Duration
+
+	// UploadDir and PDFDir hold uploaded files and exports.
+	UploadDir string
+	PDFDir    string
+	// MaxUploadBytes limits an uploaded file's own bytes.
+	MaxUploadBytes int64
+	// UserStorageQuotaBytes limits what one user's files take together.
+	UserStorageQuotaBytes int64
+	// UploadTimeout is how long one upload may take to arrive.
+	UploadTimeout time.Duration
+	// Exports are synchronous: at most this many messages and bytes of text, this long.
+	ExportMaxMessages int
+	ExportMaxBytes    int64
+	ExportTimeout     time.Duration
 }
 
 // Getenv is os.Getenv's shape; tests pass a map-backed one.
@@ -154,6 +168,14 @@ func Load(getenv Getenv) (Config, error) {
 	c.GenerationsPerUser = p.intRange("GENERATIONS_PER_USER", 3, 1, 1000)
 	c.SSEHeartbeat = p.duration("SSE_HEARTBEAT", 15*time.Second)
 	c.CheckpointInterval = p.duration("CHECKPOINT_INTERVAL", time.Second)
+	c.UploadDir = p.str("UPLOAD_DIR", ".data/uploads")
+	c.PDFDir = p.str("PDF_DIR", ".data/exports")
+	c.MaxUploadBytes = p.size("MAX_UPLOAD_BYTES", 25<<20)
+	c.UserStorageQuotaBytes = p.size("USER_STORAGE_QUOTA_BYTES", 1<<30)
+	c.UploadTimeout = p.duration("UPLOAD_TIMEOUT", 30*time.Minute)
+	c.ExportMaxMessages = p.intRange("EXPORT_MAX_MESSAGES", 5000, 1, 1_000_000)
+	c.ExportMaxBytes = p.size("EXPORT_MAX_BYTES", 20<<20)
+	c.ExportTimeout = p.duration("EXPORT_TIMEOUT", 60*time.Second)
 	if c.LLMProvider == "openai" {
 		if u, err := url.Parse(c.LLMBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.fail("LLM_BASE_URL", fmt.Sprintf("%q is not an http(s) URL", c.LLMBaseURL))
@@ -203,6 +225,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("llm_model", c.LLMModel),
 		slog.String("llm_timeout", c.LLMTimeout.String()),
 		slog.Int("generations_per_user", c.GenerationsPerUser),
+		slog.String("upload_dir", c.UploadDir),
+		slog.String("pdf_dir", c.PDFDir),
+		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
+		slog.Int64("user_storage_quota_bytes", c.UserStorageQuotaBytes),
 	)
 }
 

@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -22,10 +23,14 @@ import (
 	"assistant/server/chat"
 	"assistant/server/config"
 	"assistant/server/docs"
+	"assistant/server/download"
+	"assistant/server/exports"
+	"assistant/server/files"
 	"assistant/server/generation"
 	"assistant/server/llm"
 	"assistant/server/middleware"
 	"assistant/server/ratelimit"
+	"assistant/server/storage"
 	"assistant/server/system"
 	"assistant/server/validation"
 )
@@ -49,6 +54,8 @@ type Server struct {
 	*system.Health
 	*accounts.Accounts
 	*chat.Chat
+	*files.Files
+	*exports.Exports
 }
 
 // App is the assembled API.
@@ -56,7 +63,14 @@ type App struct {
 	Handler http.Handler
 	// Generations runs the model's replies; serve drains it on shutdown.
 	Generations *generation.Manager
+	files       *files.Files
+	exports     *exports.Exports
 	closers     []func() error
+}
+
+// Sweep removes stored files that a crash left without a row (run at start-up).
+func (a *App) Sweep(ctx context.Context) error {
+	return errors.Join(a.files.Sweep(ctx), a.exports.Sweep(ctx))
 }
 
 // Close releases what the API holds besides the pool (the rate limiter's Redis client).
@@ -102,6 +116,18 @@ func New(d Deps) (*App, error) {
 		provider = NewProvider(cfg)
 	}
 	generations := generation.NewManager(d.Pool, queries, provider, cfg.CheckpointInterval, log)
+	uploads, err := storage.NewLocal(cfg.UploadDir)
+	if err != nil {
+		return nil, err
+	}
+	exportStore, err := storage.NewLocal(cfg.PDFDir)
+	if err != nil {
+		return nil, err
+	}
+	fileHandlers := &files.Files{DB: d.Pool, Q: queries, Store: uploads, MaxUpload: cfg.MaxUploadBytes,
+		Quota: cfg.UserStorageQuotaBytes, Log: log}
+	exportHandlers := &exports.Exports{DB: d.Pool, Q: queries, Store: exportStore, MaxMessages: cfg.ExportMaxMessages,
+		MaxBytes: cfg.ExportMaxBytes, Timeout: cfg.ExportTimeout, Conversation: chat.ToConversation, Message: chat.ToMessage, Log: log}
 	srv := &Server{
 		Health: &system.Health{
 			Version:  d.Version,
@@ -118,17 +144,21 @@ func New(d Deps) (*App, error) {
 			Tokens:              tokens,
 			RefreshTTL:          cfg.RefreshTokenTTL,
 			RegistrationEnabled: cfg.RegistrationEnabled,
+			OnDelete:            []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData},
 			Log:                 log,
 		},
 		Chat: &chat.Chat{
 			DB:            d.Pool,
 			Q:             queries,
 			Generations:   generations,
+			Files:         fileHandlers,
 			ContextTokens: cfg.LLMContextTokens,
 			PerUser:       cfg.GenerationsPerUser,
 			Heartbeat:     cfg.SSEHeartbeat,
 			Log:           log,
 		},
+		Files:   fileHandlers,
+		Exports: exportHandlers,
 	}
 
 	root := chi.NewRouter()
@@ -150,7 +180,7 @@ func New(d Deps) (*App, error) {
 		apierr.Write(w, r, log, methodNotAllowed(root, r))
 	})
 
-	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware, download.WithRequest}, api.StrictHTTPServerOptions{
 		// The validator has checked the body, so a decode failure here is a body the
 		// validator let through but Go cannot bind: still the client's fault.
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -166,17 +196,33 @@ func New(d Deps) (*App, error) {
 			docs.Mount(r, BasePath, specfile.Spec, specJSON, log)
 		}
 		r.Group(func(r chi.Router) {
-			r.Use(middleware.BodyLimit(cfg.MaxJSONBodyBytes, log))
+			upload := func(r *http.Request) bool {
+				return r.Method == http.MethodPost && r.URL.Path == BasePath+"/files" && isMultipart(r)
+			}
+			// The multipart envelope may exceed the file's own limit by its headers.
+			r.Use(middleware.BodyLimitBy(func(r *http.Request) int64 {
+				if upload(r) {
+					return cfg.MaxUploadBytes + 1<<20
+				}
+				return cfg.MaxJSONBodyBytes
+			}, log))
 			r.Use(limiter.Middleware)
 			r.Use(auth.WithHolder)
-			r.Use(validation.Middleware(spec, authenticator.Authenticate, log))
+			uploadSpec, err := api.GetSpec()
+			if err != nil {
+				panic(err) // parsed once above already
+			}
+			r.Use(validation.Split(upload, cfg.UploadTimeout,
+				validation.Middleware(spec, authenticator.Authenticate, log),
+				validation.BodilessMiddleware(uploadSpec, authenticator.Authenticate, log)))
 			api.HandlerWithOptions(strict, api.ChiServerOptions{
 				BaseRouter:       r,
 				ErrorHandlerFunc: bindError(log),
 			})
 		})
 	})
-	return &App{Handler: root, Generations: generations, closers: []func() error{limiter.Close}}, nil
+	return &App{Handler: root, Generations: generations, files: fileHandlers, exports: exportHandlers,
+		closers: []func() error{limiter.Close}}, nil
 }
 
 // bindError answers the generated wrapper's parameter binding failures. The validator has
@@ -209,4 +255,8 @@ func methodNotAllowed(root chi.Routes, r *http.Request) *apierr.Error {
 	e := apierr.New(http.StatusMethodNotAllowed, api.ErrorBodyCodeMethodNotAllowed, "method "+r.Method+" is not allowed here")
 	e.Header = http.Header{"Allow": {strings.Join(allow, ", ")}}
 	return e
+}
+
+func isMultipart(r *http.Request) bool {
+	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/form-data")
 }

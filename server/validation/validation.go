@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/mail"
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -63,6 +65,53 @@ func Middleware(spec *openapi3.T, authenticate openapi3filter.AuthenticationFunc
 			apierr.Write(w, r, log, Map(err))
 		},
 	})
+}
+
+// BodilessMiddleware validates everything but the body: for uploads, whose bodies the
+// validator would read whole into memory (twice: once for the schema, once for the
+// security check). The upload handler checks its parts as it streams them.
+func BodilessMiddleware(spec *openapi3.T, authenticate openapi3filter.AuthenticationFunc, log *slog.Logger) func(http.Handler) http.Handler {
+	return nethttpmw.OapiRequestValidatorWithOptions(spec, &nethttpmw.Options{
+		SilenceServersWarning: true,
+		DiscardValidatedValue: true,
+		Options: openapi3filter.Options{
+			MultiError:              true,
+			ExcludeRequestBody:      true,
+			AuthenticationFunc:      authenticate,
+			SchemaValidationOptions: SchemaOptions(),
+		},
+		ErrorHandlerWithOpts: func(ctx context.Context, err error, w http.ResponseWriter, r *http.Request, _ nethttpmw.ErrorHandlerOpts) {
+			apierr.Write(w, r, log, Map(err))
+		},
+	})
+}
+
+type bodyKey struct{}
+
+// Split sends requests for which streamed(r) holds through bodiless, with the body hidden
+// from it and handed back to the handler, and gives them until readTimeout to arrive;
+// every other request goes through full.
+func Split(streamed func(*http.Request) bool, readTimeout time.Duration, full, bodiless func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		f := full(next)
+		b := bodiless(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if body, ok := r.Context().Value(bodyKey{}).(io.ReadCloser); ok {
+				r.Body = body
+			}
+			next.ServeHTTP(w, r)
+		}))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !streamed(r) {
+				f.ServeHTTP(w, r)
+				return
+			}
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
+			body := r.Body
+			r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+			r.Body = http.NoBody
+			b.ServeHTTP(w, r)
+		})
+	}
 }
 
 // Map turns a validation failure into the envelope's error. The most fundamental problem

@@ -95,6 +95,8 @@ func build(t testing.TB, pool *pgxpool.Pool, dbURL string, provider llm.Provider
 	t.Helper()
 	cfg := Config()
 	cfg.DatabaseURL = dbURL
+	dir := t.TempDir()
+	cfg.UploadDir, cfg.PDFDir = dir+"/uploads", dir+"/exports"
 	for _, o := range opts {
 		o(&cfg)
 	}

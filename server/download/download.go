@@ -1,0 +1,130 @@
+// Package download serves stored blobs: the stored type, an attachment disposition with a
+// correctly encoded name, nosniff, an ETag, and Range / If-None-Match through
+// http.ServeContent.
+package download
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"assistant/gen/api"
+	"assistant/server/apierr"
+	"assistant/server/storage"
+)
+
+type requestKey struct{}
+
+// WithRequest is a strict middleware that keeps the *http.Request in the context: a
+// download's response needs it for Range and conditional headers, and the generated
+// Visit methods receive only the writer.
+func WithRequest(f api.StrictHandlerFunc, _ string) api.StrictHandlerFunc {
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {
+		return f(context.WithValue(ctx, requestKey{}, r), w, r, request)
+	}
+}
+
+// Request is the request kept by WithRequest.
+func Request(ctx context.Context) *http.Request {
+	r, _ := ctx.Value(requestKey{}).(*http.Request)
+	return r
+}
+
+// Response writes one stored blob. It implements the download operations' response
+// interfaces.
+type Response struct {
+	Req         *http.Request
+	File        storage.File
+	ContentType string
+	Filename    string
+	SHA256      string
+	Log         *slog.Logger
+}
+
+func (d Response) VisitDownloadFileResponse(w http.ResponseWriter) error   { return d.serve(w) }
+func (d Response) VisitDownloadExportResponse(w http.ResponseWriter) error { return d.serve(w) }
+
+func (d Response) serve(w http.ResponseWriter) error {
+	defer d.File.Close()
+	h := w.Header()
+	h.Set("Content-Type", d.ContentType)
+	h.Set("Content-Disposition", ContentDisposition(d.Filename))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("ETag", `"`+d.SHA256+`"`)
+	h.Set("Cache-Control", "private, no-cache")
+	http.ServeContent(&rangeGuard{ResponseWriter: w, req: d.Req, log: d.Log}, d.Req, "", d.File.ModTime(), d.File)
+	return nil
+}
+
+// rangeGuard turns ServeContent's plain-text 416 into the error envelope.
+type rangeGuard struct {
+	http.ResponseWriter
+	req      *http.Request
+	log      *slog.Logger
+	replaced bool
+}
+
+func (g *rangeGuard) WriteHeader(code int) {
+	if code == http.StatusRequestedRangeNotSatisfiable {
+		g.replaced = true
+		cr := g.Header().Get("Content-Range")
+		for _, k := range []string{"Content-Disposition", "ETag", "Cache-Control"} {
+			g.Header().Del(k)
+		}
+		e := apierr.New(code, api.ErrorBodyCodeValidationError, "the range is outside the content")
+		e.Details = []api.FieldError{{Field: "header.Range", Message: "not satisfiable (" + cr + ")"}}
+		apierr.Write(g.ResponseWriter, g.req, g.log, e)
+		return
+	}
+	g.ResponseWriter.WriteHeader(code)
+}
+
+func (g *rangeGuard) Write(b []byte) (int, error) {
+	if g.replaced {
+		return len(b), nil
+	}
+	return g.ResponseWriter.Write(b)
+}
+
+func (g *rangeGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+// ContentDisposition is "attachment" with an ASCII fallback name and the exact name as
+// RFC 5987 filename*, so every browser saves the file under its real name and none can be
+// tricked by quotes or newlines in it.
+func ContentDisposition(name string) string {
+	var ascii, enc strings.Builder
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			continue
+		}
+		if r < 0x80 && r != '"' && r != '\\' {
+			ascii.WriteRune(r)
+		} else {
+			ascii.WriteByte('_')
+		}
+	}
+	for _, b := range []byte(name) {
+		if isAttrChar(b) {
+			enc.WriteByte(b)
+		} else if b >= 0x20 && b != 0x7f {
+			fmt.Fprintf(&enc, "%%%02X", b)
+		}
+	}
+	fallback := ascii.String()
+	if fallback == "" || !utf8.ValidString(name) {
+		fallback = "download"
+	}
+	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + enc.String()
+}
+
+// isAttrChar is RFC 5987's attr-char.
+func isAttrChar(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$&+-.^_`|~", b) >= 0
+}

@@ -1,0 +1,285 @@
+// Package exports renders conversations as PDF, Markdown or JSON, stores the files in
+// PDF_DIR and serves them.
+package exports
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/apierr"
+	"assistant/server/auth"
+	"assistant/server/database"
+	"assistant/server/download"
+	"assistant/server/pagination"
+	"assistant/server/storage"
+)
+
+// Exports implements the exports operations.
+type Exports struct {
+	DB    db.DBTX
+	Q     *db.Queries
+	Store storage.Store
+	// MaxMessages and MaxBytes bound what is exported at once (synchronously); a larger
+	// conversation is a 413, not a timeout.
+	MaxMessages int
+	MaxBytes    int64
+	// Timeout bounds one export.
+	Timeout time.Duration
+	// Convert turns stored rows into API shapes (package chat's converters).
+	Conversation func(db.Conversation) api.Conversation
+	Message      func(db.Message) api.Message
+	Log          *slog.Logger
+}
+
+var formats = map[api.CreateExportRequestFormat]struct{ ext, ctype string }{
+	api.CreateExportRequestFormatPdf:      {"pdf", "application/pdf"},
+	api.CreateExportRequestFormatMarkdown: {"md", "text/markdown; charset=utf-8"},
+	api.CreateExportRequestFormatJson:     {"json", "application/json"},
+}
+
+func principal(ctx context.Context) (*auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	return p, nil
+}
+
+func toExport(e db.Export) api.Export {
+	return api.Export{Id: e.ID, ConversationId: e.ConversationID, Format: api.ExportFormat(e.Format),
+		Filename: e.Filename, SizeBytes: e.SizeBytes, CreatedAt: e.CreatedAt}
+}
+
+// CreateExport renders and stores the conversation, then answers with the export.
+func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestObject) (api.CreateExportResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conv, err := h.Q.GetConversation(ctx, h.DB, req.ConversationId, p.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, apierr.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := h.Q.ConversationForExport(ctx, h.DB, conv.ID, int32(h.MaxMessages+1))
+	if err != nil {
+		return nil, err
+	}
+	var size int64
+	for _, m := range msgs {
+		size += int64(len(m.Content))
+	}
+	if len(msgs) > h.MaxMessages || size > h.MaxBytes {
+		e := apierr.TooLarge(h.MaxBytes)
+		e.Message = fmt.Sprintf("the conversation is too large to export at once (at most %d messages and %d bytes of text)", h.MaxMessages, h.MaxBytes)
+		return nil, e
+	}
+
+	format := formats[req.Body.Format]
+	id := database.NewID()
+	key := p.UserID.String() + "/" + id.String()
+	name := filename(conv, format.ext)
+	now := time.Now()
+
+	blob, err := h.Store.Create(key)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.New()
+	counter := &countingWriter{w: io.MultiWriter(blob, sum)}
+	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+	defer cancel()
+	if err := h.render(ctx, counter, req.Body.Format, conv, msgs, now); err != nil {
+		blob.Abort()
+		if ctx.Err() != nil {
+			e := *apierr.ErrUnavailable
+			e.Message = "the export took too long"
+			e.Cause = err
+			return nil, &e
+		}
+		return nil, fmt.Errorf("render %s export: %w", req.Body.Format, err)
+	}
+	if err := blob.Commit(); err != nil {
+		return nil, err
+	}
+	row, err := h.Q.CreateExport(ctx, h.DB, db.CreateExportParams{ID: id, UserID: p.UserID, ConversationID: &conv.ID,
+		Format: string(req.Body.Format), Filename: name, ContentType: format.ctype, SizeBytes: counter.n,
+		Sha256: hex.EncodeToString(sum.Sum(nil)), StorageKey: key})
+	if err != nil {
+		_ = h.Store.Delete(key)
+		return nil, err
+	}
+	return api.CreateExport201JSONResponse(toExport(row)), nil
+}
+
+// render runs the renderer, giving up when ctx ends (the renderer itself cannot stop, but
+// the request does not wait for it).
+func (h *Exports) render(ctx context.Context, w io.Writer, format api.CreateExportRequestFormat, conv db.Conversation, msgs []db.Message, now time.Time) error {
+	done := make(chan error, 1)
+	pr, pw := io.Pipe()
+	go func() {
+		var err error
+		switch format {
+		case api.CreateExportRequestFormatPdf:
+			err = renderPDF(pw, conv, msgs, now)
+		case api.CreateExportRequestFormatMarkdown:
+			err = renderMarkdown(pw, conv, msgs, now)
+		default:
+			am := make([]api.Message, len(msgs))
+			for i, m := range msgs {
+				am[i] = h.Message(m)
+			}
+			err = renderJSON(pw, h.Conversation(conv), am, now)
+		}
+		pw.CloseWithError(err)
+	}()
+	go func() {
+		_, err := io.Copy(w, pr)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		pr.CloseWithError(ctx.Err())
+		return ctx.Err()
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// filename is the conversation's title made safe as a download name.
+func filename(c db.Conversation, ext string) string {
+	t := strings.Map(func(r rune) rune {
+		if r < 0x20 || strings.ContainsRune(`/\:*?"<>|`, r) {
+			return '_'
+		}
+		return r
+	}, strings.TrimSpace(c.Title))
+	t = clip(t, 80)
+	if t == "" {
+		t = "conversation"
+	}
+	return t + "." + ext
+}
+
+func (h *Exports) get(ctx context.Context, id uuid.UUID) (db.Export, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return db.Export{}, err
+	}
+	e, err := h.Q.GetExport(ctx, h.DB, id, p.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Export{}, apierr.ErrNotFound
+	}
+	return e, err
+}
+
+// ListExports pages through the user's exports, newest first.
+func (h *Exports) ListExports(ctx context.Context, req api.ListExportsRequestObject) (api.ListExportsResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pos, err := pagination.Decode(req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	limit := pagination.Limit(req.Params.Limit)
+	params := db.ListExportsParams{UserID: p.UserID, PageSize: int32(limit + 1)}
+	if pos != nil {
+		params.AfterID = &pos.ID
+	}
+	rows, err := h.Q.ListExports(ctx, h.DB, params)
+	if err != nil {
+		return nil, err
+	}
+	rows, next := pagination.Next(rows, limit, func(e db.Export) pagination.Position { return pagination.Position{ID: e.ID} })
+	out := api.ListExports200JSONResponse{Items: make([]api.Export, 0, len(rows)), NextCursor: next}
+	for _, e := range rows {
+		out.Items = append(out.Items, toExport(e))
+	}
+	return out, nil
+}
+
+// GetExport answers with an export's metadata.
+func (h *Exports) GetExport(ctx context.Context, req api.GetExportRequestObject) (api.GetExportResponseObject, error) {
+	e, err := h.get(ctx, req.ExportId)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetExport200JSONResponse(toExport(e)), nil
+}
+
+// DownloadExport serves the exported file.
+func (h *Exports) DownloadExport(ctx context.Context, req api.DownloadExportRequestObject) (api.DownloadExportResponseObject, error) {
+	e, err := h.get(ctx, req.ExportId)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := h.Store.Open(e.StorageKey)
+	if err != nil {
+		h.Log.ErrorContext(ctx, "an export's file is missing", slog.String("export_id", e.ID.String()), slog.Any("error", err))
+		return nil, apierr.ErrNotFound
+	}
+	return download.Response{Req: download.Request(ctx), File: blob, ContentType: e.ContentType, Filename: e.Filename,
+		SHA256: e.Sha256, Log: h.Log}, nil
+}
+
+// DeleteExport deletes the export and its file.
+func (h *Exports) DeleteExport(ctx context.Context, req api.DeleteExportRequestObject) (api.DeleteExportResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := h.Q.DeleteExport(ctx, h.DB, req.ExportId, p.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, apierr.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Store.Delete(e.StorageKey); err != nil {
+		h.Log.ErrorContext(ctx, "delete an export's file", slog.String("export_id", e.ID.String()), slog.Any("error", err))
+	}
+	return api.DeleteExport204Response{}, nil
+}
+
+// DeleteUserData removes a deleted account's exports from disk.
+func (h *Exports) DeleteUserData(_ context.Context, userID uuid.UUID) error {
+	return h.Store.DeletePrefix(userID.String())
+}
+
+// Sweep deletes export files that a crash left without a row.
+func (h *Exports) Sweep(ctx context.Context) error {
+	removed, err := storage.SweepOrphans(ctx, h.Store, func(ctx context.Context, key string) (bool, error) {
+		return h.Q.ExportStorageKeyExists(ctx, h.DB, key)
+	}, 10*time.Minute)
+	if removed > 0 {
+		h.Log.Warn("removed export files without a row", slog.Int("count", removed))
+	}
+	return err
+}

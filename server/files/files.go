@@ -1,0 +1,137 @@
+// Package files implements the files operations: uploads streamed to disk under
+// server-made names with their type decided from the content, listing, metadata,
+// downloads and deletion; and reading a file's text for the model.
+package files
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/apierr"
+	"assistant/server/auth"
+	"assistant/server/database"
+	"assistant/server/storage"
+)
+
+// DB is what the handlers need of the pool.
+type DB interface {
+	db.DBTX
+	database.Beginner
+}
+
+// Files implements the files operations.
+type Files struct {
+	DB    DB
+	Q     *db.Queries
+	Store storage.Store
+	// MaxUpload limits a file's own bytes (not the multipart envelope).
+	MaxUpload int64
+	// Quota limits what one user's files take together.
+	Quota int64
+	Log   *slog.Logger
+}
+
+// Allowed are the types an upload may have, decided from the content.
+var Allowed = []string{"text/plain", "text/markdown", "text/csv", "application/json", "application/pdf", "image/png", "image/jpeg", "image/webp"}
+
+// TextLike reports whether the model can read the type as text directly.
+func TextLike(ct string) bool {
+	return strings.HasPrefix(ct, "text/") || ct == "application/json"
+}
+
+// detectType decides the type from the first bytes; the name's extension only tells text
+// formats apart. An HTML page named photo.png is HTML, and refused.
+func detectType(head []byte, name string) (string, bool) {
+	mt, _, _ := mime.ParseMediaType(http.DetectContentType(head))
+	switch mt {
+	case "image/png", "image/jpeg", "image/webp", "application/pdf":
+		return mt, true
+	case "text/plain":
+		switch strings.ToLower(path.Ext(name)) {
+		case ".md", ".markdown":
+			return "text/markdown", true
+		case ".csv":
+			return "text/csv", true
+		case ".json":
+			return "application/json", true
+		}
+		return "text/plain", true
+	}
+	return mt, false
+}
+
+// CleanFilename keeps a client's filename as metadata: no directories (either slash), no
+// control characters, valid UTF-8, at most 255 bytes. It is never used to build a path.
+func CleanFilename(raw string) string {
+	raw = strings.ToValidUTF8(raw, "")
+	if i := strings.LastIndexAny(raw, `/\`); i >= 0 {
+		raw = raw[i+1:]
+	}
+	raw = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, raw)
+	raw = strings.TrimSpace(raw)
+	if raw == "" || raw == "." || raw == ".." {
+		return "file"
+	}
+	for len(raw) > 255 {
+		_, size := utf8.DecodeLastRuneInString(raw)
+		raw = raw[:len(raw)-size]
+	}
+	return raw
+}
+
+func toFile(f db.File) api.File {
+	return api.File{Id: f.ID, Filename: f.Filename, ContentType: f.ContentType, SizeBytes: f.SizeBytes, Sha256: f.Sha256, CreatedAt: f.CreatedAt}
+}
+
+func principal(ctx context.Context) (*auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	return p, nil
+}
+
+func (h *Files) get(ctx context.Context, id uuid.UUID) (db.File, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return db.File{}, err
+	}
+	f, err := h.Q.GetFile(ctx, h.DB, id, p.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.File{}, apierr.ErrNotFound
+	}
+	return f, err
+}
+
+func storageKey(userID, id uuid.UUID) string { return userID.String() + "/" + id.String() }
+
+func hexSum(b []byte) string { return hex.EncodeToString(b) }
+
+// DeleteUserData removes a deleted account's files from disk (the rows went with it).
+func (h *Files) DeleteUserData(_ context.Context, userID uuid.UUID) error {
+	if err := h.Store.DeletePrefix(userID.String()); err != nil {
+		return fmt.Errorf("delete files of %s: %w", userID, err)
+	}
+	return nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -1,0 +1,83 @@
+package files
+
+import (
+	"context"
+	"log/slog"
+
+	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/apierr"
+	"assistant/server/download"
+	"assistant/server/pagination"
+)
+
+// ListFiles pages through the user's files, newest first.
+func (h *Files) ListFiles(ctx context.Context, req api.ListFilesRequestObject) (api.ListFilesResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pos, err := pagination.Decode(req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	limit := pagination.Limit(req.Params.Limit)
+	params := db.ListFilesParams{UserID: p.UserID, PageSize: int32(limit + 1)}
+	if pos != nil {
+		params.AfterID = &pos.ID
+	}
+	rows, err := h.Q.ListFiles(ctx, h.DB, params)
+	if err != nil {
+		return nil, err
+	}
+	rows, next := pagination.Next(rows, limit, func(f db.File) pagination.Position { return pagination.Position{ID: f.ID} })
+	out := api.ListFiles200JSONResponse{Items: make([]api.File, 0, len(rows)), NextCursor: next}
+	for _, f := range rows {
+		out.Items = append(out.Items, toFile(f))
+	}
+	return out, nil
+}
+
+// GetFile answers with a file's metadata.
+func (h *Files) GetFile(ctx context.Context, req api.GetFileRequestObject) (api.GetFileResponseObject, error) {
+	f, err := h.get(ctx, req.FileId)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetFile200JSONResponse(toFile(f)), nil
+}
+
+// DownloadFile serves the bytes.
+func (h *Files) DownloadFile(ctx context.Context, req api.DownloadFileRequestObject) (api.DownloadFileResponseObject, error) {
+	f, err := h.get(ctx, req.FileId)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := h.Store.Open(f.StorageKey)
+	if err != nil {
+		h.Log.ErrorContext(ctx, "a file's bytes are missing", slog.String("file_id", f.ID.String()), slog.Any("error", err))
+		return nil, apierr.ErrNotFound
+	}
+	return download.Response{Req: download.Request(ctx), File: blob, ContentType: f.ContentType,
+		Filename: f.Filename, SHA256: f.Sha256, Log: h.Log}, nil
+}
+
+// DeleteFile deletes the row, then the bytes (a failure there is logged; the start-up
+// sweep removes bytes without a row).
+func (h *Files) DeleteFile(ctx context.Context, req api.DeleteFileRequestObject) (api.DeleteFileResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := h.Q.DeleteFile(ctx, h.DB, req.FileId, p.UserID)
+	if isNoRows(err) {
+		return nil, apierr.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Store.Delete(f.StorageKey); err != nil {
+		h.Log.ErrorContext(ctx, "delete a file's bytes", slog.String("file_id", f.ID.String()), slog.Any("error", err))
+	}
+	return api.DeleteFile204Response{}, nil
+}
