@@ -13,6 +13,19 @@ redis_port=${TEST_REDIS_PORT:-56379}
 cleanup() { scripts/postgres.sh stop "$pg_dir"; scripts/redis.sh stop "$redis_dir"; }
 trap cleanup EXIT
 
+# The export tests read PDFs back with pdftotext (poppler-utils).
+if ! command -v pdftotext >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "with-services.sh: installing poppler-utils with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null
+  elif [ "${ALLOW_INSTALL:-0}" = 1 ]; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null
+  else
+    echo "with-services.sh: pdftotext is missing; install poppler-utils, or run again with ALLOW_INSTALL=1" >&2
+    exit 1
+  fi
+fi
+
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   scripts/postgres.sh start "$pg_dir" "$pg_port" fast
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
