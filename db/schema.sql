@@ -52,6 +52,42 @@ CREATE TABLE public.conversations (
 
 
 --
+-- Name: exports; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exports (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    conversation_id uuid,
+    format text NOT NULL,
+    filename text NOT NULL,
+    content_type text NOT NULL,
+    size_bytes bigint NOT NULL,
+    sha256 text NOT NULL,
+    storage_key text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT exports_format_check CHECK ((format = ANY (ARRAY['pdf'::text, 'markdown'::text, 'json'::text])))
+);
+
+
+--
+-- Name: files; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.files (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    filename text NOT NULL,
+    content_type text NOT NULL,
+    size_bytes bigint NOT NULL,
+    sha256 text NOT NULL,
+    storage_key text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT files_size_bytes_check CHECK ((size_bytes >= 0))
+);
+
+
+--
 -- Name: messages; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -69,6 +105,7 @@ CREATE TABLE public.messages (
     cancel_requested_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    file_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
     CONSTRAINT messages_role_check CHECK ((role = ANY (ARRAY['user'::text, 'assistant'::text]))),
     CONSTRAINT messages_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'streaming'::text, 'complete'::text, 'failed'::text, 'cancelled'::text])))
 );
@@ -132,6 +169,38 @@ ALTER TABLE ONLY public.conversations
 
 
 --
+-- Name: exports exports_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exports
+    ADD CONSTRAINT exports_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: exports exports_storage_key_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exports
+    ADD CONSTRAINT exports_storage_key_key UNIQUE (storage_key);
+
+
+--
+-- Name: files files_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.files
+    ADD CONSTRAINT files_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: files files_storage_key_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.files
+    ADD CONSTRAINT files_storage_key_key UNIQUE (storage_key);
+
+
+--
 -- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -182,6 +251,20 @@ CREATE INDEX api_keys_user_id_id_idx ON public.api_keys USING btree (user_id, id
 --
 
 CREATE INDEX conversations_user_activity_idx ON public.conversations USING btree (user_id, last_message_at DESC, id DESC);
+
+
+--
+-- Name: exports_user_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX exports_user_id_id_idx ON public.exports USING btree (user_id, id DESC);
+
+
+--
+-- Name: files_user_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX files_user_id_id_idx ON public.files USING btree (user_id, id DESC);
 
 
 --
@@ -243,6 +326,30 @@ ALTER TABLE ONLY public.conversations
 
 
 --
+-- Name: exports exports_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exports
+    ADD CONSTRAINT exports_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES public.conversations(id) ON DELETE SET NULL;
+
+
+--
+-- Name: exports exports_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exports
+    ADD CONSTRAINT exports_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: files files_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.files
+    ADD CONSTRAINT files_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: messages messages_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -271,4 +378,5 @@ ALTER TABLE ONLY public.refresh_tokens
 
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261127000001'),
-    ('20261127000002');
+    ('20261127000002'),
+    ('20261127000003');

@@ -404,3 +404,45 @@ func TestCleanFilename(t *testing.T) {
 		}
 	}
 }
+
+// The start-up sweep removes bytes a crash left without a row (old enough not to belong to
+// an upload in progress) and reports rows whose bytes are missing.
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	env, token := setup(t)
+	kept := env.Upload(token, "kept.txt", []byte("kept"))
+	gone := env.Upload(token, "gone.txt", []byte("gone"))
+	var k, g api.File
+	kept.JSON(t, &k)
+	gone.JSON(t, &g)
+	dir := env.Config.UploadDir
+	var userDir string
+	for _, p := range storedFiles(t, dir) {
+		userDir = filepath.Dir(p)
+	}
+	orphan := filepath.Join(dir, userDir, "0190a0a0-0000-7000-8000-000000000000")
+	fresh := filepath.Join(dir, userDir, "0190a0a0-0000-7000-8000-000000000001")
+	unfinished := filepath.Join(dir, userDir, ".tmp-0123456789abcdef")
+	for _, p := range []string{orphan, fresh, unfinished} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	_ = os.Chtimes(orphan, old, old)
+	_ = os.Chtimes(unfinished, old, old)
+	if err := os.Remove(filepath.Join(dir, userDir, g.Id.String())); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := env.App.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(storedFiles(t, dir), " ")
+	if strings.Contains(got, "000000000000") || strings.Contains(got, ".tmp-") || !strings.Contains(got, k.Id.String()) || !strings.Contains(got, "000000000001") {
+		t.Errorf("after the sweep: %s", got)
+	}
+	if !strings.Contains(env.Logs.String(), `"msg":"a file's bytes are missing","file_id":"`+g.Id.String()) {
+		t.Errorf("missing bytes not reported:\n%s", env.Logs.String())
+	}
+}
