@@ -32,6 +32,10 @@ run: build ## serve on :8080 with docs; without DATABASE_URL, on a private Postg
 test: ## run every test against real services that it starts itself
 	scripts/test.sh
 
+.PHONY: e2e
+e2e: ## deployment checks: compose and Dockerfile parsed, binary as non-root, real nginx, Chromium
+	scripts/e2e.sh
+
 .PHONY: generate
 generate: ## regenerate gen/ from api/openapi.yaml and sqlc/
 	go tool oapi-codegen -config api/oapi-codegen.yaml api/openapi.yaml
@@ -52,6 +56,7 @@ verify: generate schema lint-spec ## fail when generated code or db/schema.sql i
 	  echo "generated files are stale; run 'make generate schema' and commit:"; \
 	  git status --porcelain -- gen/ db/schema.sql; git diff --stat -- gen/ db/schema.sql; exit 1; fi
 	go vet ./...
+	cd e2e && go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '^gen/'); echo "gofmt needed"; exit 1; }
 
 .PHONY: clean
