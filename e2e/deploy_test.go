@@ -352,4 +352,3 @@ func readEvents(r io.Reader, ch chan<- [2]string) {
 	}
 	close(ch)
 }
-
