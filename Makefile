@@ -36,6 +36,10 @@ test: ## run every test against real services that it starts itself
 e2e: ## deployment checks: compose and Dockerfile parsed, binary as non-root, real nginx, Chromium
 	scripts/e2e.sh
 
+.PHONY: bench
+bench: ## throughput and latency against a plain net/http floor, and micro-benchmarks
+	scripts/bench.sh
+
 .PHONY: generate
 generate: ## regenerate gen/ from api/openapi.yaml and sqlc/
 	go tool oapi-codegen -config api/oapi-codegen.yaml api/openapi.yaml

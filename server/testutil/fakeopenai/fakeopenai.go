@@ -57,14 +57,20 @@ type Server struct {
 	ModelsFail atomic.Bool
 }
 
-// New starts a fake; URL() + "/v1" is its base URL.
+// New starts a fake for the test; BaseURL is what LLM_BASE_URL would be.
 func New(t testing.TB) *Server {
+	s := Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake outside a test (benchmarks); Close stops it.
+func Start() *Server {
 	s := &Server{behavior: Behavior{Chunks: []string{"Hello", ", world", "!"}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	mux.HandleFunc("GET /v1/models", s.models)
 	s.Server = httptest.NewServer(mux)
-	t.Cleanup(s.Close)
 	return s
 }
 
