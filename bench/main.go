@@ -34,6 +34,8 @@ var (
 	rounds   = flag.Int("rounds", 2, "alternating rounds per scenario and side")
 	out      = flag.String("out", ".data/bench/results.json", "where to write the figures as JSON")
 	pgPort   = flag.Int("pg-port", 54340, "port of the throwaway PostgreSQL")
+	only     = flag.String("only", "", "run only the scenarios whose name contains this")
+	profile  = flag.String("profile", "", "write a CPU profile of the api, taken during the scenarios run, to this file")
 )
 
 // Result is one line of the table.
@@ -213,6 +215,24 @@ func request(method, url, token string, body []byte) func() *http.Request {
 	}
 }
 
+func fetchProfile(url, to string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+// selected reports whether the scenario runs (see -only).
+func selected(scenario string) bool { return *only == "" || strings.Contains(scenario, *only) }
+
 // measure alternates the sides round by round and adds one result per side.
 func measure(scenario string, conc int, want int, sides map[string]func() *http.Request, procs map[string]*proc, order []string) map[string]Result {
 	type acc struct {
@@ -317,6 +337,7 @@ func run() error {
 		"LLM_ALLOW_ECHO=true", "ECHO_DELAY=0s", "RATE_LIMIT_ENABLED=false", "LOG_LEVEL=info",
 		"UPLOAD_DIR="+filepath.Join(work, "uploads"), "PDF_DIR="+filepath.Join(work, "exports"),
 		"MAX_UPLOAD_BYTES="+strconv.Itoa(1<<30), "USER_STORAGE_QUOTA_BYTES="+strconv.Itoa(3<<30), "PASSWORD_HASH_CONCURRENCY=2")
+	debugAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
 	mig := exec.Command(bin, "migrate")
 	mig.Env = env
 	if out, err := mig.CombinedOutput(); err != nil {
@@ -344,12 +365,23 @@ func run() error {
 	add(Result{Scenario: "start to ready (GET /health 200), median of 5", Server: "api", P50ms: float64(starts[2].Microseconds()) / 1000})
 	add(Result{Scenario: "idle RSS after start", Server: "api", PeakRSSMiB: idle})
 
-	api, err := startProc("api", bin, env, filepath.Join(work, "api.log"), "serve")
+	api, err := startProc("api", bin, append(slices.Clone(env), "DEBUG_ADDR="+debugAddr), filepath.Join(work, "api.log"), "serve")
 	if err != nil {
 		return err
 	}
 	defer api.stop()
 	api.waitReady("/api/v1/health")
+	if *profile != "" {
+		done := make(chan error, 1)
+		go func() { done <- fetchProfile("http://"+debugAddr+"/debug/pprof/profile?seconds=20", *profile) }()
+		defer func() {
+			if err := <-done; err != nil {
+				fmt.Println("profile:", err)
+			} else {
+				fmt.Println("CPU profile written to", *profile)
+			}
+		}()
+	}
 	floor, err := startProc("floor", filepath.Join(root, "bin", "floor"), env, filepath.Join(work, "floor.log"))
 	if err != nil {
 		return err
@@ -366,41 +398,70 @@ func run() error {
 
 	valid := jsonBody(map[string]any{"title": "Trip to Lisbon", "system_prompt": "Be brief.", "model": "echo"})
 	invalid := []byte(`{"title":"","owner":"eve","model":5}`)
-	for _, conc := range []int{16, 64} {
-		r := measure("GET /models", conc, 200, map[string]func() *http.Request{
-			"floor": request("GET", floor.base+"/api/v1/models", token, nil),
-			"api":   request("GET", api.base+"/api/v1/models", token, nil)}, procs, []string{"floor", "api"})
+	pair := func(scenario string, conc, want int, floorReq, apiReq func() *http.Request) (Result, Result) {
+		r := measure(scenario, conc, want, map[string]func() *http.Request{"floor": floorReq, "api": apiReq}, procs, []string{"floor", "api"})
 		a, f := r["api"], r["floor"]
-		add(f)
 		a.Ratio, a.RatioTo = a.ReqPerSec/f.ReqPerSec, "floor req/s"
-		a.Note = fmt.Sprintf("p99 %.2f× floor's", a.P99ms/f.P99ms)
-		add(a)
-
-		r = measure("POST /conversations (valid, inserts)", conc, 201, map[string]func() *http.Request{
-			"floor": request("POST", floor.base+"/api/v1/conversations", token, valid),
-			"api":   request("POST", api.base+"/api/v1/conversations", token, valid)}, procs, []string{"floor", "api"})
-		a, f = r["api"], r["floor"]
-		add(f)
-		a.Ratio, a.RatioTo = a.ReqPerSec/f.ReqPerSec, "floor req/s"
-		add(a)
-		validAPI := a
-
-		r = measure("POST /conversations (invalid, 422)", conc, 422, map[string]func() *http.Request{
-			"api": request("POST", api.base+"/api/v1/conversations", token, invalid)}, procs, []string{"api"})
-		inv := r["api"]
-		inv.Ratio, inv.RatioTo = inv.ReqPerSec/validAPI.ReqPerSec, "valid POST req/s"
-		add(inv)
-
-		r = measure("GET /conversations (a page of 20)", conc, 200, map[string]func() *http.Request{
-			"floor": request("GET", floor.base+"/api/v1/conversations", token, nil),
-			"api":   request("GET", api.base+"/api/v1/conversations", token, nil)}, procs, []string{"floor", "api"})
-		a, f = r["api"], r["floor"]
-		add(f)
-		a.Ratio, a.RatioTo = a.ReqPerSec/f.ReqPerSec, "floor req/s"
-		add(a)
+		return a, f
+	}
+	for _, conc := range []int{16, 64} {
+		if selected("GET /models") {
+			a, f := pair("GET /models", conc, 200, request("GET", floor.base+"/api/v1/models", token, nil),
+				request("GET", api.base+"/api/v1/models", token, nil))
+			a.Note = fmt.Sprintf("p99 %.2f× floor's", a.P99ms/f.P99ms)
+			add(f)
+			add(a)
+		}
+		if selected("POST /conversations") {
+			a, f := pair("POST /conversations (valid, inserts)", conc, 201, request("POST", floor.base+"/api/v1/conversations", token, valid),
+				request("POST", api.base+"/api/v1/conversations", token, valid))
+			add(f)
+			add(a)
+			r := measure("POST /conversations (invalid, 422)", conc, 422, map[string]func() *http.Request{
+				"api": request("POST", api.base+"/api/v1/conversations", token, invalid)}, procs, []string{"api"})
+			inv := r["api"]
+			inv.Ratio, inv.RatioTo = inv.ReqPerSec/a.ReqPerSec, "valid POST req/s"
+			add(inv)
+		}
+		if selected("GET /conversations") {
+			a, f := pair("GET /conversations (a page of 20)", conc, 200, request("GET", floor.base+"/api/v1/conversations", token, nil),
+				request("GET", api.base+"/api/v1/conversations", token, nil))
+			add(f)
+			add(a)
+		}
 	}
 
 	// A page of messages in a conversation of 100 and of 100,000.
+	if selected("messages page") {
+		if err := messagesPage(api, dbURL, token); err != nil {
+			return err
+		}
+	}
+	// 1 GiB upload against dd to the same disk (before login, whose argon2id buffers would
+	// otherwise inflate the resident set the upload is measured against).
+	if selected("upload") {
+		if err := upload(api, work, token); err != nil {
+			return err
+		}
+	}
+	if selected("login") {
+		login(api, token)
+	}
+	if selected("stream") {
+		if err := streaming(bin, env, work, token); err != nil {
+			return err
+		}
+	}
+
+	b, _ := json.MarshalIndent(results, "", "  ")
+	must(os.MkdirAll(filepath.Dir(*out), 0o755))
+	must(os.WriteFile(*out, b, 0o644))
+	fmt.Println("\nfigures written to", *out)
+	budget()
+	return nil
+}
+
+func messagesPage(api *proc, dbURL, token string) error {
 	convs := map[int]string{}
 	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
@@ -422,7 +483,8 @@ func run() error {
 	}
 	_, _ = conn.Exec(context.Background(), "ANALYZE messages")
 	conn.Close(context.Background())
-	for _, conc := range []int{16} {
+	{
+		conc := 16
 		sides := map[string]func() *http.Request{
 			"100":    request("GET", api.base+"/api/v1/conversations/"+convs[100]+"/messages?limit=50", token, nil),
 			"100000": request("GET", api.base+"/api/v1/conversations/"+convs[100_000]+"/messages?limit=50", token, nil),
@@ -435,8 +497,11 @@ func run() error {
 		add(small)
 		add(big)
 	}
+	return nil
+}
 
-	// Login: argon2id-bound.
+// login is argon2id-bound: ms per login and CPU per login.
+func login(api *proc, token string) {
 	{
 		login := jsonBody(map[string]any{"email": "bench@example.com", "password": "correct horse battery"})
 		cpu0 := api.cpu()
@@ -446,11 +511,13 @@ func run() error {
 		add(Result{Scenario: "POST /auth/login (argon2id 19 MiB, t=2)", Server: "api", Conns: 2, ReqPerSec: rps, P50ms: pct(lat, .5),
 			P99ms: pct(lat, .99), Errors: errs, Note: fmt.Sprintf("%.1f ms CPU per login", float64(cpu.Microseconds())/1000/n)})
 	}
+}
 
-	// 1 GiB upload against dd to the same disk.
+func upload(api *proc, work, token string) error {
 	{
 		const size = 1 << 30
 		api.resetPeak()
+		before := api.statusKB("VmRSS") / 1024
 		body, ct := multipartZeros(size)
 		req, _ := http.NewRequest("POST", api.base+"/api/v1/files", body)
 		req.Header.Set("Content-Type", ct)
@@ -480,10 +547,14 @@ func run() error {
 		_ = os.Remove(ddFile)
 		add(Result{Scenario: "dd 1 GiB to the same disk (conv=fsync)", Server: "dd", Note: fmt.Sprintf("%.0f MiB/s", dd)})
 		add(Result{Scenario: "POST /files, 1 GiB multipart upload", Server: "api", PeakRSSMiB: peak, Ratio: up / dd, RatioTo: "dd throughput",
-			Note: fmt.Sprintf("%.0f MiB/s", up)})
+			Note: fmt.Sprintf("%.0f MiB/s; RSS before %.1f MiB", up, before)})
 	}
+	return nil
+}
 
-	// Streaming: provider chunk to client event.
+// streaming is the time from a provider chunk to the client's event, through the server
+// and through nginx.
+func streaming(bin string, env []string, work, token string) error {
 	fake := fakeopenai.Start()
 	defer fake.Close()
 	senv := append(slices.Clone(env), "LLM_PROVIDER=openai", "LLM_BASE_URL="+fake.BaseURL(), "LLM_MODEL=fake-model")
@@ -506,12 +577,6 @@ func run() error {
 			add(Result{Scenario: "stream: provider chunk → client event via nginx", Server: "api", P50ms: p50, P99ms: p99, Note: "200 chunks"})
 		}
 	}
-
-	b, _ := json.MarshalIndent(results, "", "  ")
-	must(os.MkdirAll(filepath.Dir(*out), 0o755))
-	must(os.WriteFile(*out, b, 0o644))
-	fmt.Println("\nfigures written to", *out)
-	budget()
 	return nil
 }
 

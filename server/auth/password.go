@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -30,8 +31,10 @@ type Passwords struct {
 	params Argon2Params
 	slots  chan struct{}
 	// dummy is verified against when the email is unknown, so that a login for an unknown
-	// email costs the same as one with a wrong password.
-	dummy string
+	// email costs the same as one with a wrong password. Made on first use: hashing at
+	// start-up would cost every process MemoryKiB of resident memory it may never need.
+	dummyOnce sync.Once
+	dummy     string
 }
 
 // NewPasswords returns a hasher with the parameters.
@@ -39,9 +42,7 @@ func NewPasswords(p Argon2Params, concurrency int) *Passwords {
 	if p.Threads == 0 {
 		p.Threads = 1
 	}
-	ps := &Passwords{params: p, slots: make(chan struct{}, concurrency)}
-	ps.dummy = ps.hash("not a real password, only spent time")
-	return ps
+	return &Passwords{params: p, slots: make(chan struct{}, concurrency)}
 }
 
 // Hash returns the PHC-formatted argon2id hash of password.
@@ -67,6 +68,7 @@ func (ps *Passwords) hash(password string) string {
 func (ps *Passwords) Verify(ctx context.Context, hash, password string) (bool, error) {
 	unknown := hash == ""
 	if unknown {
+		ps.dummyOnce.Do(func() { ps.dummy = ps.hash("not a real password, only spent time") })
 		hash = ps.dummy
 	}
 	if err := ps.acquire(ctx); err != nil {

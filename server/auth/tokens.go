@@ -44,6 +44,7 @@ type Tokens struct {
 	ttl    time.Duration
 	parser *jwt.Parser
 	now    func() time.Time
+	cache  *verified
 }
 
 // NewTokens returns a signer/verifier. Verification allows only HS256, requires exp, and
@@ -61,7 +62,8 @@ func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 			jwt.WithAudience(Audience),
 			jwt.WithLeeway(5*time.Second),
 		),
-		now: time.Now,
+		now:   time.Now,
+		cache: newVerified(10000),
 	}
 }
 
@@ -92,8 +94,13 @@ func (t *Tokens) Issue(userID uuid.UUID, role string, sessionID uuid.UUID) (stri
 	return s, nil
 }
 
-// Verify checks an access token and returns its claims, or ErrInvalidToken.
+// Verify checks an access token and returns its claims, or ErrInvalidToken. The claims
+// must not be modified: they may be shared with other requests carrying the same token.
 func (t *Tokens) Verify(raw string) (*Claims, error) {
+	now := t.now()
+	if c, ok := t.cache.get(raw, now); ok {
+		return c, nil
+	}
 	var c Claims
 	tok, err := t.parser.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return t.secret, nil })
 	if err != nil || !tok.Valid || c.Type != tokenType {
@@ -102,6 +109,7 @@ func (t *Tokens) Verify(raw string) (*Claims, error) {
 	if _, err := uuid.Parse(c.Subject); err != nil {
 		return nil, ErrInvalidToken
 	}
+	t.cache.put(raw, &c, now)
 	return &c, nil
 }
 

@@ -46,6 +46,9 @@ type Config struct {
 	MaxJSONBodyBytes int64
 	// HealthCheckTimeout bounds each dependency check of GET /health.
 	HealthCheckTimeout time.Duration
+	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback or
+	// a private network: never the public one).
+	DebugAddr string
 
 	// JWTSecret signs access tokens (HS256). In development a missing one is replaced by a
 	// random secret per process; production refuses to start without a strong one.
@@ -132,6 +135,7 @@ func Load(getenv Getenv) (Config, error) {
 	c.CORSAllowedOrigins = p.origins("CORS_ALLOWED_ORIGINS")
 	c.MaxJSONBodyBytes = p.size("MAX_JSON_BODY_BYTES", 1<<20)
 	c.HealthCheckTimeout = p.duration("HEALTH_CHECK_TIMEOUT", 2*time.Second)
+	c.DebugAddr = p.str("DEBUG_ADDR", "")
 
 	c.JWTSecret, c.JWTSecretRandom = p.secret("JWT_SECRET", prod)
 	c.AccessTokenTTL = p.duration("ACCESS_TOKEN_TTL", 15*time.Minute)
