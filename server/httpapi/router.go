@@ -5,6 +5,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"assistant/server/files"
 	"assistant/server/generation"
 	"assistant/server/llm"
+	"assistant/server/logging"
 	"assistant/server/middleware"
 	"assistant/server/ratelimit"
 	"assistant/server/storage"
@@ -40,11 +42,13 @@ const BasePath = "/api/v1"
 
 // Deps are what the API needs from the process.
 type Deps struct {
-	Config  config.Config
-	Log     *slog.Logger
-	Pool    *pgxpool.Pool
-	Version string
-	Started time.Time
+	Config config.Config
+	Log    *slog.Logger
+	// LogWriter is where Log writes; the access log writes its lines there directly.
+	LogWriter io.Writer
+	Pool      *pgxpool.Pool
+	Version   string
+	Started   time.Time
 	// Provider overrides the configured AI provider (tests use a fake one).
 	Provider llm.Provider
 }
@@ -162,7 +166,7 @@ func New(d Deps) (*App, error) {
 	}
 
 	root := chi.NewRouter()
-	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log))
+	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log, logging.NewAccess(d.LogWriter, cfg.LogLevel)))
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		root.Use(cors.Handler(cors.Options{
 			AllowedOrigins:   cfg.CORSAllowedOrigins,
@@ -208,13 +212,9 @@ func New(d Deps) (*App, error) {
 			}, log))
 			r.Use(limiter.Middleware)
 			r.Use(auth.WithHolder)
-			uploadSpec, err := api.GetSpec()
-			if err != nil {
-				panic(err) // parsed once above already
-			}
 			r.Use(validation.Split(upload, cfg.UploadTimeout,
-				validation.Middleware(spec, authenticator.Authenticate, log),
-				validation.BodilessMiddleware(uploadSpec, authenticator.Authenticate, log)))
+				validation.New(spec, BasePath, authenticator.Authenticate, false, log),
+				validation.New(spec, BasePath, authenticator.Authenticate, true, log)))
 			api.HandlerWithOptions(strict, api.ChiServerOptions{
 				BaseRouter:       r,
 				ErrorHandlerFunc: bindError(log),

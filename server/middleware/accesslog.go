@@ -13,13 +13,14 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"assistant/server/apierr"
+	"assistant/server/logging"
 )
 
 // AccessLog writes one JSON line per request once it is served (the logger adds request_id
 // and, once authenticated, user_id from the context), and turns a panic into a
 // 500 envelope plus one error line with the stack (never a dropped connection, never the
 // panic's text to the client).
-func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+func AccessLog(log *slog.Logger, access *logging.Access) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -42,16 +43,8 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 				if status == 0 {
 					status = http.StatusOK
 				}
-				attrs := []slog.Attr{
-					slog.String("method", r.Method),
-					slog.String("route", route),
-					slog.String("path", r.URL.Path),
-					slog.Int("status", status),
-					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-					slog.Int64("bytes", rw.bytes),
-					slog.String("client_ip", ClientIP(ctx).String()),
-				}
-				log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+				access.Log(ctx, logging.Entry{Method: r.Method, Route: route, Path: r.URL.Path, Status: status,
+					Duration: time.Since(start), Bytes: rw.bytes, ClientIP: ClientIP(ctx).String()})
 			}()
 			next.ServeHTTP(rw, r)
 		})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/go-chi/chi/v5"
 
 	"assistant/gen/api"
 	"assistant/server/logging"
@@ -21,9 +22,14 @@ func validator(b *testing.B) http.Handler {
 		b.Fatal(err)
 	}
 	allow := func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }
-	return validation.Middleware(spec, allow, logging.New(io.Discard, nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	v := validation.New(spec, "/api/v1", allow, false, logging.New(io.Discard, nil))
+	r := chi.NewRouter()
+	r.Route("/api/v1", func(r chi.Router) {
+		r.With(v.Middleware).Post("/conversations", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		})
+	})
+	return r
 }
 
 // BenchmarkValidate validates a typical JSON body, and an invalid one (which must not cost

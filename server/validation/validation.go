@@ -19,7 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	nethttpmw "github.com/oapi-codegen/nethttp-middleware"
+	"github.com/go-chi/chi/v5"
 
 	"assistant/gen/api"
 	"assistant/server/apierr"
@@ -49,52 +49,70 @@ func SchemaOptions() []openapi3.SchemaValidationOption {
 	}
 }
 
-// Middleware validates requests against spec. authenticate is called for each security
-// scheme of the matched operation (kin-openapi's AuthenticationFunc); the *apierr.Error it
-// returns is the answer (any other error is a 401).
-// spec is modified (its servers are kept, host matching is off), so pass a private copy.
-func Middleware(spec *openapi3.T, authenticate openapi3filter.AuthenticationFunc, log *slog.Logger) func(http.Handler) http.Handler {
-	return nethttpmw.OapiRequestValidatorWithOptions(spec, &nethttpmw.Options{
-		SilenceServersWarning: true,
-		Options: openapi3filter.Options{
-			MultiError:              true,
-			AuthenticationFunc:      authenticate,
-			SchemaValidationOptions: SchemaOptions(),
-		},
-		ErrorHandlerWithOpts: func(ctx context.Context, err error, w http.ResponseWriter, r *http.Request, _ nethttpmw.ErrorHandlerOpts) {
-			apierr.Write(w, r, log, Map(err))
-		},
-	})
+// Validator checks requests against the spec's operations. It runs inside the chi router,
+// after routing: the operation is found from chi's matched route pattern, so a request is
+// routed once, not a second time by a router of the validator's own.
+type Validator struct {
+	routes map[string]*routers.Route // "METHOD /api/v1/path/{param}"
+	opts   *openapi3filter.Options
+	log    *slog.Logger
 }
 
-// BodilessMiddleware validates everything but the body: for uploads, whose bodies the
-// validator would read whole into memory (twice: once for the schema, once for the
-// security check). The upload handler checks its parts as it streams them.
-func BodilessMiddleware(spec *openapi3.T, authenticate openapi3filter.AuthenticationFunc, log *slog.Logger) func(http.Handler) http.Handler {
-	return nethttpmw.OapiRequestValidatorWithOptions(spec, &nethttpmw.Options{
-		SilenceServersWarning: true,
-		DiscardValidatedValue: true,
-		Options: openapi3filter.Options{
-			MultiError:              true,
-			ExcludeRequestBody:      true,
-			AuthenticationFunc:      authenticate,
-			SchemaValidationOptions: SchemaOptions(),
-		},
-		ErrorHandlerWithOpts: func(ctx context.Context, err error, w http.ResponseWriter, r *http.Request, _ nethttpmw.ErrorHandlerOpts) {
-			apierr.Write(w, r, log, Map(err))
-		},
+// New returns a validator for the operations of spec mounted under basePath. authenticate
+// is called for each security scheme of the matched operation (kin-openapi's
+// AuthenticationFunc); the *apierr.Error it returns is the answer (any other error is a
+// 401). With bodiless, bodies are not validated (see Split).
+func New(spec *openapi3.T, basePath string, authenticate openapi3filter.AuthenticationFunc, bodiless bool, log *slog.Logger) *Validator {
+	v := &Validator{routes: map[string]*routers.Route{}, log: log, opts: &openapi3filter.Options{
+		MultiError:              true,
+		AuthenticationFunc:      authenticate,
+		SchemaValidationOptions: SchemaOptions(),
+		// The handler binds the value that was validated (exact keys) instead of decoding
+		// the body again: no case-insensitive second reading can slip past the schema.
+		KeepValidatedValue: !bodiless,
+		ExcludeRequestBody: bodiless,
+	}}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			v.routes[method+" "+basePath+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+		}
+	}
+	return v
+}
+
+// Middleware validates each request, answering failures with the envelope.
+func (v *Validator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := chi.RouteContext(r.Context())
+		route := v.routes[r.Method+" "+rc.RoutePattern()]
+		if route == nil {
+			apierr.Write(w, r, v.log, apierr.ErrNotFound)
+			return
+		}
+		params := make(map[string]string, len(rc.URLParams.Keys))
+		for i, k := range rc.URLParams.Keys {
+			params[k] = rc.URLParams.Values[i]
+		}
+		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
+		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+			apierr.Write(w, r, v.log, Map(err))
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
 type bodyKey struct{}
 
-// Split sends requests for which streamed(r) holds through bodiless, with the body hidden
-// from it and handed back to the handler, and gives them until readTimeout to arrive;
-// every other request goes through full.
-func Split(streamed func(*http.Request) bool, readTimeout time.Duration, full, bodiless func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+// Split sends requests for which streamed(r) holds (uploads) through bodiless, a validator
+// that checks everything but the body: the full one would read the whole body into memory
+// (twice: once for the schema, once for the security check). The body is hidden from it and
+// handed back to the handler, which checks the parts as it streams them; such requests get
+// until readTimeout to arrive. Every other request goes through full.
+func Split(streamed func(*http.Request) bool, readTimeout time.Duration, full, bodiless *Validator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		f := full(next)
-		b := bodiless(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f := full.Middleware(next)
+		b := bodiless.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if body, ok := r.Context().Value(bodyKey{}).(io.ReadCloser); ok {
 				r.Body = body
 			}

@@ -102,7 +102,7 @@ func build(t testing.TB, pool *pgxpool.Pool, dbURL string, provider llm.Provider
 	}
 	logs := &Buffer{}
 	log := logging.New(logs, cfg.LogLevel)
-	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, Pool: pool, Version: "test", Started: time.Now(), Provider: provider})
+	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, LogWriter: logs, Pool: pool, Version: "test", Started: time.Now(), Provider: provider})
 	if err != nil {
 		t.Fatalf("build API: %v", err)
 	}
