@@ -352,3 +352,21 @@ func TestShutdownStoresRunningReplies(t *testing.T) {
 	}
 	waitFor(t, "the provider to see the cancellation", func() bool { return f.fake.Cancelled() == 1 })
 }
+
+// A second key differing only in case cannot slip a value past the schema (encoding/json
+// alone matches keys case-insensitively): the schemas forbid unknown properties, and the
+// handler binds the value the validator checked.
+func TestBodyKeysAreExact(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for path, body := range map[string]string{
+		"/api/v1/conversations": `{"title":"Checked","TITLE":"` + strings.Repeat("x", 500) + `"}`,
+		f.convPath("/messages"): `{"content":"hi","CONTENT":""}`,
+	} {
+		r := f.call(http.MethodPost, path, body)
+		e := r.Envelope(t)
+		if r.StatusCode != http.StatusUnprocessableEntity || e.Details == nil || !strings.Contains((*e.Details)[0].Message, "unsupported") {
+			t.Errorf("%s: %d %s", path, r.StatusCode, r.Body)
+		}
+	}
+}
