@@ -360,3 +360,29 @@ func TestBadBearerTokens(t *testing.T) {
 		}
 	}
 }
+
+// An access token outlives its account by at most its lifetime; using it to write then is
+// a 401, never a 500.
+func TestTokenOfADeletedAccount(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	s := env.Register("ada@example.com", "correct horse battery")
+	if r := env.As(s.AccessToken, http.MethodDelete, "/api/v1/users/me", nil); r.StatusCode != http.StatusNoContent {
+		t.Fatal(r.StatusCode)
+	}
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, "/api/v1/conversations"}, {http.MethodPost, "/api/v1/users/me/api-keys"},
+	} {
+		body := map[string]any{}
+		if strings.Contains(c.path, "api-keys") {
+			body["name"] = "k"
+		}
+		r := env.As(s.AccessToken, c.method, c.path, body)
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s: %d %s", c.method, c.path, r.StatusCode, r.Body)
+		}
+	}
+	if r := env.Upload(s.AccessToken, "a.txt", []byte("a")); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("upload: %d %s", r.StatusCode, r.Body)
+	}
+}

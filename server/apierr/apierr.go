@@ -95,11 +95,24 @@ func From(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	if accountGone(err) {
+		e := *ErrUnauthorized
+		e.Message = "the account no longer exists"
+		e.Cause = err
+		return &e
+	}
 	if unavailable(err) {
 		return &Error{Status: ErrUnavailable.Status, Code: ErrUnavailable.Code, Message: ErrUnavailable.Message,
 			RetryAfter: ErrUnavailable.RetryAfter, Cause: err}
 	}
 	return &Error{Status: ErrInternal.Status, Code: ErrInternal.Code, Message: ErrInternal.Message, Cause: err}
+}
+
+// accountGone reports a write that referenced a user who no longer exists: an access token
+// outlives its account by at most its lifetime, and using it then is a 401, not a 500.
+func accountGone(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503" && strings.HasSuffix(pgErr.ConstraintName, "_user_id_fkey")
 }
 
 // unavailable reports errors that mean the database is down or overloaded rather than that
