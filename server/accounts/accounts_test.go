@@ -386,3 +386,56 @@ func TestTokenOfADeletedAccount(t *testing.T) {
 		t.Errorf("upload: %d %s", r.StatusCode, r.Body)
 	}
 }
+
+// Bad input on every auth operation is a 4xx envelope naming the problem, never a 500.
+func TestAuthBadInput(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	long := strings.Repeat("a", 300)
+	cases := []struct {
+		path   string
+		body   any
+		status int
+	}{
+		{"/api/v1/auth/register", map[string]any{"password": "correct horse battery"}, 422},
+		{"/api/v1/auth/register", map[string]any{"email": "a@example.com"}, 422},
+		{"/api/v1/auth/register", map[string]any{"email": long + "@example.com", "password": "correct horse battery"}, 422},
+		{"/api/v1/auth/register", map[string]any{"email": "a@example.com", "password": "correct horse battery", "display_name": long}, 422},
+		{"/api/v1/auth/register", map[string]any{"email": "a@example.com", "password": "correct horse battery", "display_name": ""}, 422},
+		{"/api/v1/auth/register", map[string]any{"email": "ünïcödé@exämple.com", "password": "пароль-пароль"}, 201},
+		{"/api/v1/auth/register", map[string]any{"email": []string{"a@example.com"}, "password": 12345678}, 422},
+		{"/api/v1/auth/register", map[string]any{"email": "b@example.com", "password": "correct horse battery", "admin": true}, 422},
+		{"/api/v1/auth/register", "null", 422},
+		{"/api/v1/auth/login", map[string]any{"email": "a@example.com"}, 422},
+		{"/api/v1/auth/login", map[string]any{"email": "a@example.com", "password": ""}, 422},
+		{"/api/v1/auth/login", map[string]any{"email": "a@example.com", "password": long}, 422},
+		{"/api/v1/auth/login", `{"email":"a@example.com","password":"x"`, 400},
+		{"/api/v1/auth/refresh", map[string]any{}, 422},
+		{"/api/v1/auth/refresh", map[string]any{"refresh_token": 5}, 422},
+		{"/api/v1/auth/refresh", map[string]any{"refresh_token": long}, 422},
+		{"/api/v1/auth/refresh", map[string]any{"refresh_token": "rt_x", "extra": 1}, 422},
+		{"/api/v1/auth/logout", map[string]any{}, 422},
+		{"/api/v1/auth/logout", `[]`, 422},
+		{"/api/v1/auth/logout", `{`, 400},
+		{"/api/v1/users/me/password", map[string]any{"new_password": "x"}, 401},
+	}
+	for _, c := range cases {
+		r := env.Call(http.MethodPost, c.path, c.body)
+		if c.path == "/api/v1/users/me/password" {
+			r = env.Call(http.MethodPut, c.path, c.body)
+		}
+		if r.StatusCode != c.status {
+			t.Errorf("%s %v: %d, want %d: %s", c.path, c.body, r.StatusCode, c.status, r.Body)
+		}
+	}
+	s := env.Register("pw@example.com", "correct horse battery")
+	for _, body := range []map[string]any{
+		{"current_password": "correct horse battery"},
+		{"current_password": "correct horse battery", "new_password": "short"},
+		{"current_password": "correct horse battery", "new_password": strings.Repeat("😀", 129)},
+	} {
+		if r := env.As(s.AccessToken, http.MethodPut, "/api/v1/users/me/password", body); r.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("password change %v: %d", body, r.StatusCode)
+		}
+	}
+}

@@ -22,25 +22,19 @@ func (h *Accounts) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestOb
 	if err != nil {
 		return nil, err
 	}
-	pos, err := pagination.Decode(req.Params.Cursor)
+	items, next, err := pagination.List(req.Params.Cursor, req.Params.Limit,
+		func(after *pagination.Position, n int32) ([]db.ApiKey, error) {
+			params := db.ListAPIKeysParams{UserID: p.UserID, PageSize: n}
+			if after != nil {
+				params.AfterID = &after.ID
+			}
+			return h.Q.ListAPIKeys(ctx, h.DB, params)
+		},
+		func(k db.ApiKey) pagination.Position { return pagination.Position{ID: k.ID} }, toAPIKey)
 	if err != nil {
 		return nil, err
 	}
-	limit := pagination.Limit(req.Params.Limit)
-	params := db.ListAPIKeysParams{UserID: p.UserID, PageSize: int32(limit + 1)}
-	if pos != nil {
-		params.AfterID = &pos.ID
-	}
-	rows, err := h.Q.ListAPIKeys(ctx, h.DB, params)
-	if err != nil {
-		return nil, err
-	}
-	rows, next := pagination.Next(rows, limit, func(k db.ApiKey) pagination.Position { return pagination.Position{ID: k.ID} })
-	out := api.ListApiKeys200JSONResponse{Items: make([]api.ApiKey, 0, len(rows)), NextCursor: next}
-	for _, k := range rows {
-		out.Items = append(out.Items, toAPIKey(k))
-	}
-	return out, nil
+	return api.ListApiKeys200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // CreateApiKey makes a key and shows its secret, once.

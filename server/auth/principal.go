@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+
+	"assistant/server/apierr"
 )
 
 // Principal is who a request acts for.
@@ -53,4 +55,13 @@ func FromContext(ctx context.Context) (*Principal, bool) {
 // WithPrincipal returns a context carrying p (for calling handlers directly in tests).
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, holderKey{}, &holder{p: p})
+}
+
+// Require returns the request's principal, or the 401 for an operation that needs one.
+func Require(ctx context.Context) (*Principal, error) {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	return p, nil
 }

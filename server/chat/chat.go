@@ -51,17 +51,9 @@ type Chat struct {
 	Log       *slog.Logger
 }
 
-func principal(ctx context.Context) (*auth.Principal, error) {
-	p, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, apierr.ErrUnauthorized
-	}
-	return p, nil
-}
-
 // conversation loads the user's conversation; someone else's is 404 like a missing one.
 func (c *Chat) conversation(ctx context.Context, id uuid.UUID) (db.Conversation, *auth.Principal, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return db.Conversation{}, nil, err
 	}
@@ -74,7 +66,7 @@ func (c *Chat) conversation(ctx context.Context, id uuid.UUID) (db.Conversation,
 
 // message loads an assistant or user message of the user's conversation, or 404.
 func (c *Chat) message(ctx context.Context, convID, msgID uuid.UUID) (db.Message, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return db.Message{}, err
 	}

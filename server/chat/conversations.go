@@ -7,41 +7,34 @@ import (
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/apierr"
+	"assistant/server/auth"
 	"assistant/server/database"
 	"assistant/server/pagination"
 )
 
 // ListConversations pages through the user's conversations, newest activity first.
 func (c *Chat) ListConversations(ctx context.Context, req api.ListConversationsRequestObject) (api.ListConversationsResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pos, err := pagination.Decode(req.Params.Cursor)
+	items, next, err := pagination.List(req.Params.Cursor, req.Params.Limit,
+		func(after *pagination.Position, n int32) ([]db.Conversation, error) {
+			params := db.ListConversationsParams{UserID: p.UserID, PageSize: n}
+			if after != nil {
+				params.AfterAt, params.AfterID = &after.At, &after.ID
+			}
+			if req.Params.Q != nil {
+				pattern := "%" + likeEscaper.Replace(*req.Params.Q) + "%"
+				params.TitlePattern = &pattern
+			}
+			return c.Q.ListConversations(ctx, c.DB, params)
+		},
+		func(v db.Conversation) pagination.Position { return pagination.Position{At: v.LastMessageAt, ID: v.ID} }, toConversation)
 	if err != nil {
 		return nil, err
 	}
-	limit := pagination.Limit(req.Params.Limit)
-	params := db.ListConversationsParams{UserID: p.UserID, PageSize: int32(limit + 1)}
-	if pos != nil {
-		params.AfterAt, params.AfterID = &pos.At, &pos.ID
-	}
-	if req.Params.Q != nil {
-		pattern := "%" + likeEscaper.Replace(*req.Params.Q) + "%"
-		params.TitlePattern = &pattern
-	}
-	rows, err := c.Q.ListConversations(ctx, c.DB, params)
-	if err != nil {
-		return nil, err
-	}
-	rows, next := pagination.Next(rows, limit, func(v db.Conversation) pagination.Position {
-		return pagination.Position{At: v.LastMessageAt, ID: v.ID}
-	})
-	out := api.ListConversations200JSONResponse{Items: make([]api.Conversation, 0, len(rows)), NextCursor: next}
-	for _, v := range rows {
-		out.Items = append(out.Items, toConversation(v))
-	}
-	return out, nil
+	return api.ListConversations200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // likeEscaper makes user text literal inside an ILIKE pattern.
@@ -49,7 +42,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // CreateConversation starts a conversation.
 func (c *Chat) CreateConversation(ctx context.Context, req api.CreateConversationRequestObject) (api.CreateConversationResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +73,7 @@ func (c *Chat) GetConversation(ctx context.Context, req api.GetConversationReque
 
 // UpdateConversation renames it or changes its system prompt or model.
 func (c *Chat) UpdateConversation(ctx context.Context, req api.UpdateConversationRequestObject) (api.UpdateConversationResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -22,25 +22,19 @@ func (c *Chat) ListMessages(ctx context.Context, req api.ListMessagesRequestObje
 	if _, _, err := c.conversation(ctx, req.ConversationId); err != nil {
 		return nil, err
 	}
-	pos, err := pagination.Decode(req.Params.Cursor)
+	items, next, err := pagination.List(req.Params.Cursor, req.Params.Limit,
+		func(after *pagination.Position, n int32) ([]db.Message, error) {
+			params := db.ListMessagesParams{ConversationID: req.ConversationId, PageSize: n}
+			if after != nil {
+				params.AfterID = &after.ID
+			}
+			return c.Q.ListMessages(ctx, c.DB, params)
+		},
+		func(m db.Message) pagination.Position { return pagination.Position{ID: m.ID} }, toMessage)
 	if err != nil {
 		return nil, err
 	}
-	limit := pagination.Limit(req.Params.Limit)
-	params := db.ListMessagesParams{ConversationID: req.ConversationId, PageSize: int32(limit + 1)}
-	if pos != nil {
-		params.AfterID = &pos.ID
-	}
-	rows, err := c.Q.ListMessages(ctx, c.DB, params)
-	if err != nil {
-		return nil, err
-	}
-	rows, next := pagination.Next(rows, limit, func(m db.Message) pagination.Position { return pagination.Position{ID: m.ID} })
-	out := api.ListMessages200JSONResponse{Items: make([]api.Message, 0, len(rows)), NextCursor: next}
-	for _, m := range rows {
-		out.Items = append(out.Items, toMessage(m))
-	}
-	return out, nil
+	return api.ListMessages200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // firstEvent is the payload of a stream's message event.

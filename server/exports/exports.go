@@ -49,14 +49,6 @@ var formats = map[api.CreateExportRequestFormat]struct{ ext, ctype string }{
 	api.CreateExportRequestFormatJson:     {"json", "application/json"},
 }
 
-func principal(ctx context.Context) (*auth.Principal, error) {
-	p, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, apierr.ErrUnauthorized
-	}
-	return p, nil
-}
-
 func toExport(e db.Export) api.Export {
 	return api.Export{Id: e.ID, ConversationId: e.ConversationID, Format: api.ExportFormat(e.Format),
 		Filename: e.Filename, SizeBytes: e.SizeBytes, CreatedAt: e.CreatedAt}
@@ -64,7 +56,7 @@ func toExport(e db.Export) api.Export {
 
 // CreateExport renders and stores the conversation, then answers with the export.
 func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestObject) (api.CreateExportResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +179,7 @@ func filename(c db.Conversation, ext string) string {
 }
 
 func (h *Exports) get(ctx context.Context, id uuid.UUID) (db.Export, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return db.Export{}, err
 	}
@@ -200,29 +192,23 @@ func (h *Exports) get(ctx context.Context, id uuid.UUID) (db.Export, error) {
 
 // ListExports pages through the user's exports, newest first.
 func (h *Exports) ListExports(ctx context.Context, req api.ListExportsRequestObject) (api.ListExportsResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pos, err := pagination.Decode(req.Params.Cursor)
+	items, next, err := pagination.List(req.Params.Cursor, req.Params.Limit,
+		func(after *pagination.Position, n int32) ([]db.Export, error) {
+			params := db.ListExportsParams{UserID: p.UserID, PageSize: n}
+			if after != nil {
+				params.AfterID = &after.ID
+			}
+			return h.Q.ListExports(ctx, h.DB, params)
+		},
+		func(e db.Export) pagination.Position { return pagination.Position{ID: e.ID} }, toExport)
 	if err != nil {
 		return nil, err
 	}
-	limit := pagination.Limit(req.Params.Limit)
-	params := db.ListExportsParams{UserID: p.UserID, PageSize: int32(limit + 1)}
-	if pos != nil {
-		params.AfterID = &pos.ID
-	}
-	rows, err := h.Q.ListExports(ctx, h.DB, params)
-	if err != nil {
-		return nil, err
-	}
-	rows, next := pagination.Next(rows, limit, func(e db.Export) pagination.Position { return pagination.Position{ID: e.ID} })
-	out := api.ListExports200JSONResponse{Items: make([]api.Export, 0, len(rows)), NextCursor: next}
-	for _, e := range rows {
-		out.Items = append(out.Items, toExport(e))
-	}
-	return out, nil
+	return api.ListExports200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // GetExport answers with an export's metadata.
@@ -251,7 +237,7 @@ func (h *Exports) DownloadExport(ctx context.Context, req api.DownloadExportRequ
 
 // DeleteExport deletes the export and its file.
 func (h *Exports) DeleteExport(ctx context.Context, req api.DeleteExportRequestObject) (api.DeleteExportResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}

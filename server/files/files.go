@@ -102,16 +102,8 @@ func toFile(f db.File) api.File {
 	return api.File{Id: f.ID, Filename: f.Filename, ContentType: f.ContentType, SizeBytes: f.SizeBytes, Sha256: f.Sha256, CreatedAt: f.CreatedAt}
 }
 
-func principal(ctx context.Context) (*auth.Principal, error) {
-	p, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, apierr.ErrUnauthorized
-	}
-	return p, nil
-}
-
 func (h *Files) get(ctx context.Context, id uuid.UUID) (db.File, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return db.File{}, err
 	}

@@ -7,35 +7,30 @@ import (
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/apierr"
+	"assistant/server/auth"
 	"assistant/server/download"
 	"assistant/server/pagination"
 )
 
 // ListFiles pages through the user's files, newest first.
 func (h *Files) ListFiles(ctx context.Context, req api.ListFilesRequestObject) (api.ListFilesResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pos, err := pagination.Decode(req.Params.Cursor)
+	items, next, err := pagination.List(req.Params.Cursor, req.Params.Limit,
+		func(after *pagination.Position, n int32) ([]db.File, error) {
+			params := db.ListFilesParams{UserID: p.UserID, PageSize: n}
+			if after != nil {
+				params.AfterID = &after.ID
+			}
+			return h.Q.ListFiles(ctx, h.DB, params)
+		},
+		func(f db.File) pagination.Position { return pagination.Position{ID: f.ID} }, toFile)
 	if err != nil {
 		return nil, err
 	}
-	limit := pagination.Limit(req.Params.Limit)
-	params := db.ListFilesParams{UserID: p.UserID, PageSize: int32(limit + 1)}
-	if pos != nil {
-		params.AfterID = &pos.ID
-	}
-	rows, err := h.Q.ListFiles(ctx, h.DB, params)
-	if err != nil {
-		return nil, err
-	}
-	rows, next := pagination.Next(rows, limit, func(f db.File) pagination.Position { return pagination.Position{ID: f.ID} })
-	out := api.ListFiles200JSONResponse{Items: make([]api.File, 0, len(rows)), NextCursor: next}
-	for _, f := range rows {
-		out.Items = append(out.Items, toFile(f))
-	}
-	return out, nil
+	return api.ListFiles200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // GetFile answers with a file's metadata.
@@ -65,7 +60,7 @@ func (h *Files) DownloadFile(ctx context.Context, req api.DownloadFileRequestObj
 // DeleteFile deletes the row, then the bytes (a failure there is logged; the start-up
 // sweep removes bytes without a row).
 func (h *Files) DeleteFile(ctx context.Context, req api.DeleteFileRequestObject) (api.DeleteFileResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/apierr"
+	"assistant/server/auth"
 	"assistant/server/database"
 )
 
@@ -24,7 +25,7 @@ import (
 // checked as it arrives, its type from its content. A failed or aborted upload leaves
 // neither bytes nor a row.
 func (h *Files) UploadFile(ctx context.Context, req api.UploadFileRequestObject) (api.UploadFileResponseObject, error) {
-	p, err := principal(ctx)
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}

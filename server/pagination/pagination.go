@@ -66,3 +66,25 @@ func Next[T any](rows []T, limit int, pos func(T) Position) ([]T, *string) {
 	c := Encode(pos(rows[len(rows)-1]))
 	return rows, &c
 }
+
+// List is one page of a keyset-paginated list: it decodes the cursor, fetches limit+1 rows
+// after its position (nil: from the start), cuts the page and converts the rows. fetch
+// gets the page size to ask for.
+func List[T, R any](cursor *string, limit *int, fetch func(after *Position, n int32) ([]T, error),
+	pos func(T) Position, convert func(T) R) ([]R, *string, error) {
+	after, err := Decode(cursor)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := Limit(limit)
+	rows, err := fetch(after, int32(n+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, next := Next(rows, n, pos)
+	out := make([]R, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, convert(r))
+	}
+	return out, next, nil
+}
