@@ -20,19 +20,13 @@ import (
 	"assistant/server/database"
 )
 
-// DB is what the handlers need of the pool.
-type DB interface {
-	db.DBTX
-	database.Beginner
-}
-
 // DeleteHook removes what an account owns outside the database (files on disk). It runs
 // after the account's rows are deleted; its error is logged, not returned to the client.
 type DeleteHook func(ctx context.Context, userID uuid.UUID) error
 
 // Accounts implements the accounts operations of the strict server.
 type Accounts struct {
-	DB                  DB
+	DB                  database.DB
 	Q                   *db.Queries
 	Passwords           *auth.Passwords
 	Tokens              *auth.Tokens

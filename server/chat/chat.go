@@ -26,12 +26,6 @@ import (
 	"assistant/server/llm"
 )
 
-// DB is what the handlers need of the pool.
-type DB interface {
-	db.DBTX
-	database.Beginner
-}
-
 // FileTexts reads the text of a user's files for the model (package files).
 type FileTexts interface {
 	Texts(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]files.Doc, error)
@@ -39,7 +33,7 @@ type FileTexts interface {
 
 // Chat implements the conversations, messages and models operations.
 type Chat struct {
-	DB          DB
+	DB          database.DB
 	Q           *db.Queries
 	Generations *generation.Manager
 	Files       FileTexts

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"assistant/gen/db"
 )
 
 // Open returns a pool for url. It does not wait for the database: a server that starts
@@ -35,6 +37,12 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 // Beginner is a pool, a connection or a transaction (where Begin makes a savepoint).
 type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// DB is what handlers need of the pool: queries, and transactions.
+type DB interface {
+	db.DBTX
+	Beginner
 }
 
 // WithTx runs fn in a transaction, committing when fn returns nil. The rollback runs on a

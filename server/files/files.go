@@ -27,15 +27,9 @@ import (
 	"assistant/server/storage"
 )
 
-// DB is what the handlers need of the pool.
-type DB interface {
-	db.DBTX
-	database.Beginner
-}
-
 // Files implements the files operations.
 type Files struct {
-	DB    DB
+	DB    database.DB
 	Q     *db.Queries
 	Store storage.Store
 	// MaxUpload limits a file's own bytes (not the multipart envelope).
