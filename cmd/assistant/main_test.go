@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -219,5 +221,88 @@ func TestVersion(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"bogus"}, envOf(nil), io.Discard, io.Discard); err == nil {
 		t.Error("unknown command accepted")
+	}
+}
+
+// A stream outlives the server's write timeout, and on SIGTERM an open stream gets its
+// final event before the server stops.
+func TestStreamsOutliveWriteTimeoutAndGetAFinalEventOnShutdown(t *testing.T) {
+	t.Parallel()
+	_, dbURL := pgtest.New(t)
+	addr := freeAddr(t)
+	ctx, sigterm := context.WithCancel(context.Background())
+	defer sigterm()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, envOf(map[string]string{
+			"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "SHUTDOWN_TIMEOUT": "2s", "HTTP_WRITE_TIMEOUT": "300ms",
+			"ECHO_DELAY": "100ms", "ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1",
+			"UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir(),
+		}), io.Discard, io.Discard)
+	}()
+	base := "http://" + addr + "/api/v1"
+	waitReady(t, base+"/health/live")
+	post := func(path, token, body string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	var s struct {
+		AccessToken string `json:"access_token"`
+	}
+	r := post("/auth/register", "", `{"email":"a@example.com","password":"correct horse battery"}`)
+	_ = json.NewDecoder(r.Body).Decode(&s)
+	r.Body.Close()
+	var c struct {
+		ID string `json:"id"`
+	}
+	r = post("/conversations", s.AccessToken, `{}`)
+	_ = json.NewDecoder(r.Body).Decode(&c)
+	r.Body.Close()
+
+	// The echo reply has ~15 words at 100 ms each: well past the 300 ms write timeout.
+	resp := post("/conversations/"+c.ID+"/messages/stream", s.AccessToken, `{"content":"one two three"}`)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	deltas := 0
+	next := func() string {
+		for sc.Scan() {
+			if ev, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				return ev
+			}
+		}
+		return ""
+	}
+	for deltas < 6 {
+		switch ev := next(); ev {
+		case "delta":
+			deltas++
+		case "message":
+		default:
+			t.Fatalf("stream ended early with %q after %d deltas (write timeout?)", ev, deltas)
+		}
+	}
+	sigterm()
+	final := ""
+	for ev := next(); ev != ""; ev = next() {
+		final = ev
+	}
+	if final != "done" {
+		t.Errorf("the stream's last event on shutdown: %q", final)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }

@@ -272,3 +272,24 @@ func TestModels(t *testing.T) {
 		t.Errorf("models without a token: %d", r.StatusCode)
 	}
 }
+
+// While the provider is silent, ": ping" comments keep the stream alive for proxies.
+func TestHeartbeats(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *configT) { c.SSEHeartbeat = 30 * time.Millisecond })
+	step := make(chan struct{})
+	f.fake.Set(fakeopenai.Behavior{Chunks: []string{"a", "b"}, Step: step})
+	s := f.stream("hi")
+	s.MustNext(t) // message
+	s.MustNext(t) // "a"
+	time.Sleep(200 * time.Millisecond)
+	step <- struct{}{}
+	if ev := s.MustNext(t); ev.Name != "delta" {
+		t.Fatalf("got %+v", ev)
+	}
+	if s.Pings < 2 {
+		t.Errorf("%d pings in a 200 ms silence with a 30 ms heartbeat", s.Pings)
+	}
+	step <- struct{}{}
+	s.Rest(t)
+}
