@@ -66,6 +66,8 @@ func Config() config.Config {
 	cfg.Argon2MemoryKiB = 8192
 	cfg.Argon2Time = 1
 	cfg.EchoDelay = 0
+	// One secret for every instance, as replicas share JWT_SECRET.
+	cfg.JWTSecret, cfg.JWTSecretRandom = []byte("apitest-jwt-secret-apitest-jwt-secret"), false
 	cfg.CheckpointInterval = 50 * time.Millisecond
 	return cfg
 }
@@ -81,6 +83,13 @@ func New(t testing.TB, opts ...Option) *Env {
 func NewWithPool(t testing.TB, pool *pgxpool.Pool, dbURL string, opts ...Option) *Env {
 	t.Helper()
 	return build(t, pool, dbURL, nil, opts)
+}
+
+// NewWithPoolAndProvider starts the API on the given pool with the given AI provider: two
+// of these on one pool are two replicas (they share the JWT secret of the test config).
+func NewWithPoolAndProvider(t testing.TB, pool *pgxpool.Pool, dbURL string, provider llm.Provider, opts ...Option) *Env {
+	t.Helper()
+	return build(t, pool, dbURL, provider, opts)
 }
 
 // NewWithProvider starts the API on a fresh database with the given AI provider (a fake
