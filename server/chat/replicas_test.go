@@ -35,7 +35,7 @@ func TestAcrossReplicas(t *testing.T) {
 	var fe firstEvent
 	s.MustNext(t).Decode(t, &fe)
 	d1 := s.MustNext(t) // "first " (id 6)
-	step <- struct{}{} // "second "
+	step <- struct{}{}  // "second "
 	s.MustNext(t)
 
 	// B follows it through the checkpoints: what came after "first ", then the end.
