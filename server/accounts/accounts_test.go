@@ -57,6 +57,9 @@ func TestRegisterLoginAndMe(t *testing.T) {
 	if strings.Contains(string(me.Body), "password") {
 		t.Errorf("the user leaks password data: %s", me.Body)
 	}
+	if me.Header.Get("Cache-Control") != "no-store" || login.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("private answers may be cached: %q, %q", me.Header.Get("Cache-Control"), login.Header.Get("Cache-Control"))
+	}
 }
 
 // An unknown email and a wrong password are indistinguishable to the client.

@@ -211,6 +211,7 @@ func New(d Deps) (*App, error) {
 				return cfg.MaxJSONBodyBytes
 			}, log))
 			r.Use(limiter.Middleware)
+			r.Use(noStore)
 			r.Use(auth.WithHolder)
 			r.Use(validation.Split(upload, cfg.UploadTimeout,
 				validation.New(spec, BasePath, authenticator.Authenticate, false, log),
@@ -259,4 +260,13 @@ func methodNotAllowed(root chi.Routes, r *http.Request) *apierr.Error {
 
 func isMultipart(r *http.Request) bool {
 	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/form-data")
+}
+
+// noStore keeps API answers (private data, tokens) out of shared and browser caches;
+// downloads and streams set their own Cache-Control.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
 }
