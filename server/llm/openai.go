@@ -4,18 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
+	openai "github.com/sashabaranov/go-openai"
 )
 
 // OpenAI speaks the OpenAI-compatible chat completions API, streaming, through the
-// official client library. BaseURL includes the /v1 suffix.
+// go-openai client library. BaseURL includes the /v1 suffix.
 type OpenAI struct {
-	client openai.Client
+	client *openai.Client
 	model  string
 	// idle bounds the wait for the first and for each next chunk: a stalled provider is a
 	// timeout, however long the whole reply may legitimately take.
@@ -24,34 +24,30 @@ type OpenAI struct {
 
 // NewOpenAI returns a provider for the API at baseURL.
 func NewOpenAI(baseURL, apiKey, model string, timeout time.Duration) *OpenAI {
-	return &OpenAI{
-		client: openai.NewClient(
-			option.WithBaseURL(baseURL),
-			option.WithAPIKey(apiKey),
-			// Retrying a half-streamed reply would duplicate text; the user retries instead.
-			option.WithMaxRetries(0),
-			option.WithHTTPClient(&http.Client{Transport: http.DefaultTransport}),
-		),
-		model: model,
-		idle:  timeout,
-	}
+	cfg := openai.DefaultConfig(apiKey)
+	cfg.BaseURL = baseURL
+	// No client-level timeout: a reply may stream for minutes; idle bounds each wait.
+	cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport}
+	return &OpenAI{client: openai.NewClientWithConfig(cfg), model: model, idle: timeout}
 }
 
 func (o *OpenAI) DefaultModel() string { return o.model }
 
+var errStalled = errors.New("no data from the provider within the timeout")
+
 func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string) error) (Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	msgs := make([]openai.ChatCompletionMessageParamUnion, 0, len(req.Messages))
+	msgs := make([]openai.ChatCompletionMessage, 0, len(req.Messages))
 	for _, m := range req.Messages {
+		role := openai.ChatMessageRoleUser
 		switch m.Role {
 		case RoleSystem:
-			msgs = append(msgs, openai.SystemMessage(m.Content))
+			role = openai.ChatMessageRoleSystem
 		case RoleAssistant:
-			msgs = append(msgs, openai.AssistantMessage(m.Content))
-		default:
-			msgs = append(msgs, openai.UserMessage(m.Content))
+			role = openai.ChatMessageRoleAssistant
 		}
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: role, Content: m.Content})
 	}
 	model := req.Model
 	if model == "" {
@@ -59,7 +55,6 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string) e
 	}
 
 	// The watchdog cancels the request when no chunk arrives within idle.
-	errStalled := errors.New("no data from the provider within the timeout")
 	alive := make(chan struct{}, 1)
 	go func() {
 		t := time.NewTimer(o.idle)
@@ -80,21 +75,31 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string) e
 		}
 	}()
 
-	stream := o.client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+	stream, err := o.client.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{
 		Model:         model,
 		Messages:      msgs,
-		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+		Stream:        true,
+		StreamOptions: &openai.StreamOptions{IncludeUsage: true},
 	})
+	if err != nil {
+		return Result{}, classify(ctx, err)
+	}
 	defer stream.Close()
 	var res Result
-	for stream.Next() {
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return res, classify(ctx, err)
+		}
 		select {
 		case alive <- struct{}{}:
 		default:
 		}
-		chunk := stream.Current()
-		if chunk.Usage.TotalTokens > 0 || chunk.Usage.CompletionTokens > 0 {
-			res.Usage = &Usage{PromptTokens: int(chunk.Usage.PromptTokens), CompletionTokens: int(chunk.Usage.CompletionTokens)}
+		if chunk.Usage != nil {
+			res.Usage = &Usage{PromptTokens: chunk.Usage.PromptTokens, CompletionTokens: chunk.Usage.CompletionTokens}
 		}
 		for _, c := range chunk.Choices {
 			if c.Index != 0 {
@@ -106,15 +111,9 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string) e
 				}
 			}
 			if c.FinishReason != "" {
-				res.FinishReason = c.FinishReason
+				res.FinishReason = string(c.FinishReason)
 			}
 		}
-	}
-	if err := stream.Err(); err != nil {
-		return res, classify(ctx, err, errStalled)
-	}
-	if context.Cause(ctx) == errStalled {
-		return res, &UpstreamError{Code: CodeTimeout, Cause: errStalled}
 	}
 	if res.FinishReason == "" {
 		// The stream ended without saying why: cut off in the middle.
@@ -125,22 +124,29 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string) e
 
 // classify turns a client error into an *UpstreamError, or the context's error when the
 // caller cancelled.
-func classify(ctx context.Context, err, errStalled error) error {
-	if cause := context.Cause(ctx); errStalled != nil && cause == errStalled {
+func classify(ctx context.Context, err error) error {
+	switch cause := context.Cause(ctx); {
+	case cause == errStalled:
 		return &UpstreamError{Code: CodeTimeout, Cause: err}
-	} else if cause != nil {
+	case cause != nil:
 		return cause
 	}
-	var apiErr *openai.Error
-	if errors.As(err, &apiErr) {
-		switch {
-		case apiErr.StatusCode == http.StatusTooManyRequests:
-			return &UpstreamError{Code: CodeRateLimited, Cause: err}
-		case apiErr.StatusCode >= 500:
-			return &UpstreamError{Code: CodeUnavailable, Cause: err}
-		default:
-			return &UpstreamError{Code: CodeBadResponse, Cause: err}
-		}
+	status := 0
+	var apiErr *openai.APIError
+	var reqErr *openai.RequestError
+	switch {
+	case errors.As(err, &apiErr):
+		status = apiErr.HTTPStatusCode
+	case errors.As(err, &reqErr):
+		status = reqErr.HTTPStatusCode
+	}
+	switch {
+	case status == http.StatusTooManyRequests:
+		return &UpstreamError{Code: CodeRateLimited, Cause: err}
+	case status >= 500:
+		return &UpstreamError{Code: CodeUnavailable, Cause: err}
+	case status > 0:
+		return &UpstreamError{Code: CodeBadResponse, Cause: err}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -154,12 +160,12 @@ func classify(ctx context.Context, err, errStalled error) error {
 }
 
 func (o *OpenAI) Models(ctx context.Context) ([]string, error) {
-	page, err := o.client.Models.List(ctx)
+	list, err := o.client.ListModels(ctx)
 	if err != nil {
-		return nil, classify(ctx, err, nil)
+		return nil, classify(ctx, err)
 	}
-	ids := make([]string, 0, len(page.Data))
-	for _, m := range page.Data {
+	ids := make([]string, 0, len(list.Models))
+	for _, m := range list.Models {
 		ids = append(ids, m.ID)
 	}
 	return ids, nil
