@@ -47,7 +47,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, in *openapi3filter.Aut
 	}
 	var p *Principal
 	var err error
-	if IsOpaque(raw, APIKeyPrefix) {
+	if strings.HasPrefix(raw, APIKeyPrefix) {
 		p, err = a.apiKey(ctx, raw)
 	} else {
 		p, err = a.accessToken(raw)

@@ -52,11 +52,6 @@ func FromContext(ctx context.Context) (*Principal, bool) {
 	return h.p, true
 }
 
-// WithPrincipal returns a context carrying p (for calling handlers directly in tests).
-func WithPrincipal(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, holderKey{}, &holder{p: p})
-}
-
 // Require returns the request's principal, or the 401 for an operation that needs one.
 func Require(ctx context.Context) (*Principal, error) {
 	p, ok := FromContext(ctx)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -128,6 +127,3 @@ func HashSecret(secret string) []byte {
 	sum := sha256.Sum256([]byte(secret))
 	return sum[:]
 }
-
-// IsOpaque reports whether a bearer value has the prefix (API keys, refresh tokens).
-func IsOpaque(raw, prefix string) bool { return strings.HasPrefix(raw, prefix) }

@@ -204,7 +204,7 @@ func New(d Deps) (*App, error) {
 				return r.Method == http.MethodPost && r.URL.Path == BasePath+"/files" && isMultipart(r)
 			}
 			// The multipart envelope may exceed the file's own limit by its headers.
-			r.Use(middleware.BodyLimitBy(func(r *http.Request) int64 {
+			r.Use(middleware.BodyLimit(func(r *http.Request) int64 {
 				if upload(r) {
 					return cfg.MaxUploadBytes + 1<<20
 				}

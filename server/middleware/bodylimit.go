@@ -7,15 +7,11 @@ import (
 	"assistant/server/apierr"
 )
 
-// BodyLimit caps request bodies at limit bytes. A declared Content-Length over the limit is
-// refused at once; otherwise reading past the limit fails with *http.MaxBytesError, which
-// the validator's error mapping turns into the same 413.
-func BodyLimit(limit int64, log *slog.Logger) func(http.Handler) http.Handler {
-	return BodyLimitBy(func(*http.Request) int64 { return limit }, log)
-}
-
-// BodyLimitBy is BodyLimit with a limit chosen per request (uploads get a larger one).
-func BodyLimitBy(limitFor func(*http.Request) int64, log *slog.Logger) func(http.Handler) http.Handler {
+// BodyLimit caps request bodies at limitFor(r) bytes (uploads get a larger limit). A
+// declared Content-Length over the limit is refused at once; otherwise reading past the
+// limit fails with *http.MaxBytesError, which the validator and the upload handler turn
+// into the same 413.
+func BodyLimit(limitFor func(*http.Request) int64, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			limit := limitFor(r)
