@@ -13,7 +13,7 @@ import (
 // Access writes the access-log line, one per request, in exactly the format of the JSON
 // logger (same keys, same order, the request attributes last). It is written directly
 // instead of through slog because it is the hottest line there is: through the generic
-// handler it was a quarter of the in-process cost of a small request (see the README's
+// handler it costs a quarter of the in-process cost of a small request (see the README's
 // Performance section).
 type Access struct {
 	w     io.Writer
