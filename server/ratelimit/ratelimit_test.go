@@ -1,9 +1,11 @@
 package ratelimit_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -248,5 +250,47 @@ func TestRedisHealthy(t *testing.T) {
 	h.JSON(t, &health)
 	if h.StatusCode != http.StatusOK || health.Checks.Redis == nil || health.Checks.Redis.Status != api.HealthCheckStatusOk {
 		t.Errorf("health: %d %s", h.StatusCode, h.Body)
+	}
+}
+
+// A Redis that accepts connections but never answers (hung, not down) does not hang the
+// limited operations: they fall back to memory after the short Redis timeouts.
+func TestRedisHung(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c) }() // read, never reply
+		}
+	}()
+	env := apitest.New(t, func(c *config.Config) {
+		memory(c)
+		c.RateLimitBackend = "redis"
+		c.RedisURL = "redis://" + ln.Addr().String() + "/0"
+	})
+	passed := 0
+	for i := 0; i < 2*limit; i++ {
+		req := env.Request(http.MethodPost, "/api/v1/auth/login", map[string]any{"email": fmt.Sprintf("u%d@example.com", i), "password": "wrong password"})
+		ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+		r := env.Do(req.WithContext(ctx))
+		cancel()
+		switch r.StatusCode {
+		case http.StatusUnauthorized:
+			passed++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("status %d with Redis hung: %s", r.StatusCode, r.Body)
+		}
+	}
+	if passed != limit {
+		t.Errorf("with Redis hung %d passed, want %d (in-memory fallback)", passed, limit)
 	}
 }
