@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -116,7 +117,7 @@ func derefDetails(d *[]api.FieldError) []api.FieldError {
 func TestChunkedBodyOverLimitIs413(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
-	pr, pw := ioPipe()
+	pr, pw := io.Pipe()
 	go func() {
 		_, _ = pw.Write([]byte(`{"email":"a@example.com","password":"`))
 		chunk := []byte(strings.Repeat("x", 64<<10))

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -20,4 +19,3 @@ func apitestAdmin(t *testing.T) *pgx.Conn {
 	return c
 }
 
-func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
