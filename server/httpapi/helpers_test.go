@@ -18,4 +18,3 @@ func apitestAdmin(t *testing.T) *pgx.Conn {
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
-
