@@ -10,7 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,6 +27,7 @@ import (
 	"assistant/server/database"
 	"assistant/server/download"
 	"assistant/server/pagination"
+	"assistant/server/recovery"
 	"assistant/server/storage"
 )
 
@@ -35,12 +40,21 @@ type Exports struct {
 	// conversation is a 413, not a timeout.
 	MaxMessages int
 	MaxBytes    int64
-	// Timeout bounds one export.
+	// Timeout bounds one export: its wait for a worker and its rendering.
 	Timeout time.Duration
+	// Workers bounds the exports rendering at once in this process (each user has at most
+	// one of them); 0 means one per CPU.
+	Workers int
 	// Convert turns stored rows into API shapes (package chat's converters).
 	Conversation func(db.Conversation) api.Conversation
 	Message      func(db.Message) api.Message
 	Log          *slog.Logger
+
+	poolOnce sync.Once
+	pool     chan struct{}
+	mu       sync.Mutex
+	busy     map[uuid.UUID]bool // users with an export rendering
+	running  atomic.Int64
 }
 
 var formats = map[api.CreateExportRequestFormat]struct{ ext, ctype string }{
@@ -95,8 +109,12 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 	counter := &countingWriter{w: io.MultiWriter(blob, sum)}
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
-	if err := h.render(ctx, counter, req.Body.Format, conv, msgs, now); err != nil {
+	if err := h.render(ctx, p.UserID, counter, req.Body.Format, conv, msgs, now); err != nil {
 		blob.Abort()
+		var ae *apierr.Error
+		if errors.As(err, &ae) {
+			return nil, err
+		}
 		if ctx.Err() != nil {
 			e := *apierr.ErrUnavailable
 			e.Message = "the export took too long"
@@ -118,38 +136,107 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 	return api.CreateExport201JSONResponse(toExport(row)), nil
 }
 
-// render runs the renderer, giving up when ctx ends (the renderer itself cannot stop, but
-// the request does not wait for it).
-func (h *Exports) render(ctx context.Context, w io.Writer, format api.CreateExportRequestFormat, conv db.Conversation, msgs []db.Message, now time.Time) error {
+// errBusy answers a user's second export while the first is rendering.
+var errBusy = &apierr.Error{Status: http.StatusTooManyRequests, Code: api.ErrorBodyCodeRateLimited,
+	Message: "an export of yours is already being made; try again when it is done", RetryAfter: 2 * time.Second}
+
+// errQueueFull answers an export that waited for a worker until its time ran out.
+var errQueueFull = &apierr.Error{Status: http.StatusServiceUnavailable, Code: api.ErrorBodyCodeServiceUnavailable,
+	Message: "every export worker is busy; try again shortly", RetryAfter: 5 * time.Second}
+
+// Running is the number of renders in progress in this process (a render that the request
+// gave up on counts until it has stopped).
+func (h *Exports) Running() int64 { return h.running.Load() }
+
+// render runs the renderer on one of the pool's workers, at most one per user. The work
+// stops when ctx ends (the renderer polls it), and its slot is freed only then, so a
+// request that gave up cannot leave work running beyond the pool's bound. A panic in the
+// renderer is an error, never the process's end.
+func (h *Exports) render(ctx context.Context, userID uuid.UUID, w io.Writer, format api.CreateExportRequestFormat, conv db.Conversation, msgs []db.Message, now time.Time) error {
+	h.poolOnce.Do(func() {
+		n := h.Workers
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		h.pool = make(chan struct{}, n)
+		h.busy = map[uuid.UUID]bool{}
+	})
+	h.mu.Lock()
+	if h.busy[userID] {
+		h.mu.Unlock()
+		return errBusy
+	}
+	h.busy[userID] = true
+	h.mu.Unlock()
+	release := func() {
+		h.mu.Lock()
+		delete(h.busy, userID)
+		h.mu.Unlock()
+	}
+	select {
+	case h.pool <- struct{}{}:
+	case <-ctx.Done():
+		release()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return errQueueFull
+		}
+		return ctx.Err()
+	}
+
 	done := make(chan error, 1)
-	pr, pw := io.Pipe()
-	go func() {
-		var err error
+	out := &detachableWriter{w: w}
+	h.running.Add(1)
+	recovery.Go(ctx, h.Log, "render "+string(format)+" export", func() error {
+		w := out
 		switch format {
 		case api.CreateExportRequestFormatPdf:
-			err = renderPDF(pw, conv, msgs, now)
+			return renderPDF(ctx, w, conv, msgs, now)
 		case api.CreateExportRequestFormatMarkdown:
-			err = renderMarkdown(pw, conv, msgs, now)
+			return renderMarkdown(w, conv, msgs, now)
 		default:
 			am := make([]api.Message, len(msgs))
 			for i, m := range msgs {
 				am[i] = h.Message(m)
 			}
-			err = renderJSON(pw, h.Conversation(conv), am, now)
+			return renderJSON(w, h.Conversation(conv), am, now)
 		}
-		pw.CloseWithError(err)
-	}()
-	go func() {
-		_, err := io.Copy(w, pr)
+	}, func(err error) {
+		h.running.Add(-1)
+		<-h.pool
+		release()
 		done <- err
-	}()
+	})
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		pr.CloseWithError(ctx.Err())
+		// The renderer stops at its next check; until then it writes nowhere.
+		out.detach()
 		return ctx.Err()
 	}
+}
+
+// detachableWriter lets the request stop a renderer's writes to the blob the moment it
+// gives up, so that it can discard the blob while the renderer is still winding down.
+type detachableWriter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	detached bool
+}
+
+func (d *detachableWriter) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.detached {
+		return 0, context.Canceled
+	}
+	return d.w.Write(p)
+}
+
+func (d *detachableWriter) detach() {
+	d.mu.Lock()
+	d.detached = true
+	d.mu.Unlock()
 }
 
 type countingWriter struct {

@@ -1,16 +1,12 @@
 package exports
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/go-fonts/dejavu/dejavusans"
-	"github.com/go-fonts/dejavu/dejavusansbold"
-	"github.com/go-fonts/dejavu/dejavusansboldoblique"
-	"github.com/go-fonts/dejavu/dejavusansmono"
-	"github.com/go-fonts/dejavu/dejavusansoblique"
 	"github.com/go-pdf/fpdf"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
@@ -21,101 +17,197 @@ import (
 	"assistant/gen/db"
 )
 
-// The PDF's fonts are DejaVu, embedded: Latin (with accents), Greek, Cyrillic, Armenian,
-// Georgian, Hebrew and Arabic letters, and many symbols survive; scripts outside DejaVu
-// (CJK, Indic) do not.
 const (
-	sans = "DejaVuSans"
-	mono = "DejaVuSansMono"
-
 	bodySize = 10.5
 	lineH    = 5.2
+	margin   = 18.0
+
+	// A table cell is cut after this many characters, or when its lines would not fit on
+	// one page, and ends with cutMark. Tables with more columns than maxTableColumns are
+	// set as one line of text per row, " | " between cells: columns that narrow hold a
+	// character or two per line.
+	maxCellRunes    = 1000
+	maxTableColumns = 8
+	cutMark         = "… [cut]"
 )
 
 var markdown = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Strikethrough))
 
+var (
+	colorText    = rgb{25, 25, 25}
+	colorMuted   = rgb{110, 110, 110}
+	colorQuote   = rgb{90, 90, 90}
+	colorUser    = rgb{30, 90, 170}
+	colorModel   = rgb{20, 130, 90}
+	colorFooter  = rgb{120, 120, 120}
+	colorHeading = rgb{20, 20, 20}
+)
+
 // pdfWriter typesets one conversation.
 type pdfWriter struct {
+	ctx    context.Context
 	f      *fpdf.Fpdf
 	src    []byte
-	left   float64
+	pageW  float64
+	pageH  float64
 	indent float64
-	style  string // current inline style: "", "B", "I", "BI"
-	isCode bool
+	color  rgb
+	fonts  map[*face]bool // registered with the document
+	err    error
 }
 
-func renderPDF(w io.Writer, conv db.Conversation, msgs []db.Message, now time.Time) error {
+// renderPDF writes the conversation as a PDF. It stops, with ctx's error, soon after ctx
+// ends: the work stops, not only the wait for it.
+func renderPDF(ctx context.Context, w io.Writer, conv db.Conversation, msgs []db.Message, now time.Time) error {
 	f := fpdf.New("P", "mm", "A4", "")
 	f.SetCompression(true)
-	f.AddUTF8FontFromBytes(sans, "", dejavusans.TTF)
-	f.AddUTF8FontFromBytes(sans, "B", dejavusansbold.TTF)
-	f.AddUTF8FontFromBytes(sans, "I", dejavusansoblique.TTF)
-	f.AddUTF8FontFromBytes(sans, "BI", dejavusansboldoblique.TTF)
-	f.AddUTF8FontFromBytes(mono, "", dejavusansmono.TTF)
-	f.SetMargins(18, 18, 18)
-	f.SetAutoPageBreak(true, 18)
+	f.SetMargins(margin, margin, margin)
+	f.SetCellMargin(0)
+	// Page breaks are made here, line by line, so that a line never splits across pages.
+	f.SetAutoPageBreak(false, margin)
 	f.AliasNbPages("{nb}")
+	pw, ph := f.GetPageSize()
+	p := &pdfWriter{ctx: ctx, f: f, pageW: pw, pageH: ph, color: colorText, fonts: map[*face]bool{}}
+
 	title := conversationTitle(conv)
-	f.SetTitle(title, true)
+	f.SetTitle(bmpOnly(title), true)
 	f.SetCreator("assistant", true)
 	f.SetFooterFunc(func() {
-		f.SetY(-12)
-		f.SetFont(sans, "", 8)
-		f.SetTextColor(120, 120, 120)
-		f.CellFormat(0, 5, fmt.Sprintf("%s · page %d of {nb}", clip(title, 80), f.PageNo()), "", 0, "C", false, 0, "")
+		t := &typesetter{width: 1e9}
+		var l line
+		t.emit = func(x line) { l = x }
+		t.add(fmt.Sprintf("%s · page %d of {nb}", clip(title, 80), f.PageNo()), textStyle{face: sansRegular, size: 8, color: colorFooter})
+		t.finish()
+		p.draw(l, (pw-l.w)/2, ph-12, 5)
 	})
 	f.AddPage()
-	left, _, _, _ := f.GetMargins()
-	p := &pdfWriter{f: f, left: left}
 
-	f.SetFont(sans, "B", 18)
-	f.SetTextColor(20, 20, 20)
-	f.MultiCell(0, 8, title, "", "L", false)
-	f.SetFont(sans, "", 9)
-	f.SetTextColor(110, 110, 110)
-	f.MultiCell(0, 5, fmt.Sprintf("Started %s · exported %s · %d messages",
-		stamp(conv.CreatedAt), stamp(now), len(msgs)), "", "L", false)
+	p.text(title, textStyle{face: sansBold, size: 18, color: colorHeading}, 8)
+	meta := textStyle{face: sansRegular, size: 9, color: colorMuted}
+	p.text(fmt.Sprintf("Started %s · exported %s · %d messages", stamp(conv.CreatedAt), stamp(now), len(msgs)), meta, 5)
 	if conv.SystemPrompt != nil && *conv.SystemPrompt != "" {
-		f.SetFont(sans, "I", 9)
-		f.MultiCell(0, 5, "System prompt: "+*conv.SystemPrompt, "", "L", false)
+		p.text("System prompt: "+*conv.SystemPrompt, textStyle{face: sansItalic, size: 9, color: colorMuted}, 5)
 	}
 	f.Ln(4)
 
 	for _, m := range msgs {
-		p.message(m)
-		if f.Err() {
-			return f.Error()
+		if p.stopped() {
+			break
 		}
+		p.message(m)
+	}
+	if p.err != nil {
+		return p.err
+	}
+	if f.Err() {
+		return f.Error()
 	}
 	return f.Output(w)
 }
 
+// stopped reports whether the render must stop (ctx ended, or the document failed).
+func (p *pdfWriter) stopped() bool {
+	if p.err == nil {
+		if err := p.ctx.Err(); err != nil {
+			p.err = err
+		} else if p.f.Err() {
+			p.err = p.f.Error()
+		}
+	}
+	return p.err != nil
+}
+
+func (p *pdfWriter) left() float64  { return margin + p.indent }
+func (p *pdfWriter) width() float64 { return p.pageW - margin - p.left() }
+
+// setFont selects a face, registering it with the document the first time: a document
+// embeds only the fonts it uses (the CJK face is large).
+func (p *pdfWriter) setFont(fc *face, size float64) {
+	if !p.fonts[fc] {
+		p.f.AddUTF8FontFromBytes(fc.family, fc.style, fc.ttf)
+		p.fonts[fc] = true
+	}
+	p.f.SetFont(fc.family, fc.style, size)
+}
+
+// draw sets one line at (x, y), a cell per run of pieces in the same face, size and colour.
+func (p *pdfWriter) draw(l line, x, y, h float64) {
+	for i := 0; i < len(l.pieces); {
+		first := l.pieces[i]
+		var b strings.Builder
+		w := 0.0
+		j := i
+		for ; j < len(l.pieces); j++ {
+			pc := l.pieces[j]
+			if pc.face != first.face || pc.size != first.size || pc.color != first.color {
+				break
+			}
+			b.WriteString(pc.text)
+			w += pc.w
+		}
+		p.setFont(first.face, first.size)
+		p.f.SetTextColor(int(first.color[0]), int(first.color[1]), int(first.color[2]))
+		p.f.SetXY(x, y)
+		p.f.CellFormat(w, h, b.String(), "", 0, "L", false, 0, "")
+		x += w
+		i = j
+	}
+}
+
+// ensure starts a new page when a line of height h does not fit on this one.
+func (p *pdfWriter) ensure(h float64) {
+	if p.f.GetY()+h > p.pageH-margin {
+		p.f.AddPage()
+	}
+}
+
+// flow returns a typesetter whose lines are set one under the other from the current
+// position; fill shades each line (code).
+func (p *pdfWriter) flow(h float64, fill bool) *typesetter {
+	x, w := p.left(), p.width()
+	return &typesetter{width: w, stop: p.stopped, emit: func(l line) {
+		if p.err != nil {
+			return
+		}
+		p.ensure(h)
+		y := p.f.GetY()
+		if fill {
+			p.f.SetFillColor(244, 244, 244)
+			p.f.Rect(x, y, w, h, "F")
+		}
+		p.draw(l, x, y, h)
+		p.f.SetXY(x, y+h)
+	}}
+}
+
+// text sets a block of plain text (line breaks kept) and moves below it.
+func (p *pdfWriter) text(s string, st textStyle, h float64) {
+	t := p.flow(h, false)
+	t.add(s, st)
+	t.finish()
+}
+
 func (p *pdfWriter) message(m db.Message) {
-	f := p.f
-	who := "You"
-	r, g, b := 30, 90, 170
+	who, color := "You", colorUser
 	if m.Role == "assistant" {
-		who = "Assistant"
+		who, color = "Assistant", colorModel
 		if m.Model != nil {
 			who += " (" + *m.Model + ")"
 		}
-		r, g, b = 20, 130, 90
 	}
 	head := who + " · " + stamp(m.CreatedAt)
 	if m.Status != "complete" {
 		head += " · " + m.Status
 	}
-	f.SetFont(sans, "B", 10)
-	f.SetTextColor(r, g, b)
-	f.MultiCell(0, 6, head, "", "L", false)
-	f.SetTextColor(25, 25, 25)
-	f.SetFont(sans, "", bodySize)
+	p.text(head, textStyle{face: sansBold, size: 10, color: color}, 6)
 	p.markdown(m.Content)
-	y := f.GetY() + 2
-	f.SetDrawColor(220, 220, 220)
-	pw, _ := f.GetPageSize()
-	f.Line(p.left, y, pw-p.left, y)
-	f.Ln(5)
+	if p.err != nil {
+		return
+	}
+	y := p.f.GetY() + 2
+	p.f.SetDrawColor(220, 220, 220)
+	p.f.Line(margin, y, p.pageW-margin, y)
+	p.f.Ln(5)
 }
 
 func (p *pdfWriter) markdown(content string) {
@@ -125,9 +217,13 @@ func (p *pdfWriter) markdown(content string) {
 }
 
 func (p *pdfWriter) blocks(n ast.Node) {
-	for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+	for c := n.FirstChild(); c != nil && !p.stopped(); c = c.NextSibling() {
 		p.block(c)
 	}
+}
+
+func (p *pdfWriter) body(style *face) textStyle {
+	return textStyle{face: style, size: bodySize, color: p.color}
 }
 
 func (p *pdfWriter) block(n ast.Node) {
@@ -139,33 +235,33 @@ func (p *pdfWriter) block(n ast.Node) {
 			size = 11
 		}
 		f.Ln(1)
-		f.SetFont(sans, "B", size)
-		p.inlines(n, "B", size*0.5)
-		f.Ln(size * 0.6)
-		f.SetFont(sans, "", bodySize)
+		p.inlines(n, textStyle{face: sansBold, size: size, color: colorHeading}, size*0.5)
+		f.Ln(size * 0.1)
 	case *ast.Paragraph, *ast.TextBlock:
-		p.inlines(n, "", lineH)
-		f.Ln(lineH + 1.5)
+		p.inlines(n, p.body(sansRegular), lineH)
+		f.Ln(1.5)
 	case *ast.List:
 		p.list(n)
 	case *ast.FencedCodeBlock, *ast.CodeBlock:
 		p.code(n)
 	case *ast.Blockquote:
 		p.indented(6, func() {
-			f.SetTextColor(90, 90, 90)
+			old := p.color
+			p.color = colorQuote
 			p.blocks(n)
-			f.SetTextColor(25, 25, 25)
+			p.color = old
 		})
 	case *ast.ThematicBreak:
+		p.ensure(4)
 		y := f.GetY() + 1
-		pw, _ := f.GetPageSize()
 		f.SetDrawColor(180, 180, 180)
-		f.Line(p.left+p.indent, y, pw-p.left, y)
+		f.Line(p.left(), y, p.pageW-margin, y)
 		f.Ln(4)
 	case *east.Table:
 		p.table(n)
 	case *ast.HTMLBlock:
-		p.plain(p.lines(n), "", lineH)
+		p.text(p.lines(n), p.body(sansRegular), lineH)
+		f.Ln(1.5)
 	default:
 		p.blocks(n)
 	}
@@ -173,43 +269,42 @@ func (p *pdfWriter) block(n ast.Node) {
 
 func (p *pdfWriter) indented(by float64, fn func()) {
 	p.indent += by
-	p.f.SetLeftMargin(p.left + p.indent)
-	p.f.SetX(p.left + p.indent)
+	p.f.SetX(p.left())
 	fn()
 	p.indent -= by
-	p.f.SetLeftMargin(p.left + p.indent)
-	p.f.SetX(p.left + p.indent)
+	p.f.SetX(p.left())
 }
 
 func (p *pdfWriter) list(l *ast.List) {
-	f := p.f
 	i := l.Start
 	if i == 0 {
 		i = 1
 	}
 	p.indented(6, func() {
-		for item := l.FirstChild(); item != nil; item = item.NextSibling() {
+		for item := l.FirstChild(); item != nil && !p.stopped(); item = item.NextSibling() {
 			marker := "•"
 			if l.IsOrdered() {
 				marker = fmt.Sprintf("%d.", i)
 				i++
 			}
-			f.SetFont(sans, "", bodySize)
-			f.SetX(p.left + p.indent - 5)
-			f.CellFormat(5, lineH, marker, "", 0, "L", false, 0, "")
-			f.SetX(p.left + p.indent)
-			for c := item.FirstChild(); c != nil; c = c.NextSibling() {
+			p.ensure(lineH)
+			p.setFont(sansRegular, bodySize)
+			p.f.SetTextColor(int(p.color[0]), int(p.color[1]), int(p.color[2]))
+			y := p.f.GetY()
+			p.f.SetXY(p.left()-5, y)
+			p.f.CellFormat(5, lineH, marker, "", 0, "L", false, 0, "")
+			p.f.SetXY(p.left(), y)
+			for c := item.FirstChild(); c != nil && !p.stopped(); c = c.NextSibling() {
 				switch c := c.(type) {
 				case *ast.TextBlock, *ast.Paragraph:
-					p.inlines(c, "", lineH)
-					f.Ln(lineH)
+					p.inlines(c, p.body(sansRegular), lineH)
 				default:
 					p.block(c)
 				}
 			}
 		}
 	})
-	f.Ln(1.5)
+	p.f.Ln(1.5)
 }
 
 // lines is the raw text of a block (code, HTML).
@@ -224,115 +319,92 @@ func (p *pdfWriter) lines(n ast.Node) string {
 }
 
 func (p *pdfWriter) code(n ast.Node) {
-	f := p.f
-	f.SetFont(mono, "", 8.8)
-	f.SetFillColor(244, 244, 244)
-	body := strings.ReplaceAll(p.lines(n), "\t", "    ")
-	f.MultiCell(0, 4.4, body, "", "L", true)
-	f.SetFont(sans, "", bodySize)
-	f.Ln(2)
+	t := p.flow(4.4, true)
+	t.keepSpaces = true
+	t.add(strings.ReplaceAll(p.lines(n), "\t", "    "), textStyle{face: monoRegular, size: 8.8, color: colorText})
+	t.finish()
+	p.f.Ln(2)
 }
 
-// inlines writes a block's inline content, wrapping at the margin, switching fonts for
+// inlines sets a block's inline content, wrapping at the margin, switching faces for
 // emphasis, strong text and code spans.
-func (p *pdfWriter) inlines(n ast.Node, base string, h float64) {
-	p.style = base
-	var walk func(n ast.Node)
-	walk = func(n ast.Node) {
-		for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+func (p *pdfWriter) inlines(n ast.Node, base textStyle, h float64) {
+	t := p.flow(h, false)
+	var walk func(n ast.Node, st textStyle)
+	walk = func(n ast.Node, st textStyle) {
+		for c := n.FirstChild(); c != nil && !t.stopped; c = c.NextSibling() {
 			switch c := c.(type) {
 			case *ast.Text:
-				p.write(string(c.Value(p.src)), h)
+				t.add(string(c.Value(p.src)), st)
 				if c.SoftLineBreak() {
-					p.write(" ", h)
+					t.add(" ", st)
 				}
 				if c.HardLineBreak() {
-					p.f.Ln(h)
+					t.add("\n", st)
 				}
 			case *ast.String:
-				p.write(string(c.Value), h)
+				t.add(string(c.Value), st)
 			case *ast.CodeSpan:
-				p.isCode = true
-				var b strings.Builder
-				for t := c.FirstChild(); t != nil; t = t.NextSibling() {
-					if tx, ok := t.(*ast.Text); ok {
-						b.Write(tx.Value(p.src))
+				code := textStyle{face: monoRegular, size: st.size * 0.92, color: st.color}
+				for x := c.FirstChild(); x != nil; x = x.NextSibling() {
+					if tx, ok := x.(*ast.Text); ok {
+						t.add(string(tx.Value(p.src)), code)
 					}
 				}
-				p.write(b.String(), h)
-				p.isCode = false
 			case *ast.Emphasis:
-				old := p.style
-				if c.Level >= 2 {
-					p.style = addStyle(p.style, "B")
-				} else {
-					p.style = addStyle(p.style, "I")
-				}
-				walk(c)
-				p.style = old
+				s := st
+				s.face = emphasis(st.face, c.Level >= 2)
+				walk(c, s)
 			case *ast.Link:
-				walk(c)
-				p.write(" ("+string(c.Destination)+")", h)
+				walk(c, st)
+				t.add(" ("+string(c.Destination)+")", st)
 			case *ast.AutoLink:
-				p.write(string(c.URL(p.src)), h)
+				t.add(string(c.URL(p.src)), st)
 			case *ast.Image:
-				p.write("[image: ", h)
-				walk(c)
-				p.write("]", h)
+				t.add("[image: ", st)
+				walk(c, st)
+				t.add("]", st)
 			case *ast.RawHTML:
 				segs := c.Segments
 				for i := 0; i < segs.Len(); i++ {
 					s := segs.At(i)
-					p.write(string(s.Value(p.src)), h)
+					t.add(string(s.Value(p.src)), st)
 				}
 			default:
-				walk(c)
+				walk(c, st)
 			}
 		}
 	}
-	walk(n)
+	walk(n, base)
+	t.finish()
 }
 
-func addStyle(cur, s string) string {
-	if strings.Contains(cur, s) {
+// emphasis is the sans face with bold (strong) or italic added to cur.
+func emphasis(cur *face, strong bool) *face {
+	bold := cur == sansBold || cur == sansBoldItalic
+	italic := cur == sansItalic || cur == sansBoldItalic
+	if cur == monoRegular {
 		return cur
 	}
-	if cur == "I" && s == "B" || cur == "B" && s == "I" {
-		return "BI"
-	}
-	return cur + s
-}
-
-func (p *pdfWriter) write(s string, h float64) {
-	if s == "" {
-		return
-	}
-	size, _ := p.f.GetFontSize()
-	if p.isCode {
-		p.f.SetFont(mono, "", size*0.92)
+	if strong {
+		bold = true
 	} else {
-		p.f.SetFont(sans, p.style, size)
+		italic = true
 	}
-	p.f.Write(h, s)
-	if p.isCode {
-		p.f.SetFont(sans, p.style, size)
+	switch {
+	case bold && italic:
+		return sansBoldItalic
+	case bold:
+		return sansBold
+	case italic:
+		return sansItalic
 	}
-}
-
-func (p *pdfWriter) plain(s, style string, h float64) {
-	p.f.SetFont(sans, style, bodySize)
-	p.f.Write(h, s)
-	p.f.Ln(h + 1.5)
+	return sansRegular
 }
 
 // table lays the cells out in equal columns, wrapping each cell and giving every row the
 // height of its tallest cell.
 func (p *pdfWriter) table(t *east.Table) {
-	f := p.f
-	pw, ph := f.GetPageSize()
-	_, _, right, bottom := f.GetMargins()
-	x0 := p.left + p.indent
-	width := pw - right - x0
 	var rows [][]string
 	var header []bool
 	for r := t.FirstChild(); r != nil; r = r.NextSibling() {
@@ -351,99 +423,116 @@ func (p *pdfWriter) table(t *east.Table) {
 	if cols == 0 {
 		return
 	}
-	cw := width / float64(cols)
-	const h = 4.8
-	for i, r := range rows {
-		style := ""
-		if header[i] {
-			style = "B"
+	if cols > maxTableColumns {
+		for i, r := range rows {
+			st := p.body(sansRegular)
+			if header[i] {
+				st.face = sansBold
+			}
+			p.text(strings.Join(r, " | "), st, lineH)
+			if p.stopped() {
+				return
+			}
 		}
-		f.SetFont(sans, style, 9)
+		p.f.Ln(3)
+		return
+	}
+	const h = 4.8
+	x0 := p.left()
+	cw := p.width() / float64(cols)
+	maxLines := int((p.pageH-2*margin)/h) - 2
+	for i, r := range rows {
+		if p.stopped() {
+			return
+		}
+		st := textStyle{face: sansRegular, size: 9, color: colorText}
+		if header[i] {
+			st.face = sansBold
+		}
 		lines := 1
-		wrapped := make([][]string, cols)
+		wrapped := make([][]line, cols)
 		for j := 0; j < cols; j++ {
 			cell := ""
 			if j < len(r) {
 				cell = r[j]
 			}
-			wrapped[j] = wrap(f, cell, cw-2)
+			wrapped[j] = p.cellLines(cell, st, cw-2, maxLines)
 			lines = max(lines, len(wrapped[j]))
 		}
 		rh := float64(lines)*h + 1.5
-		if f.GetY()+rh > ph-bottom {
-			f.AddPage()
-		}
-		y := f.GetY()
+		p.ensure(rh)
+		y := p.f.GetY()
 		for j := 0; j < cols; j++ {
 			x := x0 + float64(j)*cw
 			if header[i] {
-				f.SetFillColor(238, 238, 238)
-				f.Rect(x, y, cw, rh, "FD")
+				p.f.SetFillColor(238, 238, 238)
+				p.f.Rect(x, y, cw, rh, "FD")
 			} else {
-				f.SetDrawColor(200, 200, 200)
-				f.Rect(x, y, cw, rh, "D")
+				p.f.SetDrawColor(200, 200, 200)
+				p.f.Rect(x, y, cw, rh, "D")
 			}
 			for k, l := range wrapped[j] {
-				f.SetXY(x+1, y+0.75+float64(k)*h)
-				f.CellFormat(cw-2, h, l, "", 0, "L", false, 0, "")
+				p.draw(l, x+1, y+0.75+float64(k)*h, h)
 			}
 		}
-		f.SetXY(x0, y+rh)
+		p.f.SetXY(x0, y+rh)
 	}
-	f.SetFont(sans, "", bodySize)
-	f.Ln(3)
+	p.f.Ln(3)
 }
 
+// cellLines wraps a cell's text into at most maxLines lines; a cell that does not fit
+// ends with cutMark.
+func (p *pdfWriter) cellLines(s string, st textStyle, w float64, maxLines int) []line {
+	var out []line
+	t := &typesetter{width: w, stop: p.stopped}
+	t.emit = func(l line) {
+		if len(out) <= maxLines {
+			out = append(out, l)
+		} else {
+			t.stopped = true
+		}
+	}
+	t.add(s, st)
+	t.finish()
+	if len(out) > maxLines {
+		out = out[:maxLines-1]
+		mark := &typesetter{width: w, emit: func(l line) { out = append(out, l) }}
+		mark.add(cutMark, st)
+		mark.finish()
+	}
+	return out
+}
+
+// cellText is a cell's text, cut after maxCellRunes characters.
 func (p *pdfWriter) cellText(n ast.Node) string {
 	var b strings.Builder
+	runes := 0
+	add := func(s []byte) {
+		for _, r := range string(s) {
+			if runes >= maxCellRunes {
+				if runes == maxCellRunes {
+					b.WriteString(cutMark)
+					runes++
+				}
+				return
+			}
+			b.WriteRune(r)
+			runes++
+		}
+	}
 	_ = ast.Walk(n, func(c ast.Node, entering bool) (ast.WalkStatus, error) {
-		if !entering {
+		if !entering || runes > maxCellRunes {
 			return ast.WalkContinue, nil
 		}
 		switch c := c.(type) {
 		case *ast.Text:
-			b.Write(c.Value(p.src))
+			add(c.Value(p.src))
 		case *ast.String:
-			b.Write(c.Value)
+			add(c.Value)
 		}
 		return ast.WalkContinue, nil
 	})
 	return b.String()
-}
-
-// wrap splits text into lines no wider than w in the current font (word by word; a word
-// wider than a line is cut by characters).
-func wrap(f *fpdf.Fpdf, s string, w float64) []string {
-	var lines []string
-	cur := ""
-	for _, word := range strings.Fields(s) {
-		try := word
-		if cur != "" {
-			try = cur + " " + word
-		}
-		if f.GetStringWidth(try) <= w {
-			cur = try
-			continue
-		}
-		if cur != "" {
-			lines = append(lines, cur)
-		}
-		cur = ""
-		for f.GetStringWidth(word) > w {
-			r := []rune(word)
-			k := len(r)
-			for k > 1 && f.GetStringWidth(string(r[:k])) > w {
-				k--
-			}
-			lines = append(lines, string(r[:k]))
-			word = string(r[k:])
-		}
-		cur = word
-	}
-	if cur != "" || len(lines) == 0 {
-		lines = append(lines, cur)
-	}
-	return lines
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
