@@ -8,5 +8,5 @@ go run ./bench "$@"
 echo
 echo "== micro-benchmarks"
 scripts/with-services.sh go test -run '^$' -bench . -benchmem -benchtime 1s \
-  ./server/middleware/ ./server/validation/ ./server/apierr/ ./server/ratelimit/ ./server/auth/ \
+  ./server/middleware/ ./server/logging/ ./server/validation/ ./server/apierr/ ./server/ratelimit/ ./server/auth/ \
   | grep -E '^(Benchmark|ok|FAIL)'
