@@ -153,10 +153,15 @@ func headerWritten(w http.ResponseWriter) bool {
 
 // Write sends err as the envelope. A 5xx is logged with its cause, once, here; the client
 // sees only the public message. When the response has already started (a stream or a
-// download failing half-way) nothing more can be sent, so it only logs.
+// download failing half-way) nothing more can be sent, so it only logs. A client that has
+// gone (ClientGone) gets nothing and is no error: its request's status is 499.
 func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	e := From(err)
 	ctx := r.Context()
+	if ClientGone(ctx, err) {
+		writeClientGone(w, r, log, err)
+		return
+	}
+	e := From(err)
 	if e.Status >= 500 {
 		log.ErrorContext(ctx, "request failed", slog.Int("status", e.Status), slog.String("code", string(e.Code)),
 			slog.Any("error", err))

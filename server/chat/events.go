@@ -53,10 +53,15 @@ func (s eventStream) visit(w http.ResponseWriter) error {
 		}
 		return sw.Event(e.IDString(), e.Name, data)
 	}
-	if err := s.follow(s.ctx, emit, sw.Ping); err != nil && s.ctx.Err() == nil {
+	if err := s.follow(s.ctx, emit, sw.Ping); err != nil {
+		if s.ctx.Err() != nil {
+			// The client left (or the server cut the stream off): apierr.Write tells which
+			// and records the request's status.
+			return s.ctx.Err()
+		}
 		s.log.WarnContext(s.ctx, "event stream ended early", slog.Any("error", err))
 	}
-	// Errors after the headers cannot become a response; they are logged above.
+	// Other errors after the headers cannot become a response; they are logged above.
 	return nil
 }
 

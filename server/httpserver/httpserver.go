@@ -27,11 +27,20 @@ func New(cfg config.Config, h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
+// ErrShutdown is the cause with which Run cancels the requests it cuts off at shutdown, so
+// that they are not taken for clients that went away (apierr.ClientClosed).
+var ErrShutdown = errors.New("the server is shutting down")
+
 // Run serves on ln until ctx is cancelled (SIGTERM), then stops accepting connections and
 // gives in-flight requests up to timeout to finish. drain, when set, runs at the same time
 // with the same deadline, to end work that outlives requests (and the streams that follow
 // it). It returns nil after a clean shutdown.
 func Run(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, drain func(context.Context), log *slog.Logger) error {
+	base, cut := context.WithCancelCause(context.Background())
+	defer cut(ErrShutdown)
+	if srv.BaseContext == nil {
+		srv.BaseContext = func(net.Listener) context.Context { return base }
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", slog.String("addr", ln.Addr().String()))
@@ -57,7 +66,8 @@ func Run(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Du
 		return serr
 	}
 	if err != nil {
-		// Requests still running after the timeout are cut off.
+		// Requests still running after the timeout are cut off, with a cause that says so.
+		cut(ErrShutdown)
 		_ = srv.Close()
 		return err
 	}

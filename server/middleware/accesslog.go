@@ -42,6 +42,10 @@ func AccessLog(log *slog.Logger, access *logging.Access) func(http.Handler) http
 				status := rw.Status()
 				if status == 0 {
 					status = http.StatusOK
+					if apierr.ClientClosed(ctx) {
+						// The handler gave up without a word because the client had gone.
+						status = apierr.StatusClientClosedRequest
+					}
 				}
 				access.Log(ctx, logging.Entry{Method: r.Method, Route: route, Path: r.URL.Path, Status: status,
 					Duration: time.Since(start), Bytes: rw.bytes, ClientIP: ClientIP(ctx).String()})
@@ -59,8 +63,14 @@ type responseWriter struct {
 	bytes  int64
 }
 
-// Status is the status sent, or 0 while nothing has been sent.
+// Status is the status sent, or 0 while nothing has been sent; or 499
+// (apierr.StatusClientClosedRequest) once the client has gone. It is the one status of the
+// request: the access line's, and what a metric would count.
 func (w *responseWriter) Status() int { return w.status }
+
+// SetStatus records code without sending anything: apierr.Write calls it with 499 for a
+// client that has gone, even in the middle of a response (a stream cut short).
+func (w *responseWriter) SetStatus(code int) { w.status = code }
 
 func (w *responseWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
