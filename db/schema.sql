@@ -71,6 +71,20 @@ CREATE TABLE public.exports (
 
 
 --
+-- Name: file_texts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.file_texts (
+    file_id uuid NOT NULL,
+    text text,
+    truncated text,
+    error text,
+    extracted_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT file_texts_check CHECK (((text IS NULL) <> (error IS NULL)))
+);
+
+
+--
 -- Name: files; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -182,6 +196,14 @@ ALTER TABLE ONLY public.exports
 
 ALTER TABLE ONLY public.exports
     ADD CONSTRAINT exports_storage_key_key UNIQUE (storage_key);
+
+
+--
+-- Name: file_texts file_texts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_texts
+    ADD CONSTRAINT file_texts_pkey PRIMARY KEY (file_id);
 
 
 --
@@ -342,6 +364,14 @@ ALTER TABLE ONLY public.exports
 
 
 --
+-- Name: file_texts file_texts_file_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.file_texts
+    ADD CONSTRAINT file_texts_file_id_fkey FOREIGN KEY (file_id) REFERENCES public.files(id) ON DELETE CASCADE;
+
+
+--
 -- Name: files files_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -379,4 +409,5 @@ ALTER TABLE ONLY public.refresh_tokens
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261127000001'),
     ('20261127000002'),
-    ('20261127000003');
+    ('20261127000003'),
+    ('20261201185000');

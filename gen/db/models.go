@@ -57,6 +57,14 @@ type File struct {
 	CreatedAt   time.Time
 }
 
+type FileText struct {
+	FileID      uuid.UUID
+	Text        *string
+	Truncated   *string
+	Error       *string
+	ExtractedAt time.Time
+}
+
 type Message struct {
 	ID                uuid.UUID
 	ConversationID    uuid.UUID

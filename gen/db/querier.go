@@ -69,6 +69,9 @@ type Querier interface {
 	GetFile(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (File, error)
 	// GetFiles returns those of the ids that are the user's files.
 	GetFiles(ctx context.Context, db DBTX, userID uuid.UUID, ids []uuid.UUID) ([]File, error)
+	// GetFilesWithText returns those of the ids that are the user's files, with their text
+	// when it has been extracted (extracted is false for files not read yet).
+	GetFilesWithText(ctx context.Context, db DBTX, userID uuid.UUID, ids []uuid.UUID) ([]GetFilesWithTextRow, error)
 	// GetMessage returns a message of the user's conversation, or pgx.ErrNoRows.
 	GetMessage(ctx context.Context, db DBTX, arg GetMessageParams) (Message, error)
 	// GetMessageByID reads a message without an ownership check (for the generation itself).
@@ -108,6 +111,9 @@ type Querier interface {
 	RevokeOtherRefreshFamilies(ctx context.Context, db DBTX, userID uuid.UUID, keepFamilyID uuid.UUID) (int64, error)
 	// RevokeRefreshFamily ends a session: every token of the family stops working.
 	RevokeRefreshFamily(ctx context.Context, db DBTX, familyID uuid.UUID) (int64, error)
+	// SaveFileText stores a file's text once; a second extraction (another replica) keeps the
+	// first, and a file deleted meanwhile stores nothing.
+	SaveFileText(ctx context.Context, db DBTX, arg SaveFileTextParams) error
 	// TouchAPIKey records use, at most once a minute per key (no write on every request).
 	TouchAPIKey(ctx context.Context, db DBTX, id uuid.UUID) error
 	// TouchConversation records activity, and names an untitled conversation.
