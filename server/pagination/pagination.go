@@ -35,6 +35,10 @@ type Position struct {
 
 // Encode returns the opaque cursor for a position.
 func Encode(p Position) string {
+	// In UTC: RFC 3339 keeps an offset only to the minute, so a time in a zone whose offset
+	// has seconds (local mean time, as pgx gives old timestamps in time.Local) would come
+	// back as another instant.
+	p.At = p.At.UTC()
 	b, _ := json.Marshal(p)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
