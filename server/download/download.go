@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"assistant/gen/api"
@@ -94,15 +95,24 @@ func (g *rangeGuard) Write(b []byte) (int, error) {
 
 func (g *rangeGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
-// ContentDisposition is "attachment" with an ASCII fallback name and the exact name as
-// RFC 5987 filename*, so every browser saves the file under its real name and none can be
-// tricked by quotes or newlines in it.
+// ContentDisposition is "attachment" with an ASCII fallback name and the name as RFC 5987
+// filename*, so every browser saves the file under its real name and none can be tricked
+// by quotes or newlines in it. Control characters (C0, DEL, C1) and bidi controls are left
+// out (a U+202E can make "invoice\u202Efdp.exe" show as "invoiceexe.pdf"), invalid UTF-8
+// becomes U+FFFD, and a name left empty is "download".
 func ContentDisposition(name string) string {
+	valid := utf8.ValidString(name)
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || isBidiControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(name, "\uFFFD"))
+	if name == "" {
+		name = "download"
+	}
 	var ascii, enc strings.Builder
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			continue
-		}
 		if r < 0x80 && r != '"' && r != '\\' {
 			ascii.WriteRune(r)
 		} else {
@@ -112,15 +122,20 @@ func ContentDisposition(name string) string {
 	for _, b := range []byte(name) {
 		if isAttrChar(b) {
 			enc.WriteByte(b)
-		} else if b >= 0x20 && b != 0x7f {
+		} else {
 			fmt.Fprintf(&enc, "%%%02X", b)
 		}
 	}
 	fallback := ascii.String()
-	if fallback == "" || !utf8.ValidString(name) {
+	if !valid {
 		fallback = "download"
 	}
 	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + enc.String()
+}
+
+// isBidiControl reports the characters that reorder the text around them.
+func isBidiControl(r rune) bool {
+	return r == 0x061C || r == 0x200E || r == 0x200F || (0x202A <= r && r <= 0x202E) || (0x2066 <= r && r <= 0x2069)
 }
 
 // isAttrChar is RFC 5987's attr-char.
