@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -487,7 +488,7 @@ func (p *pdfWriter) cellLines(s string, st textStyle, w float64, maxLines int) [
 	t := &typesetter{width: w, stop: p.stopped}
 	t.emit = func(l line) {
 		if len(out) <= maxLines {
-			out = append(out, l)
+			out = append(out, line{pieces: slices.Clone(l.pieces), w: l.w})
 		} else {
 			t.stopped = true
 		}
@@ -496,7 +497,7 @@ func (p *pdfWriter) cellLines(s string, st textStyle, w float64, maxLines int) [
 	t.finish()
 	if len(out) > maxLines {
 		out = out[:maxLines-1]
-		mark := &typesetter{width: w, emit: func(l line) { out = append(out, l) }}
+		mark := &typesetter{width: w, emit: func(l line) { out = append(out, line{pieces: slices.Clone(l.pieces), w: l.w}) }}
 		mark.add(cutMark, st)
 		mark.finish()
 	}

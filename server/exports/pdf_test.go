@@ -3,17 +3,23 @@ package exports
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"assistant/gen/api"
 	"assistant/gen/db"
+	"assistant/server/logging"
+	"assistant/server/recovery"
 )
 
 func pdfOf(t testing.TB, ctx context.Context, title string, contents ...string) []byte {
@@ -67,5 +73,62 @@ func TestPDFSetsEveryScriptOfTheCorpus(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("the PDF's text lacks %q", want)
 		}
+	}
+}
+
+func cpuTime(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// A render whose time is up stops working, not only being waited for: after the answer the
+// process's CPU time stays flat. Not parallel, so that this package's other tests do not
+// use CPU meanwhile (parallel tests wait for the sequential ones).
+func TestRenderPastItsTimeStopsUsingCPU(t *testing.T) {
+	h := &Exports{Log: logging.Discard()}
+	conv := db.Conversation{ID: uuid.New(), Title: "big", CreatedAt: time.Unix(0, 0)}
+	big := strings.Repeat("Lorem ipsum dolor sit amet, 你好世界. ", 20000)
+	msgs := make([]db.Message, 20)
+	for i := range msgs {
+		msgs[i] = db.Message{ID: uuid.New(), Role: "user", Content: big, Status: "complete", CreatedAt: time.Unix(0, 0)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	cpu0, wall0 := cpuTime(t), time.Now()
+	err := h.render(ctx, uuid.New(), io.Discard, api.CreateExportRequestFormatPdf, conv, msgs, time.Now())
+	cpuDuring, wallDuring := cpuTime(t)-cpu0, time.Since(wall0)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("render = %v, want the deadline", err)
+	}
+	cpu1 := cpuTime(t)
+	for h.Running() != 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopped := time.Since(wall0) - wallDuring
+	time.Sleep(500 * time.Millisecond)
+	cpuAfter := cpuTime(t) - cpu1
+	t.Logf("during the render: %s CPU in %s; the render stopped %s after the answer; CPU in the 500 ms after: %s",
+		cpuDuring, wallDuring, stopped, cpuAfter)
+	if cpuAfter > cpuDuring/4 {
+		t.Errorf("the process used %s of CPU after the answer (%s during the render): the render kept working", cpuAfter, cpuDuring)
+	}
+}
+
+// A panicking renderer is an error for its request; the process goes on.
+func TestPanickingRendererIsAnError(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	h := &Exports{Log: logging.New(&logs, nil), Conversation: func(db.Conversation) api.Conversation { panic("renderer bug") }}
+	err := h.render(context.Background(), uuid.New(), io.Discard, api.CreateExportRequestFormatJson, db.Conversation{}, nil, time.Now())
+	var pe *recovery.PanicError
+	if !errors.As(err, &pe) || !strings.Contains(logs.String(), "renderer bug") {
+		t.Fatalf("render = %v; log %s", err, logs.String())
+	}
+	if h.Running() != 0 {
+		t.Fatal("the panicked render still counts as running")
 	}
 }

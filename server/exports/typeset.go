@@ -3,6 +3,7 @@ package exports
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
 )
@@ -46,7 +47,7 @@ type line struct {
 // typesetter fills lines of a given width and hands each full line to emit.
 type typesetter struct {
 	width float64
-	emit  func(line)
+	emit  func(line) // the line's memory is reused afterwards
 	// keepSpaces sets spaces as they are (code): every space is a character and a place
 	// where the line may break; otherwise runs of spaces collapse into one, dropped at the
 	// start of a line.
@@ -64,6 +65,9 @@ type typesetter struct {
 
 // add sets s in style st after what was added before.
 func (t *typesetter) add(s string, st textStyle) {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, string(substitute))
+	}
 	state := -1
 	var c string
 	for len(s) > 0 && !t.stopped {
@@ -93,7 +97,7 @@ func (t *typesetter) cluster(c string, st textStyle) {
 			return
 		}
 		if !ignorable(r) {
-			base, baseLen = r, i+len(string(r))
+			base, baseLen = r, i+utf8.RuneLen(r)
 			break
 		}
 	}
@@ -118,7 +122,7 @@ func (t *typesetter) cluster(c string, st textStyle) {
 	switch {
 	case f == nil:
 		f, text = substituteFace(st.face), string(substitute)
-	case baseLen != len(c) || baseLen != len(string(base)):
+	case baseLen != len(c):
 		// Keep the base and the marks that follow it that the same face has; drop the
 		// rest (variation selectors, joiners, marks no face draws).
 		var b strings.Builder
@@ -178,9 +182,11 @@ func (t *typesetter) flushWord() {
 	t.word, t.wordW, t.space = t.word[:0], 0, nil
 }
 
+// newline hands the current line to emit and starts the next in the same memory: emit
+// must copy what it keeps.
 func (t *typesetter) newline() {
 	l := t.cur
-	t.cur = line{}
+	t.cur = line{pieces: l.pieces[:0]}
 	t.space = nil
 	t.emit(l)
 }

@@ -72,6 +72,10 @@ type App struct {
 	closers     []func() error
 }
 
+// ExportsRunning is the number of export renders in progress (a render whose request gave
+// up counts until it has stopped).
+func (a *App) ExportsRunning() int64 { return a.exports.Running() }
+
 // Sweep removes stored files that a crash left without a row (run at start-up).
 func (a *App) Sweep(ctx context.Context) error {
 	return errors.Join(a.files.Sweep(ctx), a.exports.Sweep(ctx))
