@@ -193,5 +193,3 @@ func TestExportPastTheTimeoutStopsRendering(t *testing.T) {
 		t.Errorf("a timed-out export was stored: %+v", l.Items)
 	}
 }
-
-
