@@ -19,6 +19,7 @@ import (
 
 	"assistant/gen/db"
 	"assistant/server/llm"
+	"assistant/server/recovery"
 )
 
 // Event names of a reply's stream.
@@ -174,7 +175,12 @@ func (m *Manager) Start(assistant db.Message, req llm.Request, first any) *Run {
 	m.running[r.MessageID] = r
 	m.mu.Unlock()
 	m.wg.Add(1)
-	go m.run(ctx, r, req)
+	go func() {
+		defer m.wg.Done()
+		if err := recovery.Do(ctx, m.log, "generation", func() error { m.run(ctx, r, req); return nil }); err != nil {
+			m.abandon(r)
+		}
+	}()
 	return r
 }
 
@@ -214,7 +220,6 @@ func (m *Manager) CancelConversation(ctx context.Context, conversationID uuid.UU
 }
 
 func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
-	defer m.wg.Done()
 	defer r.cancel(nil)
 	log := m.log.With(slog.String("message_id", r.MessageID.String()))
 
@@ -222,16 +227,26 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 	checkpointsDone := make(chan struct{})
 	go func() {
 		defer close(checkpointsDone)
-		m.checkpoints(ctx, r, stopCheckpoints, log)
+		_ = recovery.Do(ctx, log, "generation checkpoints", func() error {
+			m.checkpoints(ctx, r, stopCheckpoints, log)
+			return nil
+		})
 	}()
 
-	res, err := m.provider.Stream(ctx, req, func(text string) error {
-		r.mu.Lock()
-		r.text = append(r.text, text...)
-		n := int64(len(r.text))
-		r.mu.Unlock()
-		r.publish(Event{ID: n, Name: EventDelta, Data: Delta{Content: text}})
-		return nil
+	// A panic in the provider (its client library, a chunk it cannot handle) fails this
+	// reply with error_code internal, like any other error that is not the upstream's.
+	var res llm.Result
+	err := recovery.Do(ctx, log, "provider stream", func() error {
+		var err error
+		res, err = m.provider.Stream(ctx, req, func(text string) error {
+			r.mu.Lock()
+			r.text = append(r.text, text...)
+			n := int64(len(r.text))
+			r.mu.Unlock()
+			r.publish(Event{ID: n, Name: EventDelta, Data: Delta{Content: text}})
+			return nil
+		})
+		return err
 	})
 	close(stopCheckpoints)
 	<-checkpointsDone
@@ -266,6 +281,31 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 	} else {
 		r.publish(Event{ID: n, Name: EventDone, Data: final})
 	}
+	m.mu.Lock()
+	delete(m.running, r.MessageID)
+	m.mu.Unlock()
+	close(r.done)
+}
+
+// abandon ends a run whose own bookkeeping panicked: the reply is stored as failed
+// (internal) if nothing was stored yet, followers are told, and the run is released.
+func (m *Manager) abandon(r *Run) {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	r.cancel(nil)
+	r.mu.Lock()
+	text, stored := string(r.text), r.final != nil
+	r.mu.Unlock()
+	if !stored {
+		final := m.store(r, text, "failed", "internal", llm.Result{}, m.log)
+		r.mu.Lock()
+		r.final = &final
+		r.mu.Unlock()
+	}
+	r.publish(Event{ID: int64(len(text)) + 1, Name: EventError, Data: Failure{Code: "internal", Message: "the reply failed; the partial reply is stored"}})
 	m.mu.Lock()
 	delete(m.running, r.MessageID)
 	m.mu.Unlock()
