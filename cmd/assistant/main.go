@@ -25,6 +25,7 @@ import (
 	"assistant/server/httpserver"
 	"assistant/server/logging"
 	"assistant/server/migrate"
+	"assistant/server/recovery"
 )
 
 // version is stamped by the build: -ldflags "-X main.version=1.2.3".
@@ -137,7 +138,7 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	}
 	go sweepStale(ctx, app.Generations, cfg.CheckpointInterval, log)
 	go func() {
-		if err := app.Sweep(ctx); err != nil && ctx.Err() == nil {
+		if err := recovery.Do(ctx, log, "sweep stored files", func() error { return app.Sweep(ctx) }); err != nil && ctx.Err() == nil {
 			log.Warn("sweep stored files", slog.Any("error", err))
 		}
 	}()
@@ -160,7 +161,11 @@ func sweepStale(ctx context.Context, m *generation.Manager, checkpoint time.Dura
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
-		if _, err := m.SweepStale(ctx, stale); err != nil && ctx.Err() == nil {
+		err := recovery.Do(ctx, log, "sweep interrupted replies", func() error {
+			_, err := m.SweepStale(ctx, stale)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
 			log.Warn("sweep interrupted replies", slog.Any("error", err))
 		}
 		select {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"assistant/gen/api"
+	"assistant/server/recovery"
 )
 
 // Check is one dependency's readiness probe; it returns nil when the dependency answers.
@@ -70,7 +71,7 @@ func (h *Health) run(ctx context.Context, name string, check Check) api.HealthCh
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
 	start := time.Now()
-	err := check(ctx)
+	err := recovery.Do(ctx, h.Log, "health check "+name, func() error { return check(ctx) })
 	latency := float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {
 		h.Log.ErrorContext(ctx, "health check failed", slog.String("check", name), slog.Any("error", err))
