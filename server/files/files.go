@@ -36,7 +36,11 @@ type Files struct {
 	MaxUpload int64
 	// Quota limits what one user's files take together.
 	Quota int64
-	Log   *slog.Logger
+	// TextLimits bound reading a file's text for the model (zero: the defaults).
+	TextLimits TextLimits
+	Log        *slog.Logger
+
+	texts texts
 }
 
 // Allowed are the types an upload may have, decided from the content.

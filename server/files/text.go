@@ -1,17 +1,22 @@
 package files
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/ledongthuc/pdf"
 
 	"assistant/gen/api"
+	"assistant/gen/db"
 	"assistant/server/apierr"
+	"assistant/server/recovery"
 )
 
 // Doc is a file's text as the model gets it.
@@ -20,16 +25,108 @@ type Doc struct {
 	Text string
 }
 
-// maxTextBytes bounds what is read from one file; the context budget cuts further.
-const maxTextBytes = 1 << 20
+// TextLimits bound reading one file's text. Zero fields take the defaults.
+type TextLimits struct {
+	// MaxBytes is the text kept (1 MiB); the context budget cuts further.
+	MaxBytes int
+	// MaxPages is the PDF pages read (1000).
+	MaxPages int
+	// MaxStreamBytes is the decoded page content read from one PDF (256 MiB; it is read as
+	// a stream, so this bounds time, not memory).
+	MaxStreamBytes int64
+	// Timeout bounds one extraction (10 s); the text read by then is kept, marked as cut.
+	Timeout time.Duration
+	// Concurrent is how many extractions run at once (GOMAXPROCS); the others wait.
+	Concurrent int
+	// Wait bounds the wait for a turn (1 minute); then the send is a 503.
+	Wait time.Duration
+}
 
-// Texts reads the text of the user's files, in the order of ids. A file that is not the
-// user's, or cannot be read as text (an image, a PDF without text), is a 422 naming it.
+func (l TextLimits) withDefaults() TextLimits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = 1 << 20
+	}
+	if l.MaxPages <= 0 {
+		l.MaxPages = 1000
+	}
+	if l.MaxStreamBytes <= 0 {
+		l.MaxStreamBytes = 256 << 20
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = 10 * time.Second
+	}
+	if l.Concurrent <= 0 {
+		l.Concurrent = runtime.GOMAXPROCS(0)
+	}
+	if l.Wait <= 0 {
+		l.Wait = time.Minute
+	}
+	return l
+}
+
+// textResult is a file's text, or why it has none.
+type textResult struct {
+	Text string
+	// Truncated, when not empty, says what part of the text was kept.
+	Truncated string
+	// Err, when not empty, says why the file cannot be read as text (a 422 when attached).
+	Err string
+}
+
+// doc is what the model reads: the text, and a line saying when it was cut.
+func (r textResult) doc(name string) Doc {
+	if r.Truncated == "" {
+		return Doc{Name: name, Text: r.Text}
+	}
+	return Doc{Name: name, Text: r.Text + "\n[truncated: " + r.Truncated + "]"}
+}
+
+// texts is the extraction state shared by the handlers: a semaphore, and the extractions
+// in flight by file (a second caller waits for the first's instead of starting its own).
+type texts struct {
+	once     sync.Once
+	lim      TextLimits
+	sem      chan struct{}
+	mu       sync.Mutex
+	inflight map[uuid.UUID]*flight
+	wg       sync.WaitGroup
+}
+
+type flight struct {
+	done chan struct{}
+	res  textResult
+	err  error
+}
+
+func (h *Files) textState() *texts {
+	t := &h.texts
+	t.once.Do(func() {
+		t.lim = h.TextLimits.withDefaults()
+		t.sem = make(chan struct{}, t.lim.Concurrent)
+		t.inflight = map[uuid.UUID]*flight{}
+	})
+	return t
+}
+
+// errMissing is a file whose bytes are gone (not stored: they may come back).
+var errMissing = errors.New("missing")
+
+// fileRef is what extraction needs of a file's row.
+type fileRef struct {
+	ID          uuid.UUID
+	ContentType string
+	SizeBytes   int64
+	StorageKey  string
+}
+
+// Texts reads the text of the user's files, in the order of ids: extracted once and
+// stored, so a file attached again costs a query. A file that is not the user's, or
+// cannot be read as text (an image, a PDF without text), is a 422 naming it.
 func (h *Files) Texts(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]Doc, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := h.Q.GetFiles(ctx, h.DB, userID, ids)
+	rows, err := h.Q.GetFilesWithText(ctx, h.DB, userID, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -45,66 +142,158 @@ func (h *Files) Texts(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([
 			return nil, apierr.Validation(api.FieldError{Field: field, Message: "no such file"})
 		}
 		f := rows[j]
-		text, err := h.text(f.StorageKey, f.ContentType)
-		if err != nil {
-			return nil, apierr.Validation(api.FieldError{Field: field, Message: fmt.Sprintf("%s cannot be read as text (%s)", f.Filename, err)})
+		res := storedText(f)
+		if !f.Extracted {
+			// Uploaded before texts were stored, or its extraction did not finish: read now.
+			res, err = h.extractText(ctx, fileRef{ID: f.ID, ContentType: f.ContentType, SizeBytes: f.SizeBytes, StorageKey: f.StorageKey})
+			if errors.Is(err, errMissing) {
+				res, err = textResult{Err: "missing"}, nil
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
-		docs = append(docs, Doc{Name: f.Filename, Text: text})
+		if res.Err != "" {
+			return nil, apierr.Validation(api.FieldError{Field: field, Message: fmt.Sprintf("%s cannot be read as text (%s)", f.Filename, res.Err)})
+		}
+		docs = append(docs, res.doc(f.Filename))
 	}
 	return docs, nil
 }
 
-func (h *Files) text(key, contentType string) (string, error) {
-	switch {
-	case TextLike(contentType):
-		blob, err := h.Store.Open(key)
-		if err != nil {
-			return "", fmt.Errorf("missing")
-		}
-		defer blob.Close()
-		b, err := io.ReadAll(io.LimitReader(blob, maxTextBytes))
-		if err != nil {
-			return "", fmt.Errorf("unreadable")
-		}
-		return strings.ToValidUTF8(string(b), "\uFFFD"), nil
-	case contentType == "application/pdf":
-		return h.pdfText(key)
+func storedText(f db.GetFilesWithTextRow) textResult {
+	var r textResult
+	if f.Text != nil {
+		r.Text = *f.Text
 	}
-	return "", fmt.Errorf("%s is not text", contentType)
+	if f.Truncated != nil {
+		r.Truncated = *f.Truncated
+	}
+	if f.Error != nil {
+		r.Err = *f.Error
+	}
+	return r
 }
 
-// pdfText extracts a PDF's text. The parser can panic on malformed files: that is a file
-// without readable text, not a server error.
-func (h *Files) pdfText(key string) (text string, err error) {
-	defer func() {
-		if recover() != nil {
-			text, err = "", fmt.Errorf("malformed PDF")
-		}
-	}()
-	blob, err := h.Store.Open(key)
+// extractText reads a file's text and stores it, or waits for the extraction of the
+// same file already running. The extraction runs in its own goroutine, on the caller's
+// context without its cancellation: a caller that goes away does not waste it, and the
+// next one finds the text stored.
+func (h *Files) extractText(ctx context.Context, f fileRef) (textResult, error) {
+	t := h.textState()
+	t.mu.Lock()
+	fl, ok := t.inflight[f.ID]
+	if !ok {
+		fl = &flight{done: make(chan struct{})}
+		t.inflight[f.ID] = fl
+		t.wg.Add(1)
+		bg := context.WithoutCancel(ctx)
+		recovery.Go(bg, h.Log, "extract a file's text", func() error {
+			fl.res, fl.err = h.extractAndStore(bg, t, f)
+			return nil
+		}, func(err error) {
+			if err != nil { // a panic, logged with its stack
+				fl.err = err
+			}
+			t.mu.Lock()
+			delete(t.inflight, f.ID)
+			t.mu.Unlock()
+			close(fl.done)
+			t.wg.Done()
+		})
+	}
+	t.mu.Unlock()
+	select {
+	case <-fl.done:
+		return fl.res, fl.err
+	case <-ctx.Done():
+		return textResult{}, ctx.Err()
+	}
+}
+
+// WaitTexts waits for the extractions in flight (for shutdown and tests).
+func (h *Files) WaitTexts() { h.textState().wg.Wait() }
+
+func (h *Files) extractAndStore(ctx context.Context, t *texts, f fileRef) (textResult, error) {
+	wait, cancel := context.WithTimeout(ctx, t.lim.Wait)
+	defer cancel()
+	select {
+	case t.sem <- struct{}{}:
+	case <-wait.Done():
+		h.Log.WarnContext(ctx, "no turn to extract a file's text", slog.String("file_id", f.ID.String()), slog.Duration("waited", t.lim.Wait))
+		return textResult{}, apierr.ErrUnavailable
+	}
+	start := time.Now()
+	res, err := h.extract(ctx, t.lim, f)
+	<-t.sem
 	if err != nil {
-		return "", fmt.Errorf("missing")
+		h.Log.ErrorContext(ctx, "read a file's bytes", slog.String("file_id", f.ID.String()), slog.Any("error", err))
+		return res, err
+	}
+	params := db.SaveFileTextParams{FileID: f.ID}
+	if res.Err != "" {
+		params.Error = &res.Err
+	} else {
+		params.Text = &res.Text
+		if res.Truncated != "" {
+			params.Truncated = &res.Truncated
+		}
+	}
+	store, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := h.Q.SaveFileText(store, h.DB, params); err != nil {
+		// The text is still used now; the next send extracts again.
+		h.Log.ErrorContext(ctx, "store a file's text", slog.String("file_id", f.ID.String()), slog.Any("error", err))
+	}
+	h.Log.InfoContext(ctx, "file text extracted", slog.String("file_id", f.ID.String()),
+		slog.String("content_type", f.ContentType), slog.Int64("size_bytes", f.SizeBytes),
+		slog.Int("text_bytes", len(res.Text)), slog.String("truncated", res.Truncated),
+		slog.String("unreadable", res.Err), slog.Duration("took", time.Since(start)))
+	return res, nil
+}
+
+// extract reads the text of one file within the limits. An error is a file whose bytes
+// cannot be read (errMissing); a file that is not text is a result with Err.
+func (h *Files) extract(ctx context.Context, lim TextLimits, f fileRef) (textResult, error) {
+	if !TextLike(f.ContentType) && f.ContentType != "application/pdf" {
+		return textResult{Err: fmt.Sprintf("%s is not text", f.ContentType)}, nil
+	}
+	blob, err := h.Store.Open(f.StorageKey)
+	if err != nil {
+		return textResult{}, fmt.Errorf("%w: %w", errMissing, err)
 	}
 	defer blob.Close()
+	if TextLike(f.ContentType) {
+		return plainText(blob, blob.Size(), lim.MaxBytes)
+	}
 	ra, ok := blob.(io.ReaderAt)
 	if !ok {
-		return "", fmt.Errorf("unreadable")
+		return textResult{}, fmt.Errorf("%w: the store cannot read at offsets", errMissing)
 	}
-	r, err := pdf.NewReader(ra, blob.Size())
+	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
+	return pdfText(ctx, ra, blob.Size(), lim), nil
+}
+
+// plainText is the first limit bytes of a text file, cut at a character boundary.
+func plainText(r io.Reader, size int64, limit int) (textResult, error) {
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)))
 	if err != nil {
-		return "", fmt.Errorf("malformed PDF")
+		return textResult{}, fmt.Errorf("%w: %w", errMissing, err)
 	}
-	plain, err := r.GetPlainText()
-	if err != nil {
-		return "", fmt.Errorf("malformed PDF")
+	res := textResult{}
+	if size > int64(len(b)) {
+		// Drop a character cut in two (at most 3 bytes), then say what was kept.
+		for i := 1; i <= utf8.UTFMax && i <= len(b); i++ {
+			if utf8.RuneStart(b[len(b)-i]) {
+				if !utf8.FullRune(b[len(b)-i:]) {
+					b = b[:len(b)-i]
+				}
+				break
+			}
+		}
+		res.Truncated = fmt.Sprintf("the first %d bytes of %d", len(b), size)
 	}
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(plain, maxTextBytes)); err != nil {
-		return "", fmt.Errorf("malformed PDF")
-	}
-	t := strings.TrimSpace(strings.ToValidUTF8(buf.String(), ""))
-	if t == "" {
-		return "", fmt.Errorf("the PDF has no text")
-	}
-	return t, nil
+	res.Text = cleanText(string(b))
+	return res, nil
 }

@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -57,6 +58,12 @@ func (h *Files) UploadFile(ctx context.Context, req api.UploadFileRequestObject)
 	if stored == nil {
 		return nil, apierr.Validation(api.FieldError{Field: "body.file", Message: "is required"})
 	}
+	// The text is read now, once, and stored for every message the file is attached to.
+	// The upload does not depend on it: a file that is not text is still stored, and an
+	// extraction that outlasts the wait goes on and is stored (or done on first use).
+	wait, cancel := context.WithTimeout(ctx, h.textState().lim.Timeout+time.Second)
+	defer cancel()
+	_, _ = h.extractText(wait, fileRef{ID: stored.ID, ContentType: stored.ContentType, SizeBytes: stored.SizeBytes, StorageKey: stored.StorageKey})
 	return api.UploadFile201JSONResponse(toFile(*stored)), nil
 }
 
