@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -250,15 +251,20 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// filename is the conversation's title made safe as a download name.
+// filename is the conversation's title made safe as a download name: path separators,
+// characters Windows refuses and control characters (C0, DEL, C1) become "_", bidi
+// controls are dropped (they can make "x\u202Efdp.exe" show as "xexe.pdf").
 func filename(c db.Conversation, ext string) string {
 	t := strings.Map(func(r rune) rune {
-		if r < 0x20 || strings.ContainsRune(`/\:*?"<>|`, r) {
+		switch {
+		case r == 0x061C || r == 0x200E || r == 0x200F || (0x202A <= r && r <= 0x202E) || (0x2066 <= r && r <= 0x2069):
+			return -1
+		case unicode.IsControl(r) || strings.ContainsRune(`/\:*?"<>|`, r):
 			return '_'
 		}
 		return r
-	}, strings.TrimSpace(c.Title))
-	t = clip(t, 80)
+	}, c.Title)
+	t = clip(strings.TrimSpace(t), 80)
 	if t == "" {
 		t = "conversation"
 	}
