@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -79,8 +78,8 @@ func (c *Chat) StreamMessageEvents(ctx context.Context, req api.StreamMessageEve
 	}
 	after := int64(-1)
 	if v := req.Params.LastEventID; v != nil {
-		after, err = strconv.ParseInt(*v, 10, 64)
-		if err != nil {
+		var ok bool
+		if after, ok = lastEventID(*v); !ok {
 			return nil, apierr.Validation(api.FieldError{Field: "header.Last-Event-ID", Message: "is not an event id"})
 		}
 	}
