@@ -173,6 +173,10 @@ func withFiles(docs []files.Doc, content string, budget int) string {
 			text = text[:cut] + "\n[… the rest of the file did not fit]"
 		}
 		chars -= len(text)
+		if d.Truncated != "" {
+			// Only part of the file was read (package files): the model is told which.
+			text += "\n[truncated: " + d.Truncated + "]"
+		}
 		fmt.Fprintf(&b, "<file name=%q>\n%s\n</file>\n\n", d.Name, text)
 	}
 	b.WriteString(content)

@@ -23,6 +23,9 @@ import (
 type Doc struct {
 	Name string
 	Text string
+	// Truncated, when not empty, says what part of the file Text is (e.g. "the first
+	// 1048576 bytes of 5000000"); the model is told.
+	Truncated string
 }
 
 // TextLimits bound reading one file's text. Zero fields take the defaults.
@@ -73,12 +76,8 @@ type textResult struct {
 	Err string
 }
 
-// doc is what the model reads: the text, and a line saying when it was cut.
 func (r textResult) doc(name string) Doc {
-	if r.Truncated == "" {
-		return Doc{Name: name, Text: r.Text}
-	}
-	return Doc{Name: name, Text: r.Text + "\n[truncated: " + r.Truncated + "]"}
+	return Doc{Name: name, Text: r.Text, Truncated: r.Truncated}
 }
 
 // texts is the extraction state shared by the handlers: a semaphore, and the extractions
