@@ -32,6 +32,10 @@ run: build ## serve on :8080 with docs; without DATABASE_URL, on a private Postg
 test: ## run every test against real services that it starts itself
 	scripts/test.sh
 
+.PHONY: fuzz
+fuzz: ## every fuzz target for FUZZTIME (1m) each, then the API property run for PROPERTY_TIME (5m)
+	FUZZTIME=$${FUZZTIME:-1m} PROPERTY_TIME=$${PROPERTY_TIME:-5m} scripts/fuzz.sh
+
 .PHONY: e2e
 e2e: ## deployment checks: compose and Dockerfile parsed, binary as non-root, real nginx, Chromium
 	scripts/e2e.sh
