@@ -43,7 +43,7 @@ const (
 	// maxColumns bounds a FlateDecode predictor's row (the library allocates it as given).
 	maxColumns = 1 << 16
 	// decodeChunk is how much of one string is decoded between two checks of the deadline.
-	decodeChunk = 4096
+	decodeChunk = 1024
 )
 
 // errStop ends reading: a limit was reached (stop.why says which).
@@ -70,11 +70,20 @@ func pdfText(ctx context.Context, ra io.ReaderAt, size int64, lim TextLimits) (r
 	defer func() {
 		if v := recover(); v != nil {
 			res = textResult{Err: "malformed PDF"}
+			if ctx.Err() != nil {
+				res = textResult{Err: fmt.Sprintf("reading the PDF took longer than %s", lim.Timeout)}
+			}
 		}
 	}()
-	r, err := pdf.NewReader(ra, size)
+	if err := checkStructure(ra, size); err != nil {
+		return textResult{Err: "malformed PDF"}
+	}
+	r, err := pdf.NewReader(deadlineReaderAt{ctx: ctx, ra: ra}, size)
 	if errors.Is(err, pdf.ErrInvalidPassword) {
 		return textResult{Err: "the PDF is encrypted"}
+	}
+	if err != nil && ctx.Err() != nil {
+		return textResult{Err: fmt.Sprintf("reading the PDF took longer than %s", lim.Timeout)}
 	}
 	if err != nil {
 		return textResult{Err: "malformed PDF"}
@@ -121,13 +130,15 @@ func pdfText(ctx context.Context, ra io.ReaderAt, size int64, lim TextLimits) (r
 }
 
 // walkPages calls visit with each page of the tree under root, in order, until visit
-// returns false. It follows at most budget nodes and maxTreeDepth levels: a tree whose
-// kids lead back to an ancestor ends there.
+// returns false. It follows at most budget nodes and maxTreeDepth levels, and each node
+// once: a tree whose kids lead back to an ancestor ends there.
 func walkPages(root pdf.Value, budget int, visit func(pdf.Value) bool) {
 	type frame struct {
 		kids pdf.Value
 		next int
 	}
+	// A node is known by its dictionary, in which other objects are references.
+	seen := map[string]bool{root.String(): true}
 	stack := []frame{{kids: root.Key("Kids")}}
 	for len(stack) > 0 && budget > 0 {
 		top := &stack[len(stack)-1]
@@ -138,8 +149,15 @@ func walkPages(root pdf.Value, budget int, visit func(pdf.Value) bool) {
 		kid := top.kids.Index(top.next)
 		top.next++
 		budget--
+		if kid.Kind() != pdf.Dict {
+			continue
+		}
+		if key := kid.String(); seen[key] {
+			continue
+		} else {
+			seen[key] = true
+		}
 		switch {
-		case kid.Kind() != pdf.Dict:
 		case kid.Key("Type").Name() == "Pages" || kid.Key("Type").Name() != "Page" && kid.Key("Kids").Kind() == pdf.Array:
 			if len(stack) < maxTreeDepth {
 				stack = append(stack, frame{kids: kid.Key("Kids")})
@@ -286,9 +304,9 @@ func (p *pdfReader) encoding(f pdf.Value) (enc pdf.TextEncoding) {
 		if !streamOK(tu) {
 			return rawEncoding{}
 		}
-		n, _ := io.Copy(io.Discard, io.LimitReader(tu.Reader(), min(maxCmapBytes, p.cmapLeft)+1))
+		n, ok := cmapOK(tu.Reader(), min(maxCmapBytes, p.cmapLeft))
 		p.cmapLeft -= n
-		if n > maxCmapBytes || p.cmapLeft < 0 {
+		if !ok {
 			return rawEncoding{}
 		}
 	}

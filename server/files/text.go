@@ -202,11 +202,17 @@ func (h *Files) extractText(ctx context.Context, f fileRef) (textResult, error) 
 		})
 	}
 	t.mu.Unlock()
+	// An extraction ends by its time limit; one that does not (the parser stuck where it
+	// reads nothing) is not waited for.
+	timer := time.NewTimer(t.lim.Wait + 2*t.lim.Timeout + 10*time.Second)
+	defer timer.Stop()
 	select {
 	case <-fl.done:
 		return fl.res, fl.err
 	case <-ctx.Done():
 		return textResult{}, ctx.Err()
+	case <-timer.C:
+		return textResult{}, apierr.ErrUnavailable
 	}
 }
 
@@ -222,9 +228,16 @@ func (h *Files) extractAndStore(ctx context.Context, t *texts, f fileRef) (textR
 		h.Log.WarnContext(ctx, "no turn to extract a file's text", slog.String("file_id", f.ID.String()), slog.Duration("waited", t.lim.Wait))
 		return textResult{}, apierr.ErrUnavailable
 	}
+	var release sync.Once
+	free := func() { release.Do(func() { <-t.sem }) }
+	stuck := time.AfterFunc(2*t.lim.Timeout+5*time.Second, func() {
+		h.Log.ErrorContext(ctx, "a file's text extraction does not stop; its turn is given up", slog.String("file_id", f.ID.String()))
+		free()
+	})
 	start := time.Now()
 	res, err := h.extract(ctx, t.lim, f)
-	<-t.sem
+	stuck.Stop()
+	free()
 	if err != nil {
 		h.Log.ErrorContext(ctx, "read a file's bytes", slog.String("file_id", f.ID.String()), slog.Any("error", err))
 		return res, err
