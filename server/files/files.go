@@ -93,7 +93,7 @@ func CleanFilename(raw string) string {
 		_, size := utf8.DecodeLastRuneInString(raw)
 		raw = raw[:len(raw)-size]
 	}
-	return raw
+	return strings.TrimRightFunc(raw, unicode.IsSpace) // the cut may end on a space
 }
 
 func toFile(f db.File) api.File {
