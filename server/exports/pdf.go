@@ -22,6 +22,8 @@ const (
 	bodySize = 10.5
 	lineH    = 5.2
 	margin   = 18.0
+	// maxIndent bounds how far nested blocks move right (8 levels).
+	maxIndent = 48.0
 
 	// A table cell is cut after this many characters, or when its lines would not fit on
 	// one page, and ends with cutMark. Tables with more columns than maxTableColumns are
@@ -268,7 +270,10 @@ func (p *pdfWriter) block(n ast.Node) {
 	}
 }
 
+// indented runs fn indented by more; nesting past maxIndent (deep quotes and lists)
+// stops moving right, so that a line always keeps most of the page's width.
 func (p *pdfWriter) indented(by float64, fn func()) {
+	by = max(0, min(by, maxIndent-p.indent))
 	p.indent += by
 	p.f.SetX(p.left())
 	fn()

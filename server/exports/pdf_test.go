@@ -132,3 +132,17 @@ func TestPanickingRendererIsAnError(t *testing.T) {
 		t.Fatal("the panicked render still counts as running")
 	}
 }
+
+// Deeply nested quotes and lists stop indenting: their text stays on the page, readable.
+func TestDeepNestingKeepsTheTextOnThePage(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for i := range 60 {
+		b.WriteString(strings.Repeat("  ", i) + "- level\n")
+	}
+	pdf := pdfOf(t, context.Background(), "nested", strings.Repeat("> ", 200)+"deep quote words here", b.String())
+	text := toText(t, pdf)
+	if !strings.Contains(text, "deep quote words here") || strings.Count(text, "level") < 60 {
+		t.Fatalf("nested text lost:\n%.1000s", text)
+	}
+}
