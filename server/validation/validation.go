@@ -4,6 +4,7 @@
 package validation
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/mail"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -54,6 +56,7 @@ func SchemaOptions() []openapi3.SchemaValidationOption {
 // routed once, not a second time by a router of the validator's own.
 type Validator struct {
 	routes map[string]*routers.Route // "METHOD /api/v1/path/{param}"
+	params map[*routers.Route]declared
 	opts   *openapi3filter.Options
 	log    *slog.Logger
 }
@@ -63,7 +66,7 @@ type Validator struct {
 // AuthenticationFunc); the *apierr.Error it returns is the answer (any other error is a
 // 401). With bodiless, bodies are not validated (see Split).
 func New(spec *openapi3.T, basePath string, authenticate openapi3filter.AuthenticationFunc, bodiless bool, log *slog.Logger) *Validator {
-	v := &Validator{routes: map[string]*routers.Route{}, log: log, opts: &openapi3filter.Options{
+	v := &Validator{routes: map[string]*routers.Route{}, params: map[*routers.Route]declared{}, log: log, opts: &openapi3filter.Options{
 		MultiError:              true,
 		AuthenticationFunc:      authenticate,
 		SchemaValidationOptions: SchemaOptions(),
@@ -74,13 +77,17 @@ func New(spec *openapi3.T, basePath string, authenticate openapi3filter.Authenti
 	}}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
-			v.routes[method+" "+basePath+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			route := &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			v.routes[method+" "+basePath+path] = route
+			v.params[route] = declaredParams(item, op)
 		}
 	}
 	return v
 }
 
-// Middleware validates each request, answering failures with the envelope.
+// Middleware validates each request, answering failures with the envelope. Besides the
+// spec's rules, text that PostgreSQL could not store (a NUL, bytes that are not UTF-8) is
+// refused here, in any parameter or body string, with the other details of the same 422.
 func (v *Validator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := chi.RouteContext(r.Context())
@@ -94,12 +101,44 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			params[k] = rc.URLParams.Values[i]
 		}
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
-		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-			apierr.Write(w, r, v.log, Map(err))
+		var body []byte
+		if route.Operation.RequestBody != nil && !v.opts.ExcludeRequestBody && r.Body != nil && r.Body != http.NoBody {
+			// Read here so that the raw bytes can be checked; the validator reads them again
+			// from memory. A read error reaches the validator unchanged, to be mapped as before.
+			var err error
+			body, err = io.ReadAll(r.Body)
+			var rest io.Reader = bytes.NewReader(body)
+			if err != nil {
+				rest = io.MultiReader(rest, errReader{err})
+				body = nil
+			}
+			r.Body = io.NopCloser(rest)
+		}
+		text := textDetails(r, params, v.params[route], body)
+		err := openapi3filter.ValidateRequest(r.Context(), in)
+		if err == nil && len(text) == 0 {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		apierr.Write(w, r, v.log, withText(err, text))
 	})
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// withText adds the text details to the validator's answer: to its 422, or as a 422 of
+// their own. A more fundamental failure (401, 413, 415, an unparseable body) stays as is.
+func withText(err error, text []api.FieldError) *apierr.Error {
+	if err == nil {
+		return apierr.Validation(text...)
+	}
+	e := Map(err)
+	if len(text) == 0 || e.Status != http.StatusUnprocessableEntity || e.Code != api.ErrorBodyCodeValidationError {
+		return e
+	}
+	return apierr.Validation(append(slices.Clone(e.Details), text...)...)
 }
 
 type bodyKey struct{}

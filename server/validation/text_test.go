@@ -1,0 +1,56 @@
+package validation
+
+import (
+	"slices"
+	"testing"
+
+	"assistant/gen/api"
+)
+
+func TestTextDetails(t *testing.T) {
+	t.Parallel()
+	fields := func(ds []api.FieldError) []string {
+		var fs []string
+		for _, d := range ds {
+			fs = append(fs, d.Field)
+		}
+		return fs
+	}
+	for _, c := range []struct {
+		body string
+		want []string
+	}{
+		{`{"title":"Trip","n":1,"a":[true,null]}`, nil},
+		{`{"title":"a backslash, then u0000: \\u0000"}`, nil},
+		{`{"title":"a\u0000b"}`, []string{"body.title"}},
+		{`{"a":["ok",{"b":"\u0000"}],"c":"\u0000"}`, []string{"body.a.1.b", "body.c"}},
+		{"{\"title\":\"caf\xe9\"}", []string{"body.title"}},      // Latin-1, not UTF-8
+		{"{\"title\":\"\xed\xa0\x80\"}", []string{"body.title"}}, // a surrogate in UTF-8 form
+		{`{"k\u0000":1}`, []string{`body.k\u0000`}},
+		{"{\"title\":\"\\\xff\"}", []string{"body"}}, // bad bytes after a backslash
+		{"\xff{", []string{"body"}},                  // not JSON: the validator says so too
+		{`{"title":"\u0000"`, nil},                   // not JSON: only the validator answers
+		{`{"title":"é ✓ 😀 \ufffd"}`, nil},
+	} {
+		if got := fields(bodyText([]byte(c.body))); !slices.Equal(got, c.want) {
+			t.Errorf("%q: %v, want %v", c.body, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"q=caf%C3%A9&cursor=x", nil},
+		{"q=%00", []string{"query.q"}},
+		{"q=%ff", []string{"query.q"}},
+		{"q=ok&cursor=a%FFb", []string{"query.cursor"}},
+		{"q=ok&q=%00", []string{"query.q"}},
+		{"q=\xff", []string{"query.q"}},
+		{"other=%00", nil}, // not a parameter of the operation: never read
+		{"q=%zz&cursor=%00", []string{"query.cursor"}},
+	} {
+		if got := fields(queryText(c.query, []string{"q", "cursor"})); !slices.Equal(got, c.want) {
+			t.Errorf("%q: %v, want %v", c.query, got, c.want)
+		}
+	}
+}
