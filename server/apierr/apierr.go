@@ -95,6 +95,11 @@ func From(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	if unstorableText(err) {
+		e := Validation(api.FieldError{Field: "request", Message: "must be UTF-8 text without NUL characters"})
+		e.Cause = err
+		return e
+	}
 	if accountGone(err) {
 		e := *ErrUnauthorized
 		e.Message = "the account no longer exists"
@@ -106,6 +111,14 @@ func From(err error) *Error {
 			RetryAfter: ErrUnavailable.RetryAfter, Cause: err}
 	}
 	return &Error{Status: ErrInternal.Status, Code: ErrInternal.Code, Message: ErrInternal.Message, Cause: err}
+}
+
+// unstorableText reports text PostgreSQL refused: a NUL or bytes not valid in the
+// database's encoding (22021), or a \u0000 inside jsonb (22P05). The validator refuses such
+// text before any query (validation.ValidText); this is the safety net, a 422 not a 500.
+func unstorableText(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
 }
 
 // accountGone reports a write that referenced a user who no longer exists: an access token
