@@ -61,6 +61,7 @@ const (
 	ErrorBodyCodeUnauthorized         ErrorBodyCode = "unauthorized"
 	ErrorBodyCodeUnsupportedMediaType ErrorBodyCode = "unsupported_media_type"
 	ErrorBodyCodeUpstreamError        ErrorBodyCode = "upstream_error"
+	ErrorBodyCodeUriTooLong           ErrorBodyCode = "uri_too_long"
 	ErrorBodyCodeValidationError      ErrorBodyCode = "validation_error"
 )
 
@@ -92,6 +93,8 @@ func (e ErrorBodyCode) Valid() bool {
 	case ErrorBodyCodeUnsupportedMediaType:
 		return true
 	case ErrorBodyCodeUpstreamError:
+		return true
+	case ErrorBodyCodeUriTooLong:
 		return true
 	case ErrorBodyCodeValidationError:
 		return true
@@ -668,6 +671,9 @@ type UnsupportedMediaType = Error
 
 // UpstreamError The one shape of every error response.
 type UpstreamError = Error
+
+// UriTooLong The one shape of every error response.
+type UriTooLong = Error
 
 // ValidationError The one shape of every error response.
 type ValidationError = Error
@@ -2373,6 +2379,8 @@ type UnsupportedMediaTypeJSONResponse Error
 
 type UpstreamErrorJSONResponse Error
 
+type UriTooLongJSONResponse Error
+
 type ValidationErrorJSONResponse Error
 
 type LoginRequestObject struct {
@@ -2453,6 +2461,20 @@ func (response Login413JSONResponse) VisitLoginResponse(w http.ResponseWriter) e
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Login414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response Login414JSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2575,6 +2597,20 @@ func (response Logout413JSONResponse) VisitLogoutResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Logout414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response Logout414JSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2721,6 +2757,20 @@ func (response RefreshSession413JSONResponse) VisitRefreshSessionResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshSession414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response RefreshSession414JSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2899,6 +2949,20 @@ func (response Register413JSONResponse) VisitRegisterResponse(w http.ResponseWri
 	return err
 }
 
+type Register414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response Register414JSONResponse) VisitRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type Register415JSONResponse struct {
 	UnsupportedMediaTypeJSONResponse
 }
@@ -3016,6 +3080,20 @@ func (response ListConversations401JSONResponse) VisitListConversationsResponse(
 	return err
 }
 
+type ListConversations414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ListConversations414JSONResponse) VisitListConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListConversations422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response ListConversations422JSONResponse) VisitListConversationsResponse(w http.ResponseWriter) error {
@@ -3128,6 +3206,20 @@ func (response CreateConversation413JSONResponse) VisitCreateConversationRespons
 	return err
 }
 
+type CreateConversation414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response CreateConversation414JSONResponse) VisitCreateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateConversation415JSONResponse struct {
 	UnsupportedMediaTypeJSONResponse
 }
@@ -3236,6 +3328,20 @@ func (response DeleteConversation404JSONResponse) VisitDeleteConversationRespons
 	return err
 }
 
+type DeleteConversation414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response DeleteConversation414JSONResponse) VisitDeleteConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteConversation422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response DeleteConversation422JSONResponse) VisitDeleteConversationResponse(w http.ResponseWriter) error {
@@ -3330,6 +3436,20 @@ func (response GetConversation404JSONResponse) VisitGetConversationResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConversation414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response GetConversation414JSONResponse) VisitGetConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3457,6 +3577,20 @@ func (response UpdateConversation413JSONResponse) VisitUpdateConversationRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConversation414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response UpdateConversation414JSONResponse) VisitUpdateConversationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3604,6 +3738,20 @@ func (response CreateExport413JSONResponse) VisitCreateExportResponse(w http.Res
 	return err
 }
 
+type CreateExport414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response CreateExport414JSONResponse) VisitCreateExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateExport415JSONResponse struct {
 	UnsupportedMediaTypeJSONResponse
 }
@@ -3732,6 +3880,20 @@ func (response ListMessages404JSONResponse) VisitListMessagesResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMessages414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ListMessages414JSONResponse) VisitListMessagesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3873,6 +4035,20 @@ func (response SendMessage413JSONResponse) VisitSendMessageResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendMessage414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response SendMessage414JSONResponse) VisitSendMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4106,6 +4282,20 @@ func (response SendMessageStream413JSONResponse) VisitSendMessageStreamResponse(
 	return err
 }
 
+type SendMessageStream414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response SendMessageStream414JSONResponse) VisitSendMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendMessageStream415JSONResponse struct {
 	UnsupportedMediaTypeJSONResponse
 }
@@ -4234,6 +4424,20 @@ func (response CancelMessage404JSONResponse) VisitCancelMessageResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelMessage414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response CancelMessage414JSONResponse) VisitCancelMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4379,6 +4583,20 @@ func (response StreamMessageEvents404JSONResponse) VisitStreamMessageEventsRespo
 	return err
 }
 
+type StreamMessageEvents414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response StreamMessageEvents414JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StreamMessageEvents422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response StreamMessageEvents422JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
@@ -4459,6 +4677,20 @@ func (response ListExports401JSONResponse) VisitListExportsResponse(w http.Respo
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListExports414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ListExports414JSONResponse) VisitListExportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4551,6 +4783,20 @@ func (response DeleteExport404JSONResponse) VisitDeleteExportResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteExport414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response DeleteExport414JSONResponse) VisitDeleteExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4649,6 +4895,20 @@ func (response GetExport404JSONResponse) VisitGetExportResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetExport414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response GetExport414JSONResponse) VisitGetExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4799,6 +5059,20 @@ func (response DownloadExport404JSONResponse) VisitDownloadExportResponse(w http
 	return err
 }
 
+type DownloadExport414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response DownloadExport414JSONResponse) VisitDownloadExportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DownloadExport416JSONResponse struct {
 	RangeNotSatisfiableJSONResponse
 }
@@ -4895,6 +5169,20 @@ func (response ListFiles401JSONResponse) VisitListFilesResponse(w http.ResponseW
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFiles414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ListFiles414JSONResponse) VisitListFilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5011,6 +5299,20 @@ func (response UploadFile413JSONResponse) VisitUploadFileResponse(w http.Respons
 	return err
 }
 
+type UploadFile414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response UploadFile414JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UploadFile415JSONResponse struct {
 	UnsupportedMediaTypeJSONResponse
 }
@@ -5119,6 +5421,20 @@ func (response DeleteFile404JSONResponse) VisitDeleteFileResponse(w http.Respons
 	return err
 }
 
+type DeleteFile414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response DeleteFile414JSONResponse) VisitDeleteFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteFile422JSONResponse struct{ ValidationErrorJSONResponse }
 
 func (response DeleteFile422JSONResponse) VisitDeleteFileResponse(w http.ResponseWriter) error {
@@ -5213,6 +5529,20 @@ func (response GetFile404JSONResponse) VisitGetFileResponse(w http.ResponseWrite
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFile414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response GetFile414JSONResponse) VisitGetFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5363,6 +5693,20 @@ func (response DownloadFile404JSONResponse) VisitDownloadFileResponse(w http.Res
 	return err
 }
 
+type DownloadFile414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response DownloadFile414JSONResponse) VisitDownloadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DownloadFile416JSONResponse struct {
 	RangeNotSatisfiableJSONResponse
 }
@@ -5445,6 +5789,20 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	return err
 }
 
+type GetHealth414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response GetHealth414JSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealth500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response GetHealth500JSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
@@ -5490,6 +5848,20 @@ func (response GetLiveness200JSONResponse) VisitGetLivenessResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLiveness414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response GetLiveness414JSONResponse) VisitGetLivenessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5542,6 +5914,20 @@ func (response ListModels401JSONResponse) VisitListModelsResponse(w http.Respons
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModels414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ListModels414JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5602,6 +5988,20 @@ func (response DeleteMe401JSONResponse) VisitDeleteMeResponse(w http.ResponseWri
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteMe414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response DeleteMe414JSONResponse) VisitDeleteMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5671,6 +6071,20 @@ func (response GetMe401JSONResponse) VisitGetMeResponse(w http.ResponseWriter) e
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response GetMe414JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5787,6 +6201,20 @@ func (response UpdateMe413JSONResponse) VisitUpdateMeResponse(w http.ResponseWri
 	return err
 }
 
+type UpdateMe414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response UpdateMe414JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateMe415JSONResponse struct {
 	UnsupportedMediaTypeJSONResponse
 }
@@ -5883,6 +6311,20 @@ func (response ListApiKeys401JSONResponse) VisitListApiKeysResponse(w http.Respo
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ListApiKeys414JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5999,6 +6441,20 @@ func (response CreateApiKey413JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
+type CreateApiKey414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response CreateApiKey414JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKey415JSONResponse struct {
 	UnsupportedMediaTypeJSONResponse
 }
@@ -6103,6 +6559,20 @@ func (response DeleteApiKey404JSONResponse) VisitDeleteApiKeyResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response DeleteApiKey414JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6223,6 +6693,20 @@ func (response ChangePassword413JSONResponse) VisitChangePasswordResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ChangePassword414JSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7391,165 +7875,171 @@ func (sh *strictHandler) ChangePassword(w http.ResponseWriter, r *http.Request) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H2LctvIteCvdGFvlaUsSFGS7Xio2tpV/MhoxvZ4LTlO7tArtIBDsiOwG0Y3RDEuV+3X7Iftl9zqcxpv",
-	"8CXZ0kxGVamJRQD9OH36vB9fvFDNEiVBGu0Nv3hT4BGk+M/33MBrMRMG/2N/iUCHqUiMUNIbeu/hcwba",
-	"aMbjWM0hYkIyMwU2FzJS877nezqcwozbL80iAW/oCWlgAqn39atfDv8eZlxIIScrpohhbG4+voaO5X+c",
-	"QnU8BjLSbOeDFNdMQ6hkpHfXzwEmXRyPDaTt8U9pEGYUm3Nh2AWMVQrMpAshJ4xPuJD18WdCilk284YD",
-	"vz3XV99LeMpnYNzpPFfyClLN7WwnUXv6symwsPLOI81EZCcU9mnCzdTzPclndprqe+ci8nwvhc+ZSCHy",
-	"hibNoLrKsUpn3HhDL8vwTbdSbVJ7gnadz7NUq7R7RYGEa3Me4hsBU2M8gCSFK6EyzRI+gSOmZsIwYdhY",
-	"pfh4LFJt8Fmx/M8ZpIvK+mnGGjD59WuQEzP1hgeDgW+Bm/+937Xol9eJSs0yQAI+XQVCeuP2wHslYli2",
-	"irGIYdUa7PPbr+Bk/FZJeMNNOO1exsszPrFHx1mokgUeURgLkIZNuT5ih4PHbG7vlj1FzcIsTUGaYslE",
-	"YMpFn4x7dr4eTbjqCNtLXUKYflRzNuNywYSBmWYccYdNVRzpZRgU40jV2SMY8yw2dm7fLoWu5r7DJfeX",
-	"30UU3oDWfLL0FGf0eNVBulduf5bvuZxAexnH7GJhgKX2qc+gP+mzwP6i/8egtz84OAyWnhYNuM0pfbU7",
-	"0ImSGpBu/YVHjqrbv0IlDUj8J0+SWIRIg/b+qe06v3hwzWdJjDuANCWiEqrITnDBo/PUDeTnEPOGnkVH",
-	"9zu7UNHC4qBUhl3xWETsp9Nf3jqYgsbrOvQGF3+OnvAB9J6ND8Pe44tn0PuBPzns7Y/3o2cwuHgaHnCE",
-	"Zrnp/0hh7A29/7ZXMs89eqr3XuJCcePtw8cVhSqLI1zUBbCEpxqivmcJp5LjWIS3BEyYj9KEimWzsQUH",
-	"j1Pg0YKlMBHagMWtewRJflj5ujWbCzMlskK0g2nDDSCIXqi5jBWPGiD6096f7P9Vb28HL7Rv++XoFlMt",
-	"kZpzzbRRKUT0bMcyHqLn2mdV6CfR2GcGrs3ejKeXkZpLplLWPB8UG4q7eSEkR0rTcTHaq5xPVVys1Y5T",
-	"kceOwxAS08MrqNubpBscdIksVeZMQ/deCJ0oLejb1lDcGB5OZyBNUAGYpQGMaxZYRmP/+FPAdt6/es6e",
-	"Hjx92i0sVTnsGZ+sPJpHmp3+eNw7ePJ03VB/7+XbOFsk0PsFB+sCiVRaivF4NVCQ7ar0QkQRyNvdvXEx",
-	"TPXy0T1LcRR7/yKh+UV8v7eOh/lqLB1yEjxesRNpIJU8flnu7abgEG6oc3pQhUn+iOWP7gUSx5JlEq4T",
-	"CA1EbMxFnKVwxITRLOSZBgufWE0mELFMRkDyaE6wRA4vZC3PU4hAGsFjfVug4XjnYWXAblKuUpZwrecq",
-	"jexC56mSk/vEqWJVKNQ3V8Z27M8aaYjUc0hRwL9QZrqLcHyrzCuVyeh20JPKnI9xmCrMLI7nv94LeN4q",
-	"prNwylLQKktD8C2YUCmMlZygkqjVDJQEBrGGHCBvVCTGApapdyh1P9Ikh1dl7a++946nFnc2ZZg35FcO",
-	"mBCRMNngWDmVXiKGEsey3D01PZDRnhb/guCu2MhXBNLCAudMqdc8pSXeHPUSGuzcKHUe43Dr5FJ8y14X",
-	"Ltn+4PGzJ39+ipK5vncRtbG4Kn/Aw3yrzCk3Qo+F5WQbwO1bCIp2YhYL0ExlRosISEjMhaWqzQduSUZS",
-	"buA8diPVjlEp0i3d+dzfUTUXcsRMuiC7EuNjAykL0DzVQ/tUkBu1Gle08sqypbi39yrGLlzPKaRXIoQP",
-	"kl9xEW+IBytgrmm886wyYPMGuXcsfhqYJSrlqYgXrP7J/YgSLIIEZAQyxOtTWVL1ZGJuIP12Z/BB8sxM",
-	"VSr+dVuMz6ojVcFuf7ZyCA3FCnPEPcG5ImcxngKbCa2FnPjMyU2MlDe7xAaYP3782DsuNwPdXKSxXVwP",
-	"WP6caVjPUD5InSVWc4ToDUSCn+E7tzuXYsTzmR3yHOdtXgw3ASm1s0yjbaE11T2zFRRVKuvMtQ9UbCFi",
-	"U0hJ9PmQaJMCn30DHSRzQ3XoIBZuxycsSdWVsMK9lf8hYjvFJ0bMQGVm9z7h1l7gkQXaVMhJ1fSq7X/m",
-	"3MnafXbWpDhffe9v9n4g4L4BXK+KwQrIRmC4sOrPr1+8sYDYgsoeex8Vgxro6dKwSIGWjwybcROSjYHk",
-	"UDby8JuR5339tEyKqhr2fgsGrIsU+KUuZJKUh+aIBQ4oAVpPNAMeThkCp1+Zn+w7ifgZFngUUYSWGR6/",
-	"S1UCqRGgveGYxxp8L6n89MULU+CWNHBTk+IjbqBn0bctyPsekUe96huZxY6jk9G5NYaINrBA+17MtTnP",
-	"dLHAOvQ+JHbOiHHDZkobpmQIjLOZkJmBmhVtq7WRrfpL+0GSwlhcd9N91EJyj5SGMAXjW7JvII7ZJSw0",
-	"4wlP0SbXVkpKG/2vHgICl1BM6FePqQb/BoQ+FYOri39CaOyiCS2e0wBrsaNl3zh+d2KXT1Y8YXSxN66d",
-	"Hg6RA7xhuEyh0DH5u8KzS7o4HceKu+2zE6QXeoo2WxkvmCQX8lqM/aOhIMFyOSK+FuS52YJGoRuu9o9V",
-	"tNaRwa/FCniacvy74jtuA/Ad1xqN07lzOXcf26+cZ9keG1Pk9bebLpzKa86zCV7cRn09XQB7PrUa6ztn",
-	"CKt4vbah72TSOc/NaQ2X2/7BszW+bbvMee3zVcDPF9vac2sdjXE7918JK7gDtrYNS8o9rNuMP1MRxEt8",
-	"uvYRYlwKSSxAO1ybAZfaxTiQDPdIM+dZ7m9CR/RCG5idJ6maJbjUtV8YYeIO1eblLDFWTzYiZhNxBei5",
-	"iiAVVxCxcapmlVALB5xO8pgRy94CcF20iRbZ3F4O4gatqkzZPr11ePfdyVUNydcTre9EaRBeRDlvRmfq",
-	"vHpJpJSVI7RRiWZzlV4KOTliEq4gpXgPNRPGkNa92YXKmWSVnm0Sq1OFEI6xHCTV07kZYIpbv1VEUcfN",
-	"rXz/bNARKVG5utsGLy3ZPMU03Wzb+Ql+8UBmMwvpJBrbG+oc357voZL4ad0BuYG6juiF0EnMF28dGhTK",
-	"pncccZxqC7TwvZeoZLbJcypmM6tjyIjFag5pL+QaInaxYLlBkQxy5fQ84v/L/dUP1ayKz4UmWzmhJ49r",
-	"azvsWluuPG8hu1u+oiQwPeUJWKnQ3rQF+UtZHlLTFtQLPX2tPvsXFS1ax0Wfd51W+c2WrBztBe0QJG0s",
-	"HfTZjIdTIaGXAo/sL8x+gAfiEK8e6dOwU3Z7S6t++LpH0ExVdG5/ci4Ny2zKgJkuF85SA1yHBaThNmj5",
-	"v1vGqC6b96cOBCpMKy2xF9IemhOshHERw0z7KIeUiyOMoci3TRjaKzuaM3i02Vlhimkf6DSbcVkeI1wn",
-	"MZe4hJxNFE5/2k6ngFE147SEmM8Zj0meCv7ec4Std/IiKO4DI3vvehUJsbLcTm3eTuy/Dqe5F3ML5Oda",
-	"C224LGSWddB3wYMoamlIt/6ssc3aGH7Hcrr3atF962tejyFuHd5bUr7CwmtXvI4xMRCDgYiCBCj4ylKI",
-	"ha5HUzmhfq0UfBP9IY9q6tTbb84PN1ZMtPgXnJP7t/q6kObpY68z0rQlV7cDud0wld3VJqpBajkufHcp",
-	"2qHcfcnPFZq3pZhEZu4OiTmFXO+zVJkJXQTaFhbxwGcBxiH3kWXYPxNupv3GKQaddLJCGNYIYLjE8oPu",
-	"/cew/X03IA0xwxYAXkAooqpmmft9uGFZYnls56Zue21XxMhg8OIYo258FsbApaU2UjELcp9JRUZ7FbNw",
-	"ylMeGkiJ9tz4Ok/5wZOnHdHpcJ0HqOS2vkq85/egCpWrXzu1BiVwC15LEiyyfHeCgBh5X+TgR+CxmW57",
-	"IaYQXuotP4q44Rdcr+XvtKLndgoSkiKht/qmAYli3q7ta8NNpqu8Tl2ie2+S8giiTh6XJfZ+nrsgk05U",
-	"XZXf5HuW4jk74epDdKsrv2hN7udnsfxsCSrbnVXMDchwcT6rby9SmYtUae9PZrML2t4SmDbVrXV7rqyh",
-	"a3OvxRVI0NtiYefiNl1U5zrURNzQ3gK5Gr9SXMCXMCfuhmbxptrr9PqV9uw3JcvdnlG2GcErlTKOBuMF",
-	"00bEMbsAISdsAhKsIhn5lKYA14ZpfkV+0sJ1gSieKLGEbXSI42s51o18fBaBz7t1/I/TRbFBF1uhUjQg",
-	"JhANWdCMs7ACUPFbVZUO/JEsn1R05doXZCcgPdA+QG0zzRI7gAs+RmNPvoKRnE9FDDm8hZzs+izQ08xY",
-	"gb4YQfI46I/kJlqHS8DTy9P3rPIqdG5hZyFPU0Em04Irrj2mJkscCyn09DwFrruSOewpmMJH4fbOdkgY",
-	"tX/ancZ4UYJddAtX/RVM84Xuf0NPbWFPXTtgqlzkiaNJVpet6rCdfKhNyhKQkcDAeMIT+rclKlbjtOIR",
-	"oqb9jcsQ4ngph4u2vh3ZRvSiGdh5CZKFKpNG+2RZrx1ICpiZZH+cdR1Mk/rgPi0VMHZg3ZXJjB/NErPi",
-	"lQa9rL/vd0zTIqC+d92bqJ79seeyCT902iyWaLKIDoUE6/klU8y9RvWLkEO/RqMqd3S5l2kF7f/ucm/F",
-	"/nMvou8bC8sb7NI5Nc+L692mDy04bAPEaL1g2GW560A63OGJHKs2jJfArL63Lqi9q4gh9dv8jBnF9g+e",
-	"VbRKtsPlgn2QwmLkbt31EKo0hdCwqUo1sAtuDKUpr5BtnnXQnfcwTkFPbyaBpfQxXeSbuKOqMKwP1gW7",
-	"9y4L9WaLjciHdJ5bAFbdraq/yYouN5Y0bxRBsZGIeQoyciTghvEipbRZObbDg8EGHrTl4ssrFF3mU6Wd",
-	"PDpRoJmQRpWiRR7ce23yjNGKoLNjf/fZG2ct9Ufy+enffEzH9tE1V0i6aszevXilj9jjgwO013AUnJiZ",
-	"csNCLl3adAo8QlkFrs0uiWebS1Azfn1CL+8PGjTA9zIpPmfgnlvS2nYdEIi7z0/r7aNdeBiC1uWFa3pW",
-	"fvp4hhliIHHPwbHzgCF3HLK/AE8hZaNsMDgMcRD8J3QbDnNPv5DLa5ZQnIjBPFG7NIajurh63fe6FPgW",
-	"2WgMLeQkBpZpOGLgnClMoEEw2OOZme65AQJ36hLmTBM4O/eB8xTmx1zaI1h0C3Aa1jpGP+gOYad2PM2N",
-	"1hZSg66bsQtNKPD1JsEJMyGrv+4vDVdoBYICRgC5wGu8vxc8vGTuCrfjk+hW9xvO7s7AhVasw+rJU5ip",
-	"KyA9gz5l9Gljsu8eJkHHYM/8W4H/jthR52Ycen/nKLvmDtv0Jd9HK2jipipjUxHk0azreq0KOMuXUFt9",
-	"qVOsMnhb/IYwS4VZnGIyEILuAumMJcTlX6/yjVh6rdI89NrriMqukVV0kjgiGKuJQNtDThNJOArseA06",
-	"iTnEvIjwHkk3jgWL3pvBHk9E7xIW2pkvKJXJG7rVlpCeGpNQcoOwYnGn8cLSCst+sO6PhnjcmyrM+00g",
-	"1RbZ2PEJK1Tzod2g02Crmpyr7WEXfTKSuUXCauUQOWBcLOgffmEvgXJcKwAg6yehwRXp6I/kSL7E6BiX",
-	"wu8i2910mFWNYTMgryBWCbCdAL19wa7vpJqg9P8HDIo4g5FcHWiAy+BJAjzVeX0ysjI9wsoBtLYTySLA",
-	"mWeY+1SaonisFf3bWYYiFWb4kuXz9gT3rvb3VAKSJ6K/4LM4sFOOZOvZP7WyeIPrsaNQNS3HXulV+2tw",
-	"ZJeZpCrKqAKEmYIGzKRT4zEhSixCkOSTyHWmkzN739LYYYse7uHElMzeV+lkz32k9+y7JZX2jouzO353",
-	"UrHaD71Bf78/sK+6LXhD77A/6B+ijGymeM0ql8L+mSjdyV8qh10XHBhWeLiUai5deQICEFUkKGoUTMCd",
-	"Cp8BezzYH8mgI7AIQc9CpSsvWzLZZ+8txXTGSnsj8qwsHkWpvef2uwTSkcQ1EJQtIS6qt3m0xSIMJY+z",
-	"2iI/i8huR/BaqbksUS83ToOqmfW/1gktSsqNWk8Hg8E3Sw3PJeuOJKxTMZFYfrCR8Pn3XpEP3itKha3M",
-	"rq1XPMRKM+UQtTqFGw1TftEaypUk3HAY+zZu/DFBtOuzAvJ7lRJb+Mn++k86ipjYT/cP13/arKGA3z1Z",
-	"/11nqqz9+OBg/cfNVEb87of131ULBHz1vSebgLNeEAe/2gAsHdnxVVHCG/76yfd0NpvxdOFw2FJmpGEl",
-	"paqkWxg+0Sj9WJnjkx2rII4qM8up43u4Upe5tE2XyJWxQTEiZ7tFIRLMlZIAkWZS1QQVn2nF+Eg64kaM",
-	"s0NBjJBNk0srVhOmMnNkeX5OiK3YUpQgs4uLRpK+zxOCXdAi2zkYPN7ts+PKHGX5MqF1BhFGibnqboXa",
-	"uhhJWgrbyXMLg+Pnz1+enp6f/fLzy7fnZ2evg90ldNhC8xaEuKEHe6k5P/x80Pvz/OVPnwcXB9GPl/97",
-	"/+qng+fzxxd/O5Q//OP62X/q46fjs/3s5+T1bHNi3LDxbUSOHy9LkiO0EJqpK5csfBNK83siF7+dq/8S",
-	"JRJ3BisuukOsVTe9cqOpOoJGq0sv0zCk1OP81vO2zFS7ySQmSZiPZI1QlNY6FUcUn15NCOmzdyloy0Lk",
-	"hGHhGLyrdgFRneKMJKWnC80MxxmRRI3NkIryYiG8HDF3KPadlmY3DbIWXYaiGIpQuyMpdE5WirW6glNC",
-	"W+Gu69q7pZ0Wh/Bvef3vRBo7rgrgR3mBX4sTTRQgcj9niBxZ8iC93VR6q1WBeZDb7pR456Zs3sDtlhF7",
-	"JWUnK89y0k4JXRpJKllWiELXqXih9aKZkDiA6c5/OhpJS7zzwazOSropOyvyQPOHamznFVIbHsdFxD6X",
-	"LEBLXGC1bFrH48HhSGLIwrKal2t15W7q7OBzC7pct1u6FLO7UJqb/s2NKPX+XVBqqgNKZzznmjkz6FFN",
-	"VUBuasXtsgTSA5FuEekNCEtZYha/2IDoFfWgH0j6XZJ0orVNUqtJQe+m4jUbt13QpKvjhL1vmUbTcO0D",
-	"37IJQIJrxJUwC6K/Ryz4HLBLgMRKxlbXdg54YVyNaC6kZgLdZg0tVmjzvLamevuIX7tBVr6yl1/PtS+6",
-	"bg/2zfpuf5Hxomn871o/mr3R9b9jOVNPSA1SCyOuKDimq1z/51v0evj0HcXiVuWBTvkYDfNqXAdO/+bS",
-	"3u9HAy7umAVOff+Vi1X//dNXf4lQ5Fw+mP0qNFMJuT377KMwU5UZxgnX/HZtC1eNq5mJ2B/J8lt0T/nL",
-	"vONCo97SJa6ErdIDtxFcGs517x8qQ8GO25WHwl6olF9BzJKYS+lyX53z5SwViWXcr4W+oPIUG+Lx0uIJ",
-	"dyy91KtrdIswtQP0HtSs395tP8XCVrx2Uivue4uj7n1phAN/JWKAAdwduYf29/blRjYuTBGUpo+K7IRG",
-	"4gWWCqNA+TZvpWlbt3udnZVWFd2CzNOoqz8qiqj/TjGFoLQ5qvjdktYvsnH0LtHSSl99dlqptP5Ik1Xw",
-	"cfugJ2BWn/LgvsncAxZ1Y9FfwWyDQttJxo3Ga1aeTLqbZVH9N+2kD4gjTaW30BlGEXFBjbtTlA/KHUER",
-	"Jdcl32et+MHbSBi5tEBSgs/e8C3MG8tDGe/YJL3JHXJJHvcoMmx9/R5kjM3u/HtMccfsfpWyIr5Y1yNM",
-	"7bM8XegW4seeizxDg+2tqccSZ56MIO2SYjQLkmgcsB2r2WqohNWzFD8CDI8rUkxQuR6O5GtuhPTZX1OA",
-	"S589X6QijkXosx/hIoW5z45TfmH/fv7Tzz77kctJRjEIL+CKSz7hqWAxGMxgEXIkYXYBEXrhFMX5lQku",
-	"UuGPbMq1T31PuCYvPMzUPwUmGX74769evXqx649kkNdQIfKHgWxs50KZKTbD6ME1D82uTz26NJ5w1fZd",
-	"lJQZixhGEq6FNrrPjutQM0pRRwurDrn6MtxVHLYCwP5hn1EREu2gyCysR/LC3kSIWKJUbMWIuUovIdU+",
-	"+j456ZgzQEO2lS6GaIYPVRGdyCjJtNBAnX/SzmBlTjv3wQ+0IzsipjnMuUVc8iDQfCxWsujGUZbIGUmX",
-	"OmvHeTI4PMJ+OphWuqi3f1iup7rSK7fgH0UAbxKNt9Ux6zXq7li7zKvOLGlnhE8f2MMfzSxc8e0RmVgm",
-	"SeZMYDOWkWudK83DjY69+Tc+U3EE2hAJ6TOXIqap7P8MuEtlp0hkS7mw6j9aGnW3eTgf4vtbhr+nwbWa",
-	"lrvS1ppD8kFzWm+XnZWokaN68dO30Zc6JZ5T4u+m9JK4WdEGK600USlkQOyfGCdtMHJ+cGSBuVQwkmTh",
-	"EZrlKf/k4i5+Lq0+tZKgPjVoXZB/wvHGIRNjGtU5rTGPis/5wmfCuJDHfB4K+xZ5c9E++9jK5R9zEWuf",
-	"RixjlJ4MDorIpYTauJXLrXYqpQx4FlAFg04er8uE0tuw+OJN76MVUPQUW9ieMA3AhHT2ZUyAmCsW8YX+",
-	"n5sLAh05r3cuB7jijkskAQdzi5WFA6EILcvzGx5pOqTfuMDw4Hj+RhLGBiustzH6duZ0zAOuYaLVGIqO",
-	"B4iG3cR7G0Fljxb/HXXcpRSfPO44vS63ZNVGIs49lHvgClDztHrTT6e/vB1JytlDZSyIuOHDgMVCgtMX",
-	"WSCiYWClI1dK2X4/HMmR7LHAzRwMWfClWjXVZ62iqRZKATkGOyjDEQ4XQWw4DuYoVP4FtaMQEEJulMa9",
-	"ua+UtCuojFymvhWp9DnVz/kMJQIGRfWaYJcGwxB6N1oz/Y2q/9TLEQe7fgfLKdZRZTOYbicNE5ELMrMb",
-	"w1pndlPU1lON3QhUwAqbVCk25inbKYBtGdrgyCnHkscjCTSuxkOdKRzbqbx2nEeaUami3T4LhiwRchJY",
-	"hjuzmICxEpa5XgvQLjhYzIScjKTKTJ+9EDpUUkJo8t5TyOO1UUl5EEOWQo/6XyOTHcngry/PWL/fLy/G",
-	"lwoi7BEWUm5Y8Jpr00PY9E5e0MHg8MIVRQjsOHRSFo4u7YYJmZAOX3TkcRF9Fq3d4V3AWGFmo0PcNdz+",
-	"lC7vvxnPb2oO2IwdwdErqVVZTkVEQzZwSDXMb9BIImlgX0a18sgjb/jlqz/yuq77yBuOvP//f//fyPtq",
-	"kd8O+6QYFq96ZVC3PPzmR4hj5b6qxaw06y40qVp/0w68dGFo8832uzycArZKT1Xc2R29F9pXrKjbMymX",
-	"eqzSWbC2+fpxGELc+0s2HqMNq3NkezndRcRuhChM4xeOuuXrXd1P8UGOerDU3EwiIgz7pvJQjewTEb+9",
-	"cLTejuLo5DpJKiFJKa9mqOSw1q2+UecDFeJY6UqSDPFpYtFCj2SXplkKGWXQt6v2AyX4cy31iLn3MRuI",
-	"zmEk0cRtlfk8kY+SeULnLc2bW7bi2wUmxQvLJzut2ThVVdf9vjanZQS5BYUHk9Oa4CCVLAvE+daXlnjr",
-	"UgvsaUXjoFdd7kMphTsZkeJxXZvtutDHdngcO9l+NpJzF08ozK6zY8XiCju7VMss0e5BRrrPqnVhu++K",
-	"by+RE5mdALBDugOpAiTO59WzXOVVCbtWUgad+706BUiEgMPwlwStlsGvjfMiypUZrE1LS6p0p00hBHHl",
-	"Cp3aj0hKKQN6ayCsSQUJ5lvYb/7Pr4PeD5++7Pv7B1//w7tJYG+ntPidZTK2Y+XllmBeKOs09O6/o+j2",
-	"QPGWhSrkCqZR+U1/pGtY831M79vJGpbMVuIc1qU0uFeLZAZyVXX6npyj/ffteqp0RlnpecqLFP3x4vuh",
-	"OOZuj6n7a+8L/WObuN48gsNF9I5FDMsidSvxDQ8xut8yRle6U+g83yWBuY3QW3eMKyJwl53e4D6CQB4w",
-	"ohsjjnNUQAu+4RE3fAlWbEfw6Wya3KhKMPYqOLCUQ9HrECGd8FksLiEvKxupuYwVj9gOseQZSOOzl2d8",
-	"4rP3ViHd7aAr7psCN7fb1HtyNa7nYifjt0rCGwwuXsbKVp/cC7dSe9QHg6ebGKDQ9l/97nBDDH6jIjEW",
-	"OdbfTfDT002sVHICb5U55UbosSDs/Z0S3hxX15HeW10yLLu4icCHL24i7mH16N+3sFf0vFop6iFE/oCC",
-	"3tgdcI6L9PfyxM1jFsyy2IiEp2bPKq49yzECdqGiRWlORPrsamraNzFnM2KB/T3I61TYV9BWWRQRZZHQ",
-	"l77rODrF3FDJZjBT6aLPToxmVlmllpOVHnVWisx71O1gPA5cG5BYAkFJ9GLGsctTpnhXzbhd1e6QNWqb",
-	"s0pp83cvXvns3du/+uyndy//SqU7P8LFO8rgDENIjIvWJqOnlYsoHvlJnx3T/pTdSPDm+O/nH969/uX4",
-	"xflf/nH28jRwYctuta5BLCaYkCHGXp9dio/SKveoUngxOvIMv4S8xDeV+cAWrYbMlugn+5wpwwnSRR+9",
-	"vJmcHfESkrKZHkZ159wfYdZlYKLmf9jdbZVrsgM96pe12YYxhuVNd2odRC+E5JhKvq5rYtzVHO1u45Ko",
-	"Cd7KmCTa30PS62+PMn5IiFfjEXUQx4LX7n1xjRc21n6RLOS6r4u2kEj3KqHBrmECNphiwlBwhP1ALE1q",
-	"La7lg6L8TZNZl2DAZjqy43FLNeTuQxvcCRGya6vofA/4sFpNbsKrW2TaSkq2p1MX3UtyspFujOTDL6Uu",
-	"x1cs3/NZ8JxG6L0QOlFakFu51JRdXz2UB0CGKsJIsZEMcinhT8Guz4K/9/JxLEHv/YLz6yGTSksxHgdF",
-	"fJ7Vu4M+OyUmoFmA2lvAdg4GTzFV7GTcszpxD5XigO0cDh7vUuTVybhHL3dJHbnG7u7Kg77+oK/fqb6+",
-	"nAPc4rZPiy7FnZf7fdknEKNmRWhJjyu/j3eG2uZSUXtsmEslYiNIQEYgwwXd7rxXsD+S9tX3EAlNfQlD",
-	"JcdikqUQ7ZbhIAeDAT2lIFscGetYu4SIJ4PDCrXhMxhJ0vvsN5bvYVKE0++oncMjzUKekWYUq8nEKhuk",
-	"36VgslR2l+GZgHGNnG/EHauRkEVr52q/5mo/4EH/Wdl70lPUcLn6d7tD8uHTwZPOdgibsWW3tQ7GTGWR",
-	"KqeYB5X2b30hviXIqCVZASPqhFwDW9Fw+g6Bd2xYDFwbxMQKDF0UBZoJ7Nb6K0vIvQceCQk6Z6zcXQM1",
-	"dreiHLlCFShT3akGdLv3YnEFS69488rhlXBRXljLGeuwQ3pVhIFprO7ubrtUlXVQcXc5kioNp4ClO1Va",
-	"BkmnoLGIDy0/BTz8sjtpfsjsIhbyUi+5jkV76tteyNpN27h7RT77EmE2B5qgLAMhJze+MCtQI1+FT6cg",
-	"5KR+DsvwAbPelttlXwttqulxIipKBzgSzY5Pyug/NR5jEnse+5dXNVMSlqSL0vS3PbhGm1AvjvmMH/b3",
-	"y/Z9v1Kzz/IJMrsNI/OK5qXLYvNwFzdXU+4uV6gmSJRLr8dw0ilWY0XolAhj8j5Qm1oVilKwFGyp8xKw",
-	"2s9bTDW7OeU9miq9mPyRdKYIZpTqM2JGeTFZDHDrks9xGW82Mz5Uy9YKzSaIs3d9ot/QPlCFPULSgozM",
-	"wUIyUXXy4JEutxy0InLzYdEWZH+g1l/tnh9d1PrNdzUruE6Lq4oS/z5PFY2z2JGoJyRzTcvbB7h5zSg8",
-	"PJ4CFY/qMyqwTz1iygA9PEsMKJPKTCEtzn7n8eCH3WUlpN7At62pzV6rK4h5CNsWkKo2YbzjwlGrMDEv",
-	"GFXHyLvKSfl3TjG5zytKl4wCyfAaWUmXcJm5zpDNC1tlqEVjxZWGNYcyj3SFe9Z85ewUwhQMZVCS7K6n",
-	"ai4ZNkbpFsOOE/Gznfh37UynTax3p1uY/QG96RYtc5SplhvPkW6FX73J/y9h8cjKcRbPKLmXfNkCK6Wh",
-	"pmMxjowt9BoWnNKMa8adtJA355pPIUUs5Q3+xlyBDIGVxyipQZi8W7S9XOhtJ5fR0jpUhBW3aoHoei+j",
-	"n/dgcPDn3uBpb7B/NhgM8X//WeYbXPDwMksYAW/bmlW00nuqVUGT00KiZWzrEhZ+VY63B/vgJf5NsqKi",
-	"2UDZLbjjxneyn70vl7BY5zd26FBv01WkADVr4do3l/kaaYbKNd1EUXMDuoZcDw7CNYkhFkprkWGDhCwi",
-	"/KJMuEo42sEd+SO88Zp0q0oG13TlJhdEgZJlu5wvXpJ1sKa32FASLVJZmoI0ZfPdnceDQ7IkEkvC3ry7",
-	"uemAlJncgOCyzJxsNZIgI33kGBuwGUfkxllIxMP6TFjXv8118I13ZYPNmxdKoB2dr+0Z5HsS5tXXtOFJ",
-	"XDx3b7tvt+BKtZ18i4aQxdkI7SAZ3bHqs3VDnQeGs7Xu09FctlB36hbser/7Xz9Z9YAq8XQRIKyYRo+L",
-	"ruGuBzkqFm6y5mfklHEF3Zz/JL/wzoFZBD0V9nJB9Q0dXXMW83YzmveVdmQ+dYr0nRWs7IgZMer+WhkQ",
-	"e/y0h2vbeB5phqpbbicoRiCItod4reSkF4sriFDQx3xQek721NMXP2ufZdg1zUrjVctddcsFX2hP8bzd",
-	"eb9WsawySr0GcnuoIqpMyEY9TJ9K+yQxF1a1wII3Lha3s1xTZdIis7EbwMcnVaN3xZHRsH9XRyT7d3s8",
-	"DEEvCk0xikLVRRJumd9tFCJfZUzy1a+DbpFiwjUF/RY1mVWKscCVEfNQ/a+fvv5XAAAA//8=",
+	"7H0Jc9tG1uBf6cJ+VZZmQYo67HGo2tpVfEyU2I7XkieZL/QKLeCR7BHYDaMbkjguV+2v2R+2v+Srfq9x",
+	"g5ckS0lGValYJIE+Xr9+9/HFC9UsURKk0d7wizcFHkGKf37gBt6ImTD4P/tNBDpMRWKEkt7Q+wCfM9BG",
+	"Mx7H6goiJiQzU2BXQkbqqu/5ng6nMOP2TTNPwBt6QhqYQOp9/eqXw3+AGRdSyMmSKWIYm5uPr6Fj+b9M",
+	"oToeAxlptvVRimumIVQy0tur5wCTzo/GBtL2+Cc0CDOKXXFh2DmMVQrMpHMhJ4xPuJD18WdCilk284YD",
+	"vz3XV99LeMpnYNzpvFDyElLN7WzHUXv60ymwsPLME81EZCcU9teEm6nne5LP7DTV585E5PleCp8zkULk",
+	"DU2aQXWVY5XOuPGGXpbhk26l2qT2BO06X2SpVmn3igIJ1+YsxCcCpsZ4AEkKl0JlmiV8AodMzYRhwrCx",
+	"SvHnsUi1wd+K5X/OIJ1X1k8z1oDJr9+AnJipN9wbDHwL3PzzbteiX10nKjWLAAn46zIQ0hO3B95rEcOi",
+	"VYxFDMvWYH+//QqOx++UhLfchNPuZbw65RN7dJyFKpnjEYWxAGnYlOtDtj84YFf2btlT1CzM0hSkKZZM",
+	"BKZc9PG4Z+fr0YTLjrC91AWE6Qd1xWZczpkwMNOMI+6wqYojvQiDYhypOnsEY57Fxs7t26XQ1dx1uOQ+",
+	"+V1E4S1ozScLT3FGPy87SPfI7c/yA5cTaC/jiJ3PDbDU/uoz6E/6LLDf6P8x6O0O9vaDhadFA25ySl/t",
+	"DnSipAakW9/zyFF1+ylU0oDEP3mSxCJEGrTzT23X+cWDaz5LYtwBpCkRlVBFdoJzHp2lbiA/h5g39Cw6",
+	"uu/ZuYrmFgelMuySxyJiP578/M7BFDRe16E3OP9r9JQPoPd8vB/2Ds6fQ+87/nS/tzvejZ7D4PxZuMcR",
+	"muWm/yOFsTf0/ttOyTx36Fe98woXihtvHz6uKFRZHOGizoElPNUQ9T1LOJUcxyK8JWDCfJQmVCybjS04",
+	"eJwCj+YshYnQBixuPSBI8sPK163ZlTBTIitEO5g23ACC6KW6krHiUQNEf9n5i/2nens7eKF92i9Ht5hq",
+	"idQV10wblUJEv21ZxkP0XPusCv0kGvvMwLXZmfH0IlJXkqmUNc8HxYbibp4LyZHSdFyM9iqvpiou1mrH",
+	"qchjR2EIienhFdTtTdINDrpElipzpqF7L4VOlBb0bmsobgwPpzOQJqgAzNIAxjULLKOxH/4SsK0Pr1+w",
+	"Z3vPnnULS1UOe8onS4/miWYnPxz19p4+WzXUr718G6fzBHo/42BdIJFKSzEeLwcKsl2VnosoAnm7uzcu",
+	"hqlePrpnKY5i718kND+PH/bW8TBfjaVDToLHK3YsDaSSx6/Kvd0UHMINdUY/VGGS/8Tynx4EEkeSZRKu",
+	"EwgNRGzMRZylcMiE0SzkmQYLn1hNJhCxTEZA8mhOsEQOL2QtL1KIQBrBY31boOF4Z2FlwG5SrlKWcK2v",
+	"VBrZhV6lSk4eEqeKVaFQ31wZ27Jfa6QhUl9BigL+uTLTbYTjO2Veq0xGt4OeVOZsjMNUYWZxPP/2QcDz",
+	"TjGdhVOWglZZGoJvwYRKYazkBJVErWagJDCINeQAeasiMRawSL1DqfuJJjm8Kmt/9b33PLW4sy7DvCG/",
+	"csCEiITJBsfKqfQCMZQ4luXuqemBjHa0+BcE98VGviKQ5hY4p0q94Skt8eaol9BgZ0apsxiHWyWX4lP2",
+	"unDJdgcHz5/+9RlK5vrBRdTG4qr8AQ/znTIn3Ag9FpaTrQG3uxAU7cQsFqCZyowWEZCQmAtLVZsP3JKM",
+	"pNzAWexGqh2jUqRbuvN5uKNqLuSQmXROdiXGxwZSFqB5qof2qSA3ajWuaOWRRUtxT+9UjF24nhNIL0UI",
+	"HyW/5CJeEw+WwFzTeGdZZcDmDXLPWPw0MEtUylMRz1n9lYcRJVgECcgIZIjXp7Kk6snE3EB6d2fwUfLM",
+	"TFUq/nVbjM+qI1XBbr+2cggNxQpzxAPBuSJnMZ4CmwmthZz4zMlNjJQ3u8QGmH/55ZfeUbkZ6OYije3i",
+	"esDy50zDaobyUeossZojRG8hEvwUn7nduRQjns3skGc4b/NiuAlIqZ1lGm0LrakemK2gqFJZZ659oGIL",
+	"EZtCSqLPx0SbFPjsDnSQzA3VoYNYuB0dsyRVl8IK91b+h4htFa8YMQOVme2HhFt7gYcWaFMhJ1XTq7b/",
+	"u+JO1u6z0ybFsVBNhZV0FHlabgHSVJCQQ/pGt4zz8cMxaU+ykCKe73639/DyTXWBWwk3U8ZlxNAevL14",
+	"xX12JOdMJeDU+NBKRajGjKRWh+wcpkJGeCLnmYwsHsmJkNc+4zhTdVSrXu4+Yz+J7/PF9GIh7YvjMaRs",
+	"AkbbgUaypiylakZD9kfSnubfLbXDxdzBLbksBivuSQSGC6vM/vbFGwuI7TnZS9xHNa927kQCWaRAyyeG",
+	"zbgJyWJEWgUbefjOyPO+flqEL1Uz7e8BPc5T4Be6kDBTHppDFjigBGgL0wx4OGUInH5lfrLWJeInmONR",
+	"RBHa2Xj8PrUIZARobzjmsQbfSypfffHCFLgl9NzUdLKIG+hZYtRWy3yPmJ1e9o7MYiefkQuhNYaI1vAn",
+	"+F7MtTnLdLHAOvQ+JnbOiHHDZkobpmQIjLOZkJmBmk10o7WR5+FL+4ckhbG47ubiqFPm/kUNYQrGt0zc",
+	"QByzC5hrxhOeooW1rWKWHpffPAQELqGY0K8eUw3+DQh9KgZX5/+E0NhFE1q8oAFWYkfLWnX0/tgun2yy",
+	"lo7ke+PaEQqIHOANw2UKhW7mPxSeXdDF6ThW3G2fHSO90FO0wMt4ziQFBKzE2H83FCRYLkbEN4L8cBvQ",
+	"KHSq1v5YRmsdGfxarICnKcfPlUiANgDfc63R1ZCHCuTBAPYtFydgj40piuGwmy5CBFacZxO8uI36eroA",
+	"9mLK5QTeO7NmxYe5CX0nA91ZbhxtOFB3956viFSwy7yqvb4M+PliW3turaMxbuf+K0Ei98DWNmFJub98",
+	"k/FnKoJ4gYfe/oQYl0ISC9AO12bApXYRKySRP9HMxQn016Ejeq4NzM6SVM0SXOrKN4wwcYei+mqWmDnL",
+	"pBExm4hLQD9kBKm4hIgkxTJwxgGnkzxmxLI3AFwXbaJFNreXg7hBqypTtk9vFd59c3JVQ/LVROsbURqE",
+	"F1HOm9GZOq9eEPdm5QhtVKLZlUovhJwcMgmXkFL0jpoJY8iGst6FyplklZ6tE3lVhRCOsRgk1dO5GWCK",
+	"W79RfFjHza28/3zQEfdSubqbhqIt2DxFqN1s2/kJfvFAZjML6SQa2xvqwhg830Ml8dOqA3IDdR3RS6GT",
+	"mM/fOTQolE3vKOI41QZo4XuvUMlsk+dUzGZWx5ARi9UVpL2Qa4jY+Zzl5mEyr5bT84j/L/epH6pZFZ8L",
+	"TbZyQk8Pamvb71pbrjxvILtbvqIkMD3lCVip0N60OXm/WR4g1RbUCz19pT77vYrmreOi17tOq3xnQ1aO",
+	"9oJ2QJk2lg76bMbDqZDQS4FH9htmX8ADcYhXj9tqWJ27fd/VqIq6f9dMVXRmv3IOKstsyvCnLodcw3a1",
+	"0LraYRBp+IRawQ0tS2OXQ+NTBz4VlpaWFAxpD60LVuA4j2GmfRRLysURAlFY4zr87bUdzdk/2tytsMy0",
+	"z3eazbgsTxWuk5hLXELONYqIDtpOp7xRteq0ZJrPGY9JvAp+7Tk61zt+GRTXg5Exf7XGhEhabqc2b+dl",
+	"uA6nuYt6g7vAtRbacFmIMKug7yJDUfLSkG78WmObtTH8juV079Wi+8a3vh4g3jq8d6SLhYVLtngcA54g",
+	"BgMRRYBQZJ0lGHNdD5VzMv5Kofgm6kQestapxt+cPa6tp2jxLzgj23f1cSHNswOvM4y4JWa3o/TdMJXd",
+	"1SaqQWoxLnxzodqh3EOJ0xWat6HURFbvDgE6hVwNtFSZCV1EURcG8sBnAToV+sgy7MeEm2m/cYpBJ52s",
+	"EIYV8hgusXyhe/8xbH7fDUhDzLAFgJcQiqiqaOZOPW5YlliW27mp217bJQFQGJk6xpAqn4UxcGmpjVTM",
+	"gtxnUpENX8UsnPKUhwZSoj03vs5Tvvf0WUfqAVzn0Ue56a8SzPstqELl6tdOrUEJ3IJXkgSLLN+cICBG",
+	"PhQ5+AF4bKabXogphBd6w5cibvg51yv5O63ohZ2ChKRI6I3eaUCimLdr+9pwk+kqr1MX6O2bpDyCqJPH",
+	"ZYm9n2cugqgTVZclr/mepXjObLj8EN3qyjdak/v5WSw+W4LKZmcVcwMynJ/N6tuLVObCkNr7k9nsnLa3",
+	"AKZN7WvVnitr6NrcG3EJEvSmWNi5uHUX1bkONRE3NL9ArtUvFRfwIUx4vKGVvKkFOzV/qXn7bclyN2eU",
+	"bUbwWqWMo/14zrQRcczOQcgJm4AEq0hGPuWgwLVhml+S27TwZCCKJ0osYBsd4vhKjnUjl59F4LNulf+X",
+	"6bzYoAucUSnaExOIhixoBtFYAaj4rqpKB/5Ilr9UdOXaG2Q2ID3Q/oDaZpoldgAXWY62n3wFI3k1FTHk",
+	"8BZysu2zQE8zYwX6YgTJ46A/kutoHS67Ui/OzbTKq9C5wZ2FPE0FWVALrrjymJoscSyk0NOzFLjuytSx",
+	"p2AKl4XbO9siYdR+tDuN8aIE2+glrrovmOZz3b9Dx21hXl05YKpcIIqjSVaXreqwnXyoTcoSkJFASw7h",
+	"Cf1tiYrVOK14hKhpv+MyhDheyOGijW9Htha9aEbtXoBkocqk0T4Z2msHkgKmndkvZ10H06Q+uE9LBYwd",
+	"WHelqeNLs8QseaRBL+vP+x3TtAio7133Jqpnv+y5VNGPnTaLBZosokMhwXp+yRRzJ1L9IuTQr9Goyh1d",
+	"7HRaQvu/udxbsf88iOj71sLyBrt0Ps6z4nq36UMLDpsAMVotGHZZ7jqQDnd4LMeqDeMFMKvvrQtq7yti",
+	"SP02P2dGsd295xWtkm1xOWcfpbAYuV33RIQqTSE0bKpSDeycG0M56Etkm+cddOcDjFPQ05tJYCm9TBf5",
+	"Jt6pKgzrg3XB7oNLMb7ZYiNyKZ3lFoBld6vqfrKiy40lzRsFVKwlYp6AjBwJuGH4SCltVo5tf2+whkNt",
+	"sfjyGkWXq6nSTh6dKNBMSKNK0SKP3L42eTpwRdDZst/77K2zlvoj+eLk7z7m2vvoqSskXTVm71++1ofs",
+	"YG8P7TUcBSdmptywkEuXE58Cj1BWgWuzTeLZ+hLUjF8f08O7gwYN8L1Mis8ZuN8taW27DgjE3een9ebB",
+	"LzwMQevywjU9Kz/+corpfyBxz8GRc4ghdxyy74GnkLJRNhjshzgI/gndhsPc8S/k4oI0FDZiMAnYLo3h",
+	"qC5pQve9LgW+RTYaQws5iYFlGg4ZOGcKE2gQDHZ4ZqY7boDAnbqEK6YJnJ37wHkK82Mu7REsugU4DSv9",
+	"pB91h7BTO57mRmsLqUHXzdiFJhQHe5NYhZmQ1W93F0YvtOJCAQOCXBw23t9zHl4wd4Xb4Up0q/sN33dn",
+	"HEMr9GH55CnM1CWQnkGvMnq1Mdk3j5qgY7Bnflfgvyd21LkZh97fOOiuucM2fcn30YqhuKnK2FQEeTTr",
+	"ul7L4s/yJdRWX+oUywzeFr8hzFJh5ieY6YWgO0c6Ywlx+el1vhFLr1WaR2J7HUHaNbKKThJHBGM1EWh7",
+	"yGkiCUeBHa9BJzFBnBcB3yPpxrFg0Tsz2OGJ6F3AXDvzBeWpeUO32hLSU2MSynUQVizuNF5YWmHZDxZ1",
+	"0hCPe1OFSd0JpNoiGzs6ZoVqPrQbdBpsVZNzhVvsoo9HMrdIWK0cIgeM8zn94Rf2EijHxZway/pJaHAV",
+	"WPojOZKvMFjG1Wdwge5uOkyZxygakJcQqwTYVoDevmDbd1JNUPr/AwZFnMFILg80wGXwJAGe6rz4HFmZ",
+	"nmBZCN1np1ZwETKMswjcmPnqnPunlg3EtgL8d4cSeUIlx8G2pdJ5Eq9lmimMM20puCsYh5lAzrgFNMts",
+	"yA4GAxZUgmlyzjrjsb1zEBWZLPi12xHmGSk7FCUgjeSWSumLZweYkaTG7lncMo/jbZ8d7B6woBo5k0/2",
+	"8cNxdbSqIW4khbGoVJyWHYSfq0uoZFVt4+keSxYBnt0MUwNLYx6PtaK/nW0tUmGGD1lJyd6BncvdHZWA",
+	"5Inoz/ksDuyhjWTrt39qZW8enqgdhYrNOQGFHrXfBod210mqoowKpJgpaMBEUzUe01WLRQiSvDq51nl8",
+	"iqFFsbtveriDE1Oth75KJzvuJb1jny35nHdUYP/R++OK32PoDfq7/YF91G3BG3r7/UF/H7UMM0VCVSEr",
+	"9mOidCeHrlyXuujFsADKhVRX0lXvIABRwY6ihMcE3KnwGbCDwe5IBh2RWgh6Fipdedgymj77YHmOM/da",
+	"mpInLfIoSi2ltO8lFmVwDQTlItXuOPKGHm2xCOTJA9c2SHgjxtURDVjqfgsU9LXzymqOka91VoW6RqMU",
+	"2t5gcGeVE3LdpCOr7URMJFbnbORD/9oryiX0ikp6S5PP6wVBsRBTOUStjOdaw5RvtIZyFTvXHMY+jRs/",
+	"IIh2vVZAfqdSgQ5f2V39SkeNH/vq7v7qV5slRvC9g9XvVZJ18ZWna7zSlXxuX97bW/1yM50U3/tu9XvV",
+	"khtffe/pOidQLzGFb60ByY56E1X5zRv+9sn3dDab8XTu0N4ScyR7JXGrpLwYPtEoclpB75Mdq6CnKjOL",
+	"CeoHuFQXuYpD984VhkLZLZd1itI+mK8mASLNpKpJhz7TivGRdPSQpJUOrTxC2Yj8iLGaMJWZQyto5bTb",
+	"MuOiqJ9dXDSS9H6eYu8iRdnW3uBgu8+OKnOUBQGF1hlEGJrn6iUWtoL5SNJS2Fae3xkcvXjx6uTk7PTn",
+	"n169Ozs9fRNsLyDdFpq3oN0N44OXmrP9z3u9v169+vHz4Hwv+uHif+9e/rj34urg/O/78rt/XD//T330",
+	"bHy6m/2UvJmtT78bhtW1KPjBokRFQguhUT7qezckTn9yCvP7oRavUO5xx7aENjhcXEYcKkSASpRotI71",
+	"Mg1DyhjPCQVvS2a1y0/CmISrkazRltKqquKI0gqqeTx99j4FbRmVnDCs3oTX2y4gqhOpkaQaEUIzw3FG",
+	"pGpjM6TK2FiNMsflLUpZoKXZTYOsRQGiwIeC2vZICp1TomKtrpCB0FaE7KIUbmknxSH8KSnGvch8R1Ux",
+	"/zCvsm1xookCxCGuGCJHljzKiDeVEWulmB6lw9+5dJinfGAMU/U6tPwTS5kBGfAWcwNK3dNIhcloRkS9",
+	"TvgLdRwtwMQ0THem2+FIWnqfD2aVaVKa2WmR8Zv/qMZ2XiG14XFcJGNwyQI0sgZW/Xe2mcH+SGI0yqJa",
+	"tSuV+G6C7uBzC1JeN0m7ZML70Oabruu1iPvufRB3qt9LZ3zFNXMW7sOaQoIM2Ar1ZemyR7reoutrEJay",
+	"NDS+sQbRK+q4P3KB3zkXIPLcpM6aLAfdhL/m8bALmnQ1l7FXNNPoKKi94FvOAkijjbgUZk4k+5AFnwN2",
+	"AZBY+VtpyMMxhHHl4LmQmgl0ojbUa6HNi9qa6p1ifusGWfnITn6jVz7oGrvYJ+u7/VnG86YrqGv9aMLH",
+	"QJAty8x6QmqQWhhxSaFSXZ05Pt+ircunbyh8t8pSdErh6GRQ4zpw+reQKTenCn8c1by4lhaedZBV7mL9",
+	"+09f/QWil/MZYvq00Ewl5Dfvs1+EmarMME7o6bdrpbjqbs1U1v5Ilu+if9NfFF4hNCpUXUJR2CplcRvx",
+	"qBGd4f1DZSg+crvyUNg7mPJLiFkScyld8rTzPZ2mIrHiwRuhz6ncyZqov7AYxz3LSPVqLd2CUu0AvUf9",
+	"749suytt+1hbjdcOdwmJaPHtnS+NEPSvRD8waaAj39V+36YHKCwIUwRC6sMiI6aR7IPV6ig5o83BadoW",
+	"QVhlZqZVRbdgJoM1EK3oyvDvw30IsOtjl98tAv4sG9jiAkKsWNhnJ5VuD080GUUP2rgxAbMcMQYPTUwf",
+	"Ee/OEO9vYDbBus2k/Ea/SCsbJ909/qjQoXZiEcSRphpz6HGkWM+gJnZQ/BoKREER/9mlq2StyNjbiD65",
+	"GEPii8/e8g2sO4uDdO/ZiL/OtXPpSw8oy2x+Yx+Fn29FJj5gvQcsdaFSVgTb63q4tf0tz527hVy048Iw",
+	"0cR9a4KzwGMqMdywLV5pFiTROGBbVrHXUMkxYSm+BBgrWuRboW1hOJJvuBHSZ39LAS589mKeijgWoc9+",
+	"gPMUrnx2lPJz+/nFjz/57AcuJxnFhryESy75hKeCxWAMxUCOJMzOIUJXp6Kg1zLbSyr8kk259qnDE9cU",
+	"HQEz9U+BGbcf//vr169fbvsjGeQFhYhiYkwi2zpXZorhkD245qHZ9qkbocYTrnoLivpKYxHDSMK10Eb3",
+	"2VEdakYp6t1jVTtXbIm7atxWzNjd7zOqyKMdFJmF9Uie28sLEUuUiq2wcqXSC0i1jw5mTvryDND0b2WY",
+	"ITouQlWE6jLKuC60aecEtjNYYdjOvfcd7ciOiDk/V9wiLvlcaL5apfyyXtRIujxyO87Twf4hdg7DHOt5",
+	"vdHNYp3b1SG6BcspotmTaLypvlyv33jPmnJegmlB4zb89ZGjPBrS1+dCrxxlWSSv5nxjPS6Ta9BLDeqN",
+	"dub5Oz5TcQTaENXpM5diqaknygy4KwVBkfyW2GFLFLTN6m6Dej7Et7elf0sTdTWtfal1Oofko0r3TSzZ",
+	"sxKb8ttRfHU3ilynXHVCUoQpXVFuVrRaSyuzVGqHkJBB7Jk2GLn4BGS0uewxkmTgEprlVTYo9KD4ujR6",
+	"1Yry+tTwek5OIMeBh0yMaVQXTICpi/yKz30mjAt4zeehPAGRN2vus19a5TPGXMTar+bhkLiwVwShJdQW",
+	"s1xutfMzFZ1gARUN6ZQkdJnDfRtBonjS+8WKQXqKLcGPmQZgQjqLPOYcXSkW8bn+n+uLGx1p5vcubbh6",
+	"qgvkDQdzi5WFy6WIEswTYp5oOqTfuVjyGBDwcHLMGiusd5K7OwcEZuvXkNeqMkWbEsTcbnq/iTi0Q4v/",
+	"hsr3QiZBkRA4vS63ZPVZouc9lK7gElAltgrdjyc/vxtJyqxFLTGIuOHDgJIOSZFlgYiGgZXBXP1z+/5w",
+	"JEeyxwI3czBkwZdqbWOftUobWygF5H3tICaHOFwEseE4mCNq+RvUQ0ZACLlNHvfm3lLSrqAycpmgWhS8",
+	"yBlFzpooXTcoakwF2zQY5ly40ZpJqlSjq140PNj2O7hUsY4qZ8KkWGmYiFy8oN0YViS0m6LOymrsRqAy",
+	"c9gnULExT9lWAWzLAweHTmuXPB5JoHE1HuqMUlCdLm7HeaIZFRTb7rNgyBIhJ4Hl0TOLCRjDYvnxtQDt",
+	"QsPFTMjJSKrM9NlLoUMlJYQmbxiHYoE2KikPYshS6HFjeDhFvjySwd9enbJ+v19ejC8VRNghLKT8w+AN",
+	"16aHsOkdv6SDweGFK10S2HHopCwcXWoXEzIh40LRRssFZ1q0dofnMnK5dIi7QkA4ocv7JxMTmvqJxQk6",
+	"gV5JrcqiRyIasoFDqmF+g0YSSQP7MqoVMR95wy9f/ZHXdd1H3nDk/f//+/9G3leL/HbYp8WweNUrg7rl",
+	"4Ts/QBwr91YtlqhZHaVJ1frrNkGnC0Obb3ZA5+EUei+o+HBHB3SpeqF9xErHPZNyqccqna3qgf5r7ygM",
+	"Ie59jw0jXdhla2R7Od1FxIawKH9Ti0mibvl6l7e0fRS9HkWvbxTF0RaiCCnvVISqcQqi+7eXp1YbeBxp",
+	"XSV8JSRc5WVKlRyyalfURgEfVLtjpStZVcTaiasLPZJd+mwpl5Qh/66MF5Tgz3XhQ+aex/QxOoeRRHP9",
+	"lJfJopT9FTpncd6SuJXdILBWg7CstdMyj1NVNepvawxbRMNbUHi0hd190JZKFgVI3fU9Jw6+0Jp8UtFr",
+	"6FGXLFPK+k4SpWhsPjZWn6mLlmyLx7HTIGYjeeVCQ4XZdga2WFxi06dqyTXaPchI91m1RnT39fLtvXOC",
+	"uRMztkhDIYWDlIa8kp6rwixh28rjoHO3X6eYihBwl+IVQatliWxfExHlKhPWqaYlVdqQpxCCuHRFj+1L",
+	"JAuV4dw1ENZkjwQTdOw7/+e3Qe+7T192/d29r//h3SSsu1Mm/caSH9uyUnlL/C9MAjT09p9RQHwkkncY",
+	"3JFrvkblxOGJriHat3EjbCbRWMpciQxZlQPjHi2yX8hT1+l6c6EJf2zPW6Wx0lLHW17j7DEhZA03GhSY",
+	"0e1jdp92vtAfm0R152EyLp57LGJYFKddCSJ5jNB+4Aht6Q6uEyUWhGU3Aq/dyS+Jv1504IOHCM55RKI7",
+	"Q6KjHHvQ52F4xA1fgEibcSI6ziabrJKlnQraLGSd9DhESI18FosLyMtlR+pKxopHbItkhRlI47NXp3zi",
+	"sw9WH9/uoF7unQKdN9vUB/Lnrmavx+N3SsJbDC1fxGOXn9xLt1J71HuDZ+uY7NBbUn1vf02kf6siMRb5",
+	"Rfm93q7dZ+vY9eQE3ilzwo3QY0EI/wcl7zl6ryLwt7qXWIF2HeEVH1xHdMVC+n9swbVo/7dUbEWIPAqt",
+	"6witY4cTOfrS58VZy0csmGWxEQlPzY5V9XuWLwXsXEXz0maLXMBVJLZPYsJyxAL7fZCXgrGPoEG4KMHM",
+	"IqEvfNeveYqJ0ZLNYKbSeZ8dG82sek8NeysdPq1EnHf43MLQKrg2ILHKiJLoXY5jl9dPAdKacbuq7SFr",
+	"dIZglcYQ71++9tn7d3/z2Y/vX/2Nyvb+AufvKX05DCExLryfLMtWYKMA9qd9dkT7w9rDwdujX88+vn/z",
+	"89HLs+//cfrqJHBx7m61rr02JjGR6creuG0KddMq93RTPDo6WA2/gLxBAlXSwQbXhmzD6L/8nCnDCdJF",
+	"F9K8Facd8QKSshUppgHkMgbCrMskR61TsTfmMpdxB3rU73eziW0Mi1uW1fovnwvJsfTCqp6zcVdryfsN",
+	"MaMWokvDy2h/jxnff4qkp48JSQR4qh30tODoO19cp5u1lX+kJLnq7wJnJJLKSiy561CDHf2YMBTnYl8Q",
+	"CzO6i5v8aCd46EzuBUiznonAcdKFBoLucx7cC6mza6vor48odOdWgiaIu2W5jSR+e6B1NaQkWmuZBpBI",
+	"+aU46BieZcg+C17QCL2XQidKCwoqKA0Frl0qCiogQxVhaOFIBrn48pdg22fBr718HMs2ej/j/HrIpNJS",
+	"jMdBEdD56pRPgj47IVajWYCaaMC29gbPMOnxeNx7pyT00CYQsK39wcE2heodj3v0cJc4lBss3PV6NFc8",
+	"mit+7+aKxXzmFgRiWvSr76QHH8qOsRiZLUJLrVwbEbxm1ECdmnNg63QqQh1BAjICGc6JIORd4/2RtI9+",
+	"gEho6lAbKjkWkyyFaLuMH9obDOhXCuTGkbG4vsvTeTrYrxAoPoORJB3WvmO5K+bqOF2VGvs80SzkGWl5",
+	"sZpMrOJEumoKJktldz2tCRjX0v9GPLgabVs0+a927q92hh/0n5ddiD1Frfern9u98vefDZ52tnVZj/m7",
+	"rXWwf6pvVjnFPHC5f8N7e6s7dJdQpn6WBVipjX4N0hFMUh5h2NC9wfvIsBi4Noi8FbC7sBu0ktit9ZdW",
+	"nPwAPBISdM6+ubs5auwuUjlyhZBQZQen5hBB2InFJSykCs1birfIRRJigXnsJwHpZRFqqLFLhSMQUlXW",
+	"QU0q5EiqNJwCFgdWaRm7n4LGaly0/BTw8MvW1vkhs/NYyAu94Aa/EZdgoXLrO1y7nGs37slnXyBl50AT",
+	"lPwi5OQ+79gSbMoX7tPBCTmpH90iFMKUz8XG7zdCm2puqIiK6hyOEbCj4zIoVY3HWCciD0nNiyAqCQvS",
+	"q2n62551oy21F8d8xvf7u2W72N+ouXT5C7LUNQNGi2bZi0JGcRf3aga/v0S5moRT7rYejUwHX41HooMl",
+	"JMtbFa5rhylKWlPYsM5LWWs/74LYbDiYtxGstAv0R9IZb5hRqs+IS+ZFsTHuskvXwGW8Xc9cUy2/LTSb",
+	"IJr/AZDgDi0q1eNC4Fsok5leSCaq/jrEgsW2llY4ej4sGtywgSI1QG41VepiI2+/qSHG9Q9eVo/93wYR",
+	"0M6OjeV6QqKntPPM1y8xh+fNU6Bac31GHUyob1cZnYrHj6GRUpkppAW6bB0MvtteVHHuLdxtBwL2Rl1C",
+	"zEPYtN5ctRvxPdeZW4a8eX25OhLfV9rXYxbX78aUQfeSQiLx5llBn9Cfua7KzTte5fRFU+Kl1kuHZU90",
+	"ha3XgivYCYQpGMprJtVFT9WVZNisqlukPErET3biP3T0BW1idfyFhdlj+MU64RcWk3Msq/ZzyPF0SSBG",
+	"UzC5gPkTK5Na1KQsfQp+EFiLEXVDi6Rk0aLHsKSdZlwz7sSYvC3j1RRSRGze4KLMFccRWNuQ8oaEcW0g",
+	"tb2PGJ5BDsOFle4IkW7VL5cmxO7x3t5g76+9wbPeYPd0MBjif/9ZpvSc8/AiSxgBb9OqeLTSB6pTQ5PT",
+	"QqJFzPEC5n5VJ7EH+xhW8GdheEUDmLKffweR6GRyO18uYL4q0MBhUL1BY5GY1ywDbp9c5GmmGSo3ex09",
+	"1Q3oWjE+uofvPl3LAnYl/qyRWUnsRZSZkwlHl4YjsoRqXpM6VoltEceVZfhkK22yhsVlo7QvXpJ1MMB3",
+	"2LAYzX5ZmoI0ZT/4rYPBPll4ifFhu/jt3NhCillucnHpok7oG0mQkT507BPYjON9wFlI9sQKcNhrpc3b",
+	"8In3ZQPnm9dVoR2drewW53sSrqqPacOTuPjdPe3e3YD31XZyFw2Hi7MR2kEyumc1buNWao9s7T70uI5+",
+	"54XqVvcsfPFIRj3KzNQb/vbJqjpU66uLZmEZR/rZ870sjb2hZ1njzuUuKklusuZr5F9zVSadKyynEc59",
+	"XcTiFX4MQXVaHSl0nox2G7IPld6VPnUi9p3dsOy4HDFqSF4ZELu7tYdrm7ieaIZqaG4mKUYgiLaHsAjY",
+	"i8UlRKiBYC44/U5G65OXP2mfZdhi06oJVVtndcsFK2lP8aLedq0wo+aFDCqj1Mu/t4cqgh2FbNT19al4",
+	"WBJzYXUeLKnloso7C8JVJi1SlLsBfHRc9SxUHEwNJ0N1RHIytMfD/IuilB2jeGpdJOCXtR2MQuSrjEmR",
+	"GqugW6RkcU3h60U5epViVHtlxDxP5eunr/8VAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
