@@ -170,7 +170,8 @@ func New(d Deps) (*App, error) {
 	}
 
 	root := chi.NewRouter()
-	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log, logging.NewAccess(d.LogWriter, cfg.LogLevel)))
+	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log, logging.NewAccess(d.LogWriter, cfg.LogLevel)),
+		middleware.URILimit(middleware.MaxURIBytes, log))
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		root.Use(cors.Handler(cors.Options{
 			AllowedOrigins:   cfg.CORSAllowedOrigins,

@@ -12,6 +12,15 @@ import (
 	"assistant/server/config"
 )
 
+// MaxHeaderBytes bounds what net/http reads of a request's line and headers (it allows
+// 4 KiB more; beyond, it answers a plain-text 431 before any handler runs). It is far above
+// the API's own URI limit (middleware.MaxURIBytes, 8 KiB), so an overlong URI of up to about
+// 132 KiB gets the 414 envelope, and above what the bundled nginx forwards (a request line
+// of at most 16 KiB and header lines within 4 x 16 KiB, plus the few it adds), so nothing
+// nginx accepts meets that plain-text answer. A connection holds at most this much while
+// its headers arrive.
+const MaxHeaderBytes = 128 << 10
+
 // New returns a server with every timeout set: ReadHeaderTimeout against slowloris, and
 // read/write timeouts that streaming routes extend for themselves.
 func New(cfg config.Config, h http.Handler, log *slog.Logger) *http.Server {
@@ -22,7 +31,7 @@ func New(cfg config.Config, h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
