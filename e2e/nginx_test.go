@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -61,6 +64,40 @@ func TestThroughNginx(t *testing.T) {
 			t.Fatalf("oversize upload: %d %s", r.status, r.body)
 		}
 		headersOnce(t, "413", r.header, true)
+	})
+
+	t.Run("nginx's refusals are the envelope with the security headers once", func(t *testing.T) {
+		for _, c := range []struct {
+			what   string
+			raw    string // sent as it is, for what Go's client will not send
+			url    string
+			header []string
+			status int
+			code   string
+			says   string // in the message: whose answer it is
+		}{
+			// nginx's 400: HTTP/1.1 without Host.
+			{what: "400", raw: "GET /api/v1/health HTTP/1.1\r\nConnection: close\r\n\r\n", status: 400, code: "bad_request", says: "malformed"},
+			// nginx's 400: a request line it cannot parse.
+			{what: "400, no request line", raw: "NOT HTTP\r\n\r\n", status: 400, code: "bad_request", says: "malformed"},
+			// nginx's 494: a header line longer than its 16 KiB buffer, answered as 400.
+			{what: "494", url: base + "/api/v1/health", header: []string{"X-Pad", strings.Repeat("a", 20<<10)}, status: 400, code: "bad_request", says: "headers are larger"},
+			// nginx's 414: a request line longer than its 16 KiB buffer.
+			{what: "414 from nginx", url: base + "/api/v1/models?pad=" + strings.Repeat("a", 20<<10), status: 414, code: "uri_too_long", says: "than this server accepts"},
+			// Between the api's 8 KiB and nginx's 16 KiB: the api's own 414.
+			{what: "414 from the api", url: base + "/api/v1/models?pad=" + strings.Repeat("a", 12<<10), status: 414, code: "uri_too_long", says: "8192 bytes"},
+		} {
+			var r response
+			if c.raw != "" {
+				r = rawRequest(t, strings.TrimPrefix(base, "http://"), c.raw)
+			} else {
+				r = do(t, "GET", c.url, nil, c.header...)
+			}
+			if r.status != c.status || envelope(t, c.what, r) != c.code || !bytes.Contains(r.body, []byte(c.says)) {
+				t.Errorf("%s: %d %s", c.what, r.status, r.body)
+			}
+			headersOnce(t, c.what, r.header, true)
+		}
 	})
 
 	t.Run("a forged X-Forwarded-For does not move the rate-limit key", func(t *testing.T) {
@@ -178,4 +215,25 @@ func TestThroughNginx(t *testing.T) {
 		}
 		headersOnce(t, "503", r.header, true)
 	})
+}
+
+// rawRequest writes req to addr as it is and reads the response.
+func rawRequest(t *testing.T, addr, req string) response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", req, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
 }
