@@ -161,3 +161,114 @@ func TestClientLeavesDuringAStream(t *testing.T) {
 		t.Fatalf("stored %+v", m)
 	}
 }
+
+// A client that leaves while its message is being stored: inside the transaction, nothing
+// is stored; once the transaction has committed, the reply still starts and completes (a
+// user message with a reply that never runs would block the conversation). Either way one
+// INFO line with 499 and no ERROR line.
+func TestClientLeavesWhileItsMessageIsStored(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.fake.Set(fakeopenai.Behavior{Chunks: []string{"still ", "here"}})
+	ctx := context.Background()
+	side := func() *pgx.Conn {
+		c, err := pgx.Connect(ctx, f.env.DBURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(ctx) })
+		return c
+	}
+	rowLocker, tableLocker, probe := side(), side(), side()
+	// waiting: a statement of the API's (its text contains what) waits on a lock.
+	waiting := func(what string) func() bool {
+		return func() bool {
+			var got int
+			err := probe.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+				AND wait_event_type = 'Lock' AND pid <> $1 AND query LIKE '%' || $2 || '%'`,
+				tableLocker.PgConn().PID(), what).Scan(&got)
+			return err == nil && got == 1
+		}
+	}
+	const route = "/api/v1/conversations/{conversation_id}/messages/stream"
+
+	for _, afterCommit := range []bool{false, true} {
+		skip := len(f.env.Logs.Lines(t))
+		conv := f.newConversation(f.token, map[string]any{})
+		// The transaction's last statement, touching the conversation, waits on this.
+		rowLock, err := rowLocker.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rowLock.Exec(ctx, "SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE", conv.Id); err != nil {
+			t.Fatal(err)
+		}
+		clientCtx, leave := context.WithCancel(ctx)
+		req := f.env.Request(http.MethodPost, "/api/v1/conversations/"+conv.Id.String()+"/messages/stream", map[string]any{"content": "hi"})
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if resp, err := f.env.Client.Do(req.WithContext(clientCtx)); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		waitFor(t, "the transaction to wait on the conversation", waiting("UPDATE conversations"))
+
+		var tableLock pgx.Tx
+		if afterCommit {
+			// Queued behind the transaction, this lock is taken as it commits, and then the
+			// history read for the model's request waits on it.
+			tableLock, err = tableLocker.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			locked := make(chan error, 1)
+			go func() {
+				_, err := tableLock.Exec(ctx, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+				locked <- err
+			}()
+			waitFor(t, "the table lock to queue", func() bool {
+				var queued int
+				err := probe.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted`, tableLocker.PgConn().PID()).Scan(&queued)
+				return err == nil && queued == 1
+			})
+			if err := rowLock.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-locked; err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the history read to wait", waiting("FROM messages"))
+		}
+		leave()
+		<-done
+		if afterCommit {
+			if err := tableLock.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			requireGone(t, f.env, skip, http.MethodPost, route, 1)
+		} else {
+			requireGone(t, f.env, skip, http.MethodPost, route, 1)
+			if err := rowLock.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the abandoned transaction to end", func() bool { return !waiting("UPDATE conversations")() })
+		}
+
+		r := f.call(http.MethodGet, "/api/v1/conversations/"+conv.Id.String()+"/messages?limit=100", nil)
+		var l api.MessageList
+		r.JSON(t, &l)
+		switch {
+		case !afterCommit && len(l.Items) != 0:
+			t.Errorf("left inside the transaction, yet stored: %s", r.Body)
+		case afterCommit && len(l.Items) != 2:
+			t.Errorf("left after the commit: want the message and its reply, got %s", r.Body)
+		case afterCommit:
+			g := &fixture{t: t, env: f.env, fake: f.fake, token: f.token, conv: conv}
+			if m := g.waitStored(l.Items[1].Id.String()); m.Status != api.Complete || m.Content != "still here" {
+				t.Errorf("the reply: %+v", m)
+			}
+		}
+	}
+}

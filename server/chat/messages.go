@@ -98,7 +98,9 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessage
 	if err != nil {
 		return db.Message{}, db.Message{}, nil, err
 	}
-	req, err := c.buildRequest(ctx, conv, user.ID, content, docs, model)
+	// The message and its pending reply are committed: the reply must start even if the
+	// client has just gone (a pending reply that never runs would block the conversation).
+	req, err := c.buildRequest(context.WithoutCancel(ctx), conv, user.ID, content, docs, model)
 	if err != nil {
 		return db.Message{}, db.Message{}, nil, err
 	}
