@@ -42,6 +42,8 @@ func BenchmarkValidate(b *testing.B) {
 	}{
 		"valid":   {`{"title":"Trip to Lisbon","system_prompt":"Be brief.","model":"gpt-4o-mini"}`, http.StatusNoContent},
 		"invalid": {`{"title":"","owner":"eve","model":5}`, http.StatusUnprocessableEntity},
+		// A NUL: the body is decoded a second time to name the field.
+		"nul": {`{"title":"Trip to\u0000Lisbon","system_prompt":"Be brief.","model":"gpt-4o-mini"}`, http.StatusUnprocessableEntity},
 	} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
