@@ -93,8 +93,22 @@ type texts struct {
 
 type flight struct {
 	done chan struct{}
+	once sync.Once
 	res  textResult
 	err  error
+}
+
+// finish hands the result to the waiters, once: from the extraction, or from the
+// watchdog when the extraction does not stop.
+func (t *texts) finish(id uuid.UUID, fl *flight, res textResult, err error) {
+	fl.once.Do(func() {
+		fl.res, fl.err = res, err
+		t.mu.Lock()
+		delete(t.inflight, id)
+		t.mu.Unlock()
+		close(fl.done)
+		t.wg.Done()
+	})
 }
 
 func (h *Files) textState() *texts {
@@ -188,38 +202,33 @@ func (h *Files) extractText(ctx context.Context, f fileRef) (textResult, error) 
 		t.wg.Add(1)
 		bg := context.WithoutCancel(ctx)
 		recovery.Go(bg, h.Log, "extract a file's text", func() error {
-			fl.res, fl.err = h.extractAndStore(bg, t, f)
+			res, err := h.extractAndStore(bg, t, f, fl)
+			t.finish(f.ID, fl, res, err)
 			return nil
 		}, func(err error) {
 			if err != nil { // a panic, logged with its stack
-				fl.err = err
+				t.finish(f.ID, fl, textResult{}, err)
 			}
-			t.mu.Lock()
-			delete(t.inflight, f.ID)
-			t.mu.Unlock()
-			close(fl.done)
-			t.wg.Done()
 		})
 	}
 	t.mu.Unlock()
-	// An extraction ends by its time limit; one that does not (the parser stuck where it
-	// reads nothing) is not waited for.
-	timer := time.NewTimer(t.lim.Wait + 2*t.lim.Timeout + 10*time.Second)
-	defer timer.Stop()
 	select {
 	case <-fl.done:
 		return fl.res, fl.err
 	case <-ctx.Done():
 		return textResult{}, ctx.Err()
-	case <-timer.C:
-		return textResult{}, apierr.ErrUnavailable
 	}
 }
 
 // WaitTexts waits for the extractions in flight (for shutdown and tests).
 func (h *Files) WaitTexts() { h.textState().wg.Wait() }
 
-func (h *Files) extractAndStore(ctx context.Context, t *texts, f fileRef) (textResult, error) {
+// extractAndStore waits for a turn, extracts and stores. An extraction ends by its time
+// limit, except where the parser loops without reading (a crafted object stream: see
+// pdfguard.go): after twice the limit a watchdog gives up the turn, stores the file as
+// unreadable (so it is never read again, even after a restart), answers the waiters and
+// logs it. That goroutine cannot be stopped; it costs a core until the process ends.
+func (h *Files) extractAndStore(ctx context.Context, t *texts, f fileRef, fl *flight) (textResult, error) {
 	wait, cancel := context.WithTimeout(ctx, t.lim.Wait)
 	defer cancel()
 	select {
@@ -233,6 +242,9 @@ func (h *Files) extractAndStore(ctx context.Context, t *texts, f fileRef) (textR
 	stuck := time.AfterFunc(2*t.lim.Timeout+5*time.Second, func() {
 		h.Log.ErrorContext(ctx, "a file's text extraction does not stop; its turn is given up", slog.String("file_id", f.ID.String()))
 		free()
+		res := textResult{Err: "reading the file did not finish"}
+		h.save(ctx, f.ID, res)
+		t.finish(f.ID, fl, res, nil)
 	})
 	start := time.Now()
 	res, err := h.extract(ctx, t.lim, f)
@@ -242,7 +254,18 @@ func (h *Files) extractAndStore(ctx context.Context, t *texts, f fileRef) (textR
 		h.Log.ErrorContext(ctx, "read a file's bytes", slog.String("file_id", f.ID.String()), slog.Any("error", err))
 		return res, err
 	}
-	params := db.SaveFileTextParams{FileID: f.ID}
+	h.save(ctx, f.ID, res)
+	h.Log.InfoContext(ctx, "file text extracted", slog.String("file_id", f.ID.String()),
+		slog.String("content_type", f.ContentType), slog.Int64("size_bytes", f.SizeBytes),
+		slog.Int("text_bytes", len(res.Text)), slog.String("truncated", res.Truncated),
+		slog.String("unreadable", res.Err), slog.Duration("took", time.Since(start)))
+	return res, nil
+}
+
+// save stores a file's text (or why it has none). A failure is logged: the text is still
+// used now, and the next send extracts again.
+func (h *Files) save(ctx context.Context, id uuid.UUID, res textResult) {
+	params := db.SaveFileTextParams{FileID: id}
 	if res.Err != "" {
 		params.Error = &res.Err
 	} else {
@@ -251,17 +274,11 @@ func (h *Files) extractAndStore(ctx context.Context, t *texts, f fileRef) (textR
 			params.Truncated = &res.Truncated
 		}
 	}
-	store, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := h.Q.SaveFileText(store, h.DB, params); err != nil {
-		// The text is still used now; the next send extracts again.
-		h.Log.ErrorContext(ctx, "store a file's text", slog.String("file_id", f.ID.String()), slog.Any("error", err))
+	if err := h.Q.SaveFileText(ctx, h.DB, params); err != nil {
+		h.Log.ErrorContext(ctx, "store a file's text", slog.String("file_id", id.String()), slog.Any("error", err))
 	}
-	h.Log.InfoContext(ctx, "file text extracted", slog.String("file_id", f.ID.String()),
-		slog.String("content_type", f.ContentType), slog.Int64("size_bytes", f.SizeBytes),
-		slog.Int("text_bytes", len(res.Text)), slog.String("truncated", res.Truncated),
-		slog.String("unreadable", res.Err), slog.Duration("took", time.Since(start)))
-	return res, nil
 }
 
 // extract reads the text of one file within the limits. An error is a file whose bytes
