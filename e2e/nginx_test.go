@@ -84,6 +84,8 @@ func TestThroughNginx(t *testing.T) {
 			{what: "494", url: base + "/api/v1/health", header: []string{"X-Pad", strings.Repeat("a", 20<<10)}, status: 400, code: "bad_request", says: "headers are larger"},
 			// nginx's 414: a request line longer than its 16 KiB buffer.
 			{what: "414 from nginx", url: base + "/api/v1/models?pad=" + strings.Repeat("a", 20<<10), status: 414, code: "uri_too_long", says: "than this server accepts"},
+			// The internal URIs of those answers are not reachable.
+			{what: "404 from nginx", url: base + "/.nginx/400", status: 404, code: "not_found", says: "not found"},
 			// Between the api's 8 KiB and nginx's 16 KiB: the api's own 414.
 			{what: "414 from the api", url: base + "/api/v1/models?pad=" + strings.Repeat("a", 12<<10), status: 414, code: "uri_too_long", says: "8192 bytes"},
 		} {
