@@ -35,7 +35,8 @@ import (
 // The property run's knobs (environment variables, so `make fuzz` can raise them):
 //
 //	PROPERTY_TIME             how long to generate requests (default 15s)
-//	PROPERTY_SEED             the first seed (default: random; printed either way)
+//	PROPERTY_SEED             the first seed (default: random; printed either way); a
+//	                          failing case's -rapid.seed given here is the run's first case
 //	PROPERTY_REQUEST_TIMEOUT  a request taking longer is a hang (default 15s)
 //	PROPERTY_KEEP_GOING       set: carry on after a failing round (to collect every bug)
 func propertyEnv(t *testing.T) (budget time.Duration, seed uint64, perRequest time.Duration) {
@@ -114,12 +115,18 @@ func TestAPIProperties(t *testing.T) {
 		roundSeed := seed + uint64(rounds)<<20
 		ok := t.Run(fmt.Sprintf("seed=%d", roundSeed), func(t *testing.T) {
 			_ = flag.Set("rapid.seed", strconv.FormatUint(roundSeed, 10))
+			shrinking := false
 			rapid.Check(t, func(rt *rapid.T) {
-				if time.Now().After(deadline) {
+				// Past the budget, new cases pass at once; a failure found just before it
+				// is still shrunk.
+				if time.Now().After(deadline) && !shrinking {
 					return
 				}
 				s.set(rt)
-				defer s.set(nil)
+				defer func() {
+					s.set(nil)
+					shrinking = shrinking || rt.Failed()
+				}()
 				g.w.ensure()
 				g.check(rt)
 			})
