@@ -325,11 +325,12 @@ func (rawEncoding) Decode(raw string) string { return raw }
 // interpret runs the text operators of a content stream.
 func (p *pdfReader) interpret(lx *lexer, fonts pdf.Value) error {
 	var (
-		enc      pdf.TextEncoding = rawEncoding{}
-		operands []token
-		pending  int // string bytes held in operands
-		depth    int // inside an array
-		tokens   int
+		enc       pdf.TextEncoding = rawEncoding{}
+		pageFonts                  = map[string]pdf.TextEncoding{} // by resource name: parsed once a page
+		operands  []token
+		pending   int // string bytes held in operands
+		depth     int // inside an array
+		tokens    int
 	)
 	for {
 		if tokens++; tokens%1024 == 0 && p.ctx.Err() != nil {
@@ -375,7 +376,14 @@ func (p *pdfReader) interpret(lx *lexer, fonts pdf.Value) error {
 			}
 		case "Tf":
 			if len(operands) == 2 && operands[0].kind == tokName {
-				enc = p.font(fonts, operands[0].s)
+				name := operands[0].s
+				var ok bool
+				if enc, ok = pageFonts[name]; !ok {
+					enc = p.font(fonts, name)
+					if len(pageFonts) < maxFonts {
+						pageFonts[name] = enc
+					}
+				}
 			}
 		case "'", "\"":
 			p.newline()

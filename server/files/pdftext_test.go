@@ -181,3 +181,18 @@ func xrefBomb(header, size string) []byte {
 	fmt.Fprintf(&out, "trailer\n<< /Size %s /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", size, x)
 	return out.Bytes()
 }
+
+// The bomb of package bombtest (a 200 KB PDF whose page shows 32 MiB of text), read to
+// the 1 MiB limit.
+func BenchmarkPDFBomb(b *testing.B) {
+	line := "All work and no play makes Jack a dull boy. "
+	doc := pdftest.Build(pdftest.Page{Content: pdftest.Repeat(line, (32<<20)/len(line)), Compress: true})
+	lim := TextLimits{}.withDefaults()
+	b.ReportAllocs()
+	for b.Loop() {
+		res := pdfText(b.Context(), bytes.NewReader(doc), int64(len(doc)), lim)
+		if len(res.Text) != lim.MaxBytes {
+			b.Fatalf("%d bytes", len(res.Text))
+		}
+	}
+}
