@@ -139,6 +139,19 @@ func TestPDFBombAttachedToThreeSends(t *testing.T) {
 			t.Errorf("the model did not get the text and the truncation note: %.200q…%q", last, last[max(0, len(last)-200):])
 		}
 	}
+	// Read once, at upload: the three sends reuse the stored text.
+	var extractions []map[string]any
+	for _, l := range env.Logs.Lines(t) {
+		if l["msg"] == "file text extracted" {
+			extractions = append(extractions, l)
+		}
+	}
+	if len(extractions) != 1 {
+		t.Errorf("%d extractions", len(extractions))
+	} else {
+		took, _ := extractions[0]["took"].(float64)
+		t.Logf("extraction: %v bytes of text in %v (%v)", extractions[0]["text_bytes"], time.Duration(took).Round(time.Millisecond), extractions[0]["truncated"])
+	}
 	// Measured: the text read whole by the parser, three times at once, took +327 MiB of
 	// heap (+490 MiB under -race) and 45 s; read once, as a stream, up to 1 MiB of text,
 	// about +10 MiB and 0.4 s. The bound leaves room for the GC's timing.
