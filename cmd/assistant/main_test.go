@@ -235,8 +235,8 @@ func TestStreamsOutliveWriteTimeoutAndGetAFinalEventOnShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve"}, envOf(map[string]string{
-			"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "SHUTDOWN_TIMEOUT": "2s", "HTTP_WRITE_TIMEOUT": "300ms",
-			"ECHO_DELAY": "100ms", "ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1",
+			"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "SHUTDOWN_TIMEOUT": "5s", "HTTP_WRITE_TIMEOUT": "1s",
+			"ECHO_DELAY": "250ms", "ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1",
 			"UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir(),
 		}), io.Discard, io.Discard)
 	}()
@@ -267,7 +267,8 @@ func TestStreamsOutliveWriteTimeoutAndGetAFinalEventOnShutdown(t *testing.T) {
 	_ = json.NewDecoder(r.Body).Decode(&c)
 	r.Body.Close()
 
-	// The echo reply has ~15 words at 100 ms each: well past the 300 ms write timeout.
+	// The echo reply has ~15 words at 250 ms each: well past the 1 s write timeout (which
+	// still leaves registering, an argon2 hash under the race detector, time to answer).
 	resp := post("/conversations/"+c.ID+"/messages/stream", s.AccessToken, `{"content":"one two three"}`)
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
