@@ -105,7 +105,8 @@ func pdfText(ctx context.Context, ra io.ReaderAt, size int64, lim TextLimits) (r
 		if err := p.page(page); errors.Is(err, errStop) {
 			switch p.why {
 			case "bytes":
-				p.why = fmt.Sprintf("the first %d bytes of the text, up to page %d of %d", p.out.Len(), pages, max(total, pages))
+				// %%d: the length of the text as stored, known below.
+				p.why = fmt.Sprintf("the first %%d bytes of the text, up to page %d of %d", pages, max(total, pages))
 			case "time":
 				p.why = fmt.Sprintf("the text of pages 1 to %d of %d read in the %s allowed, page %d in part", pages, max(total, pages), lim.Timeout, pages)
 			case "stream":
@@ -119,6 +120,8 @@ func pdfText(ctx context.Context, ra io.ReaderAt, size int64, lim TextLimits) (r
 	})
 	text := strings.TrimSpace(cleanText(p.out.String()))
 	switch {
+	case text != "" && strings.HasPrefix(p.why, "the first %d bytes"):
+		return textResult{Text: text, Truncated: fmt.Sprintf(p.why, len(text))}
 	case text != "":
 		return textResult{Text: text, Truncated: p.why}
 	case ctx.Err() != nil:
