@@ -54,7 +54,7 @@ func (a *Access) Log(ctx context.Context, e Entry) {
 	b = append(b, `,"route":`...)
 	b = appendString(b, e.Route)
 	b = append(b, `,"path":`...)
-	b = appendString(b, e.Path)
+	b = appendString(b, clipPath(e.Path))
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(e.Status), 10)
 	b = append(b, `,"duration_ms":`...)
@@ -81,6 +81,21 @@ const hex = "0123456789abcdef"
 // appendString appends s as a JSON string, escaped as log/slog's JSON handler escapes it:
 // quotes, backslashes and control characters, U+2028 and U+2029, and invalid UTF-8 as
 // U+FFFD. Nothing in a value can end the line or the string early.
+// maxLoggedPath bounds the path in an access line: a 414 can carry a path of 100 KiB.
+const maxLoggedPath = 2048
+
+// clipPath cuts a long path at a character boundary and says how long it was.
+func clipPath(p string) string {
+	if len(p) <= maxLoggedPath {
+		return p
+	}
+	cut := maxLoggedPath
+	for cut > 0 && !utf8.RuneStart(p[cut]) {
+		cut--
+	}
+	return p[:cut] + "…(" + strconv.Itoa(len(p)) + " bytes)"
+}
+
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0

@@ -2,11 +2,13 @@ package logging_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"assistant/server/logging"
 )
@@ -47,5 +49,21 @@ func TestAccessLineMatchesTheLogger(t *testing.T) {
 	logging.NewAccess(&quiet, slog.LevelWarn).Log(ctx, logging.Entry{Method: "GET"})
 	if quiet.Len() != 0 {
 		t.Error("LOG_LEVEL=warn still writes access lines")
+	}
+}
+
+func TestAccessLineClipsLongPaths(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	a := logging.NewAccess(&buf, nil)
+	long := "/api/v1/" + strings.Repeat("é", 50_000)
+	a.Log(context.Background(), logging.Entry{Method: "GET", Path: long, Status: 414})
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("%v: %.200s", err, buf.String())
+	}
+	p := line["path"].(string)
+	if len(p) > 2100 || !strings.HasSuffix(p, "…(100008 bytes)") || !utf8.ValidString(p) {
+		t.Errorf("path logged as %d bytes ending %q", len(p), p[len(p)-30:])
 	}
 }
