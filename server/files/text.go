@@ -88,7 +88,6 @@ type texts struct {
 	sem      chan struct{}
 	mu       sync.Mutex
 	inflight map[uuid.UUID]*flight
-	wg       sync.WaitGroup
 }
 
 type flight struct {
@@ -107,7 +106,6 @@ func (t *texts) finish(id uuid.UUID, fl *flight, res textResult, err error) {
 		delete(t.inflight, id)
 		t.mu.Unlock()
 		close(fl.done)
-		t.wg.Done()
 	})
 }
 
@@ -199,7 +197,6 @@ func (h *Files) extractText(ctx context.Context, f fileRef) (textResult, error) 
 	if !ok {
 		fl = &flight{done: make(chan struct{})}
 		t.inflight[f.ID] = fl
-		t.wg.Add(1)
 		bg := context.WithoutCancel(ctx)
 		recovery.Go(bg, h.Log, "extract a file's text", func() error {
 			res, err := h.extractAndStore(bg, t, f, fl)
@@ -219,9 +216,6 @@ func (h *Files) extractText(ctx context.Context, f fileRef) (textResult, error) 
 		return textResult{}, ctx.Err()
 	}
 }
-
-// WaitTexts waits for the extractions in flight (for shutdown and tests).
-func (h *Files) WaitTexts() { h.textState().wg.Wait() }
 
 // extractAndStore waits for a turn, extracts and stores. An extraction ends by its time
 // limit, except where the parser loops without reading (a crafted object stream: see
