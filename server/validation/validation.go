@@ -31,10 +31,17 @@ import (
 const uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
 
 // validEmail accepts a bare address (no display name) that net/mail parses, the same
-// check the generated Email type applies when the body is bound, so the two never disagree.
+// check the generated Email type applies when the body is bound, so the two never disagree;
+// and so does the form the server stores (trimmed, lower-cased: net/mail takes Unicode
+// spaces such as U+2028 as part of a name, and trimming "\u2028@example.com" would leave
+// "@example.com").
 func validEmail(s string) error {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
+		return errors.New("not an email address")
+	}
+	n := strings.ToLower(strings.TrimSpace(s))
+	if a, err := mail.ParseAddress(n); err != nil || a.Address != n {
 		return errors.New("not an email address")
 	}
 	return nil
