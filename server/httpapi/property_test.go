@@ -633,6 +633,10 @@ var rawBodies = []string{"", "{", "[]", "null", "0", `"x"`, "\xff\xfe\x00", `{"c
 	strings.Repeat("[", 10000) + strings.Repeat("]", 10000), `{"name":"\u202e","expires_at":"9999-99-99T99:99:99Z"}`,
 	`{"email":"a@b.c","password":"` + strings.Repeat("\\u0000", 100) + `"}`, "{\"content\":\"\xc3\x28\"}"}
 
+// rawQueries are query strings no URL encoder writes.
+var rawQueries = []string{"limit=%zz", "cursor=%00", "q=%", "limit=1%00", "q=a%2", "%=x", "limit", "limit=", "&&&", "q=%E2%80%AE",
+	"limit=99999999999999999999", "cursor=" + strings.Repeat("A", 5000), "q[]=1", "q=1;limit=2"}
+
 var contentTypes = []string{"application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded",
 	"multipart/form-data; boundary=x", "application/json; charset=latin1", "", "application/merge-patch+json", "*/*"}
 
@@ -717,6 +721,13 @@ func (g *generator) request(rt *rapid.T, o operation) (req *http.Request, token 
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
+	if percent(rt, "query.raw", 4) {
+		sep := "?"
+		if len(q) > 0 {
+			sep = "&"
+		}
+		target += sep + oneOf(rt, "query.raw", rawQueries)
+	}
 
 	var rd io.Reader
 	ct := ""
@@ -747,9 +758,24 @@ func (g *generator) request(rt *rapid.T, o operation) (req *http.Request, token 
 			ct = oneOf(rt, "contentType", contentTypes)
 		}
 	}
-	req, err := http.NewRequest(o.method, g.env.Server.URL+target, rd)
+	method := o.method
+	if percent(rt, "method.other", 4) {
+		// A method the path may not have (405, with the envelope), or another operation's.
+		method = oneOf(rt, "method", []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"})
+	}
+	req, err := http.NewRequest(method, g.env.Server.URL+target, rd)
 	if err != nil {
-		rt.Fatalf("build request %s %s: %v", o.method, target, err)
+		rt.Fatalf("build request %s %s: %v", method, target, err)
+	}
+	if percent(rt, "origin", 5) {
+		req.Header.Set("Origin", oneOf(rt, "origin", []string{"https://evil.example", "null", "http://localhost:3000", "file://"}))
+		if method == "OPTIONS" || percent(rt, "preflight", 30) {
+			req.Header.Set("Access-Control-Request-Method", oneOf(rt, "preflight.method", []string{"GET", "POST", "DELETE", "PATCH"}))
+			req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, last-event-id")
+		}
+	}
+	if percent(rt, "accept", 5) {
+		req.Header.Set("Accept", oneOf(rt, "accept", []string{"text/event-stream", "application/xml", "*/*;q=0", "text/html", "application/pdf"}))
 	}
 	for k, v := range headers {
 		req.Header[k] = v
@@ -766,8 +792,27 @@ func (g *generator) request(rt *rapid.T, o operation) (req *http.Request, token 
 		token = w.otherToken
 	case k < 94:
 		token = ""
-	default:
+	case k < 97:
 		token = headerSafe(text(rt, "auth.garbage"))
+	default:
+		// The user's own token, tampered with: a flipped signature, the header claiming
+		// "none", or the payload of someone else with the user's signature.
+		parts := strings.Split(w.token, ".")
+		if len(parts) == 3 {
+			switch uniform(rt, "auth.tamper", 3) {
+			case 0:
+				sig := []byte(parts[2])
+				sig[0] ^= 1
+				parts[2] = string(sig)
+			case 1:
+				parts[0], parts[2] = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0", ""
+			case 2:
+				if o := strings.Split(w.otherToken, "."); len(o) == 3 {
+					parts[1] = o[1]
+				}
+			}
+		}
+		token = strings.Join(parts, ".")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -832,6 +877,17 @@ func (g *generator) multipart(rt *rapid.T) ([]byte, string) {
 	return b.Bytes(), "multipart/form-data; boundary=" + boundary
 }
 
+// logOf is the server's log lines of one request.
+func (g *generator) logOf(requestID string) string {
+	var out []string
+	for _, l := range strings.Split(g.env.Logs.String(), "\n") {
+		if requestID != "" && strings.Contains(l, requestID) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // check draws, sends and judges one request.
 func (g *generator) check(rt *rapid.T) {
 	o := oneOf(rt, "operation", g.ops)
@@ -868,8 +924,11 @@ func (g *generator) check(rt *rapid.T) {
 	g.perOp[o.op.OperationID][resp.StatusCode]++
 	g.mu.Unlock()
 	r := &apitest.Response{Response: resp, Body: b}
+	// The spec: a documented status, a body and headers that match it. (First: rapid reports
+	// the last failure message of a case, and the ones below carry the request.)
+	g.env.Check(req, r)
 	if resp.StatusCode >= 500 {
-		rt.Errorf("%d %s\nfor %s", resp.StatusCode, b, desc)
+		rt.Errorf("%d %s\nfor %s\nserver log of the request:\n%s", resp.StatusCode, b, desc, g.logOf(resp.Header.Get("X-Request-ID")))
 	}
 	if resp.StatusCode >= 400 {
 		var e struct {
@@ -882,9 +941,12 @@ func (g *generator) check(rt *rapid.T) {
 			rt.Errorf("error %d is not the envelope: %q\nfor %s", resp.StatusCode, b, desc)
 		}
 	}
-	// The spec: a documented status, a body and headers that match it.
-	g.env.Check(req, r)
 	if resp.StatusCode < 300 {
-		g.w.forget(o, token, req.URL.Path, body, b)
+		// The operation that ran (the method may have been swapped for another).
+		for _, sent := range g.ops {
+			if sent.path == o.path && sent.method == req.Method {
+				g.w.forget(sent, token, req.URL.Path, body, b)
+			}
+		}
 	}
 }
