@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/metrics"
 	"strconv"
 )
 
@@ -32,19 +33,52 @@ const (
 	maxCmapCounts = 1 << 18
 )
 
-var errDeadline = errors.New("the time for reading the PDF is over")
+var (
+	errDeadline = errors.New("the time for reading the PDF is over")
+	errHeap     = errors.New("reading the PDF takes too much memory")
+)
 
-// deadlineReaderAt fails every read once ctx is done.
+// maxHeapGrowth is how much the process's heap may grow while a PDF is read before reads
+// fail. The parser keeps any one object whole: an array of 50 million numbers, inflated
+// from 100 KB of an object stream, would take gigabytes. The heap is the process's, so
+// this is a circuit breaker, not an exact bound: a legitimate file takes a few MiB.
+const maxHeapGrowth = 192 << 20
+
+// deadlineReaderAt fails every read once ctx is done, or once the heap has grown by
+// maxHeapGrowth since the reading began. The parser reads the file as it inflates and
+// parses, so a failed read (it panics; pdfText recovers) ends what it was doing.
 type deadlineReaderAt struct {
-	ctx context.Context
-	ra  io.ReaderAt
+	ctx     context.Context
+	ra      io.ReaderAt
+	maxHeap uint64
+	// overHeap is set once a read failed for memory (reads happen on one goroutine).
+	overHeap bool
 }
 
-func (d deadlineReaderAt) ReadAt(p []byte, off int64) (int, error) {
+func newDeadlineReaderAt(ctx context.Context, ra io.ReaderAt) *deadlineReaderAt {
+	return &deadlineReaderAt{ctx: ctx, ra: ra, maxHeap: heapBytes() + maxHeapGrowth}
+}
+
+func (d *deadlineReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if d.ctx.Err() != nil {
 		return 0, errDeadline
 	}
+	if d.overHeap || heapBytes() > d.maxHeap {
+		d.overHeap = true
+		return 0, errHeap
+	}
 	return d.ra.ReadAt(p, off)
+}
+
+// heapBytes is the memory held by heap objects, reachable or not yet swept (cheap: no
+// stop-the-world, unlike runtime.ReadMemStats).
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // cursor reads a file at any position through a small buffer.

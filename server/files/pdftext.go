@@ -46,6 +46,9 @@ const (
 	decodeChunk = 1024
 )
 
+// errTooMuchMemory is the outcome of a PDF whose reading tripped the heap breaker.
+const errTooMuchMemory = "reading the PDF took too much memory"
+
 // errStop ends reading: a limit was reached (stop.why says which).
 var errStop = errors.New("stop")
 
@@ -67,23 +70,24 @@ type pdfReader struct {
 // pdfText reads the text of the PDF in ra, page by page, within lim. It never panics: the
 // parser's panics on malformed input are a file without readable text.
 func pdfText(ctx context.Context, ra io.ReaderAt, size int64, lim TextLimits) (res textResult) {
-	defer func() {
-		if v := recover(); v != nil {
-			res = textResult{Err: "malformed PDF"}
-			if ctx.Err() != nil {
-				res = textResult{Err: fmt.Sprintf("reading the PDF took longer than %s", lim.Timeout)}
-			}
-		}
-	}()
 	if err := checkStructure(ra, size); err != nil {
 		return textResult{Err: "malformed PDF"}
 	}
-	r, err := pdf.NewReader(deadlineReaderAt{ctx: ctx, ra: ra}, size)
+	guarded := newDeadlineReaderAt(ctx, ra)
+	defer func() {
+		if v := recover(); v != nil {
+			res = textResult{Err: "malformed PDF"}
+		}
+		// What stopped the reads says why there is no text.
+		if res.Err != "" && guarded.overHeap {
+			res = textResult{Err: errTooMuchMemory}
+		} else if res.Err != "" && ctx.Err() != nil {
+			res = textResult{Err: fmt.Sprintf("reading the PDF took longer than %s", lim.Timeout)}
+		}
+	}()
+	r, err := pdf.NewReader(guarded, size)
 	if errors.Is(err, pdf.ErrInvalidPassword) {
 		return textResult{Err: "the PDF is encrypted"}
-	}
-	if err != nil && ctx.Err() != nil {
-		return textResult{Err: fmt.Sprintf("reading the PDF took longer than %s", lim.Timeout)}
 	}
 	if err != nil {
 		return textResult{Err: "malformed PDF"}
@@ -115,6 +119,10 @@ func pdfText(ctx context.Context, ra io.ReaderAt, size int64, lim TextLimits) (r
 			return false
 		} else if err != nil {
 			p.badPages++
+		}
+		if guarded.overHeap {
+			p.why = fmt.Sprintf("the text of the first %d pages of %d; page %d took too much memory", pages-1, max(total, pages), pages)
+			return false
 		}
 		return true
 	})

@@ -295,7 +295,14 @@ func (h *Files) extract(ctx context.Context, lim TextLimits, f fileRef) (textRes
 	}
 	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
-	return pdfText(ctx, ra, blob.Size(), lim), nil
+	res := pdfText(ctx, ra, blob.Size(), lim)
+	if res.Err == errTooMuchMemory && ctx.Err() == nil {
+		// The heap is the process's: once more after a collection, in case the growth was
+		// others' garbage.
+		runtime.GC()
+		res = pdfText(ctx, ra, blob.Size(), lim)
+	}
+	return res, nil
 }
 
 // plainText is the first limit bytes of a text file, cut at a character boundary.
