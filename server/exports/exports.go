@@ -108,15 +108,20 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 	}
 	sum := sha256.New()
 	counter := &countingWriter{w: io.MultiWriter(blob, sum)}
-	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
+	// The timeout is the render's: the row below is written on the request's own context,
+	// so a render that ends just in time is still stored.
+	rctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
-	if err := h.render(ctx, p.UserID, counter, req.Body.Format, conv, msgs, now); err != nil {
+	if err := h.render(rctx, p.UserID, counter, req.Body.Format, conv, msgs, now); err != nil {
 		blob.Abort()
 		var ae *apierr.Error
 		if errors.As(err, &ae) {
 			return nil, err
 		}
 		if ctx.Err() != nil {
+			return nil, ctx.Err() // the client left
+		}
+		if rctx.Err() != nil {
 			e := *apierr.ErrUnavailable
 			e.Message = "the export took too long"
 			e.Cause = err

@@ -50,6 +50,15 @@ var (
 	fallbacks = []*face{cjkFace, hangulFace, devanagariFace}
 )
 
+// fpdf writes a font's width table in time cubic in the length of a run of consecutive
+// characters of equal width that the document uses (2,000 consecutive CJK ideographs took
+// 5 s, 4,000 took a minute, and nothing stops it). So a face is registered as two
+// instances and each character is set in the one its block of 64 code points picks,
+// alternating: no instance ever uses a run longer than 64.
+const instanceBlock = 64
+
+func instanceOf(r rune) uint8 { return uint8(r/instanceBlock) % 2 }
+
 // substitute stands for a character no face has (most emoji, scripts not covered, and
 // everything above U+FFFF, which the PDF library cannot set).
 const substitute = '\uFFFD'

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-pdf/fpdf"
 	"github.com/yuin/goldmark"
@@ -32,6 +34,13 @@ const (
 	maxCellRunes    = 1000
 	maxTableColumns = 8
 	cutMark         = "… [cut]"
+
+	// maxMarkdownRunes is the longest message rendered as Markdown: a little more than the
+	// longest user message (32,000 characters), so that one of those holding a table
+	// still renders as one. goldmark's parse cannot be stopped and is quadratic on some
+	// inputs (nested quotes, link openers: 0.3 s at 32,000 characters, 2 s at 64,000,
+	// here); a longer message, a model's reply, is plain text.
+	maxMarkdownRunes = 40_000
 )
 
 var markdown = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Strikethrough))
@@ -55,7 +64,7 @@ type pdfWriter struct {
 	pageH  float64
 	indent float64
 	color  rgb
-	fonts  map[*face]bool // registered with the document
+	fonts  map[fontKey]bool // registered with the document
 	err    error
 }
 
@@ -70,18 +79,34 @@ func renderPDF(ctx context.Context, w io.Writer, conv db.Conversation, msgs []db
 	f.SetAutoPageBreak(false, margin)
 	f.AliasNbPages("{nb}")
 	pw, ph := f.GetPageSize()
-	p := &pdfWriter{ctx: ctx, f: f, pageW: pw, pageH: ph, color: colorText, fonts: map[*face]bool{}}
+	p := &pdfWriter{ctx: ctx, f: f, pageW: pw, pageH: ph, color: colorText, fonts: map[fontKey]bool{}}
 
 	title := conversationTitle(conv)
 	f.SetTitle(bmpOnly(title), true)
 	f.SetCreator("assistant", true)
+	footerTitle := strings.Join(strings.Fields(clip(title, 80)), " ")
 	f.SetFooterFunc(func() {
-		t := &typesetter{width: 1e9}
-		var l line
-		t.emit = func(x line) { l = x }
-		t.add(fmt.Sprintf("%s · page %d of {nb}", clip(title, 80), f.PageNo()), textStyle{face: sansRegular, size: 8, color: colorFooter})
+		// One line, centred: a title too wide for it (CJK is twice as wide) is cut.
+		st := textStyle{face: sansRegular, size: 8, color: colorFooter}
+		var page, name line
+		t := &typesetter{width: pw - 2*margin, emit: func(x line) { page = line{pieces: slices.Clone(x.pieces), w: x.w} }}
+		t.add(fmt.Sprintf("\u00A0· page %d of {nb}", f.PageNo()), st)
 		t.finish()
-		p.draw(l, (pw-l.w)/2, ph-12, 5)
+		for i := range page.pieces {
+			// The page count replaces {nb} when the document is written: its digits must
+			// come from the instance that sets digits.
+			page.pieces[i].inst = instanceOf('0')
+		}
+		t = &typesetter{width: pw - 2*margin - page.w - 5, emit: func(x line) {
+			if name.pieces == nil {
+				name = line{pieces: slices.Clone(x.pieces), w: x.w}
+			}
+		}}
+		t.add(footerTitle, st)
+		t.finish()
+		x := (pw - name.w - page.w) / 2
+		p.draw(name, x, ph-12, 5)
+		p.draw(page, x+name.w, ph-12, 5)
 	})
 	f.AddPage()
 
@@ -123,14 +148,23 @@ func (p *pdfWriter) stopped() bool {
 func (p *pdfWriter) left() float64  { return margin + p.indent }
 func (p *pdfWriter) width() float64 { return p.pageW - margin - p.left() }
 
-// setFont selects a face, registering it with the document the first time: a document
-// embeds only the fonts it uses (the CJK face is large).
-func (p *pdfWriter) setFont(fc *face, size float64) {
-	if !p.fonts[fc] {
-		p.f.AddUTF8FontFromBytes(fc.family, fc.style, fc.ttf)
-		p.fonts[fc] = true
+type fontKey struct {
+	face *face
+	inst uint8
+}
+
+// setFont selects an instance of a face, registering it with the document the first time:
+// a document embeds only the fonts it uses (the CJK face is large).
+func (p *pdfWriter) setFont(fc *face, inst uint8, size float64) {
+	family := fc.family
+	if inst != 0 {
+		family += "-" + strconv.Itoa(int(inst))
 	}
-	p.f.SetFont(fc.family, fc.style, size)
+	if k := (fontKey{fc, inst}); !p.fonts[k] {
+		p.f.AddUTF8FontFromBytes(family, fc.style, fc.ttf)
+		p.fonts[k] = true
+	}
+	p.f.SetFont(family, fc.style, size)
 }
 
 // draw sets one line at (x, y), a cell per run of pieces in the same face, size and colour.
@@ -142,13 +176,13 @@ func (p *pdfWriter) draw(l line, x, y, h float64) {
 		j := i
 		for ; j < len(l.pieces); j++ {
 			pc := l.pieces[j]
-			if pc.face != first.face || pc.size != first.size || pc.color != first.color {
+			if pc.face != first.face || pc.inst != first.inst || pc.size != first.size || pc.color != first.color {
 				break
 			}
 			b.WriteString(pc.text)
 			w += pc.w
 		}
-		p.setFont(first.face, first.size)
+		p.setFont(first.face, first.inst, first.size)
 		p.f.SetTextColor(int(first.color[0]), int(first.color[1]), int(first.color[2]))
 		p.f.SetXY(x, y)
 		p.f.CellFormat(w, h, b.String(), "", 0, "L", false, 0, "")
@@ -214,6 +248,14 @@ func (p *pdfWriter) message(m db.Message) {
 }
 
 func (p *pdfWriter) markdown(content string) {
+	if len(content) > 4*maxMarkdownRunes || utf8.RuneCountInString(content) > maxMarkdownRunes {
+		// goldmark's parse is superlinear on some inputs (deep nesting, many link
+		// openers), holds ~100 times the text in its tree and cannot be stopped: a long
+		// reply is set as plain text, its line breaks kept.
+		p.text(content, p.body(sansRegular), lineH)
+		p.f.Ln(1.5)
+		return
+	}
 	p.src = []byte(content)
 	doc := markdown.Parser().Parse(text.NewReader(p.src))
 	p.blocks(doc)
@@ -294,7 +336,7 @@ func (p *pdfWriter) list(l *ast.List) {
 				i++
 			}
 			p.ensure(lineH)
-			p.setFont(sansRegular, bodySize)
+			p.setFont(sansRegular, instanceOf('0'), bodySize) // digits, '.' and '•' are all in instance 0
 			p.f.SetTextColor(int(p.color[0]), int(p.color[1]), int(p.color[2]))
 			y := p.f.GetY()
 			p.f.SetXY(p.left()-5, y)

@@ -12,13 +12,18 @@ import (
 // sets one font per call and panics on characters above U+FFFF. So text is laid out here, in
 // one pass over its grapheme clusters: each cluster gets the face that has its base
 // character (or the substitute), lines break greedily at spaces and after CJK characters,
-// and a word longer than a line is cut where the line ends. Only the line being filled is
-// held in memory, so a paragraph of any length costs time linear in its length.
+// and a word longer than a line (or than maxLinePieces clusters) is cut where the line
+// ends. Only the line being filled is held in memory, so a paragraph of any length costs
+// time linear in its length.
 
 // mmPerPt converts font sizes (points) to the page's unit (millimetres).
 const mmPerPt = 25.4 / 72
 
 type rgb [3]uint8
+
+// maxLinePieces bounds a line's clusters whatever their widths: a run of zero-width
+// characters never fills a line by width.
+const maxLinePieces = 1000
 
 // textStyle is what a span of text is set in: its primary face (fallbacks are chosen per
 // character), size in points, and colour.
@@ -33,6 +38,7 @@ type textStyle struct {
 type piece struct {
 	text  string
 	face  *face
+	inst  uint8 // the face's instance (instanceOf the first character)
 	size  float64
 	color rgb
 	w     float64
@@ -91,7 +97,7 @@ func (t *typesetter) finish() {
 func (t *typesetter) cluster(c string, st textStyle) {
 	base, baseLen := rune(-1), 0
 	for i, r := range c {
-		if r == '\n' {
+		if r == '\n' || r == '\u2028' || r == '\u2029' {
 			t.flushWord()
 			t.newline()
 			return
@@ -145,12 +151,13 @@ func (t *typesetter) piece(text string, f *face, st textStyle) piece {
 	for _, r := range text {
 		w += f.width(r)
 	}
-	return piece{text: text, face: f, size: st.size, color: st.color, w: w / 1000 * st.size * mmPerPt}
+	first, _ := utf8.DecodeRuneInString(text)
+	return piece{text: text, face: f, inst: instanceOf(first), size: st.size, color: st.color, w: w / 1000 * st.size * mmPerPt}
 }
 
 func (t *typesetter) glyph(text string, f *face, st textStyle) {
 	p := t.piece(text, f, st)
-	if len(t.word) > 0 && t.wordW+p.w > t.width {
+	if len(t.word) > 0 && (t.wordW+p.w > t.width || len(t.word) >= maxLinePieces) {
 		// A word wider than the line: what fits goes on a line of its own.
 		t.flushWord()
 		t.newline()
@@ -169,7 +176,7 @@ func (t *typesetter) flushWord() {
 	if t.space != nil && len(t.cur.pieces) > 0 {
 		sw = t.space.w
 	}
-	if len(t.cur.pieces) > 0 && t.cur.w+sw+t.wordW > t.width {
+	if len(t.cur.pieces) > 0 && (t.cur.w+sw+t.wordW > t.width || len(t.cur.pieces)+len(t.word) > maxLinePieces) {
 		t.newline()
 		sw = 0
 	}

@@ -178,7 +178,8 @@ func (m *Manager) Start(assistant db.Message, req llm.Request, first any) *Run {
 	go func() {
 		defer m.wg.Done()
 		if err := recovery.Do(ctx, m.log, "generation", func() error { m.run(ctx, r, req); return nil }); err != nil {
-			m.abandon(r)
+			_ = recovery.Do(ctx, m.log, "store a panicked generation", func() error { m.abandon(r); return nil })
+			m.release(r)
 		}
 	}()
 	return r
@@ -288,7 +289,7 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 }
 
 // abandon ends a run whose own bookkeeping panicked: the reply is stored as failed
-// (internal) if nothing was stored yet, followers are told, and the run is released.
+// (internal) if nothing was stored yet, and followers are told.
 func (m *Manager) abandon(r *Run) {
 	select {
 	case <-r.done:
@@ -306,10 +307,20 @@ func (m *Manager) abandon(r *Run) {
 		r.mu.Unlock()
 	}
 	r.publish(Event{ID: int64(len(text)) + 1, Name: EventError, Data: Failure{Code: "internal", Message: "the reply failed; the partial reply is stored"}})
+}
+
+// release forgets a run that ended without reaching its own end, and wakes whoever waits
+// for it. It cannot panic: a failure to store was logged, and the stale sweep fails the
+// row later.
+func (m *Manager) release(r *Run) {
 	m.mu.Lock()
 	delete(m.running, r.MessageID)
 	m.mu.Unlock()
-	close(r.done)
+	select {
+	case <-r.done:
+	default:
+		close(r.done)
+	}
 }
 
 // store saves the final state, retrying briefly: the reply must not be lost to a blip.
