@@ -57,3 +57,5 @@ require (
 	golang.org/x/tools v0.52.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
+
+replace github.com/ledongthuc/pdf => ./third_party/github.com/ledongthuc/pdf

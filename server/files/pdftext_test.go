@@ -196,3 +196,53 @@ func BenchmarkPDFBomb(b *testing.B) {
 		}
 	}
 }
+
+// objStmWith is a PDF whose page's content is object 5, kept in an object stream whose
+// text is body, with a cross-reference stream (the form that reaches object streams).
+func objStmWith(body string) []byte {
+	var out bytes.Buffer
+	out.WriteString("%PDF-1.5\n")
+	offsets := make([]int, 7)
+	obj := func(n int, s string) {
+		offsets[n] = out.Len()
+		fmt.Fprintf(&out, "%d 0 obj\n%s\nendobj\n", n, s)
+	}
+	obj(1, "<< /Type /Catalog /Pages 2 0 R >>")
+	obj(2, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+	obj(3, "<< /Type /Page /Parent 2 0 R /Contents 5 0 R >>")
+	head := "5 0 "
+	obj(4, fmt.Sprintf("<< /Type /ObjStm /N 1 /First %d /Length %d >>\nstream\n%s%s\nendstream", len(head), len(head)+len(body), head, body))
+	offsets[6] = out.Len()
+	var xref bytes.Buffer
+	entry := func(typ byte, field2 int, field3 int) {
+		xref.WriteByte(typ)
+		xref.Write([]byte{byte(field2 >> 24), byte(field2 >> 16), byte(field2 >> 8), byte(field2)})
+		xref.Write([]byte{byte(field3 >> 8), byte(field3)})
+	}
+	entry(0, 0, 65535)
+	for n := 1; n <= 4; n++ {
+		entry(1, offsets[n], 0)
+	}
+	entry(2, 4, 0) // object 5: the first in object stream 4
+	entry(1, offsets[6], 0)
+	fmt.Fprintf(&out, "6 0 obj\n<< /Type /XRef /Size 7 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n%s\nendstream\nendobj\n", xref.Len(), xref.Bytes())
+	fmt.Fprintf(&out, "startxref\n%d\n%%%%EOF\n", offsets[6])
+	return out.Bytes()
+}
+
+// A hex string left open at the end of an object stream made the parser read '\n' from
+// the end of its input forever, beyond any deadline (the vendored copy in third_party
+// fixes it): the file is malformed, and reading it ends.
+func TestPDFOpenHexStringAtTheEndOfAnObjectStream(t *testing.T) {
+	t.Parallel()
+	got := make(chan textResult, 1)
+	go func() { got <- readPDF(t, objStmWith("<41"), TextLimits{Timeout: 2 * time.Second}) }()
+	select {
+	case res := <-got:
+		if res.Err == "" {
+			t.Errorf("got %+v, want an unreadable file", res)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("reading the PDF never ended")
+	}
+}
