@@ -104,7 +104,7 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessage
 	if err != nil {
 		return db.Message{}, db.Message{}, nil, err
 	}
-	run := c.Generations.Start(assistant, req, firstEvent{UserMessage: toMessage(user), AssistantMessageID: assistant.ID})
+	run := c.Generations.Start(ctx, assistant, req, firstEvent{UserMessage: toMessage(user), AssistantMessageID: assistant.ID})
 	return user, assistant, run, nil
 }
 

@@ -44,7 +44,16 @@ func TestPanickingProviderFailsTheReplyNotTheServer(t *testing.T) {
 	if reply.Status != api.Failed || reply.ErrorCode == nil || *reply.ErrorCode != "internal" || reply.Content != "first words " {
 		t.Errorf("reply: status %s, code %v, content %q", reply.Status, reply.ErrorCode, reply.Content)
 	}
-	if !strings.Contains(env.Logs.String(), "assignment to entry in nil map") {
+	logged := false
+	for _, l := range env.Logs.Lines(t) {
+		if l["msg"] == "panic recovered" && strings.Contains(l["panic"].(string), "assignment to entry in nil map") {
+			logged = true
+			if l["request_id"] != r.Header.Get("X-Request-ID") || l["stack"] == nil {
+				t.Errorf("the panic's line lacks the request id %s or the stack: %v", r.Header.Get("X-Request-ID"), l)
+			}
+		}
+	}
+	if !logged {
 		t.Error("the panic was not logged")
 	}
 	// The next reply, with the conversation free again, and the health check both work.

@@ -19,6 +19,7 @@ import (
 
 	"assistant/gen/db"
 	"assistant/server/llm"
+	"assistant/server/logging"
 	"assistant/server/recovery"
 )
 
@@ -165,9 +166,12 @@ func (m *Manager) Lookup(messageID uuid.UUID) (*Run, bool) {
 }
 
 // Start runs the reply for the assistant message (already stored as pending). first is the
-// message event's payload.
-func (m *Manager) Start(assistant db.Message, req llm.Request, first any) *Run {
-	ctx, cancel := context.WithCancelCause(m.base)
+// message event's payload. The run outlives the request that starts it; reqCtx gives only
+// its request and user ids to the run's log lines.
+func (m *Manager) Start(reqCtx context.Context, assistant db.Message, req llm.Request, first any) *Run {
+	base := logging.WithRequestID(m.base, logging.RequestID(reqCtx))
+	logging.SetUserID(base, logging.UserID(reqCtx))
+	ctx, cancel := context.WithCancelCause(base)
 	r := &Run{MessageID: assistant.ID, ConversationID: assistant.ConversationID, cancel: cancel,
 		changed: make(chan struct{}), done: make(chan struct{})}
 	r.events = append(r.events, Event{ID: 0, Name: EventMessage, Data: first})
@@ -266,7 +270,7 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 		} else {
 			code = "internal"
 		}
-		log.Error("generation failed", slog.String("code", code), slog.Any("error", err))
+		log.ErrorContext(ctx, "generation failed", slog.String("code", code), slog.Any("error", err))
 	}
 	r.mu.Lock()
 	text := string(r.text)
