@@ -307,3 +307,56 @@ func TestStreamsOutliveWriteTimeoutAndGetAFinalEventOnShutdown(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// The synchronous send answers when the reply is complete, even past the server's write
+// timeout (the connection used to be closed by it, the answer lost).
+func TestSyncSendOutlivesTheWriteTimeout(t *testing.T) {
+	t.Parallel()
+	_, dbURL := pgtest.New(t)
+	addr := freeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, envOf(map[string]string{
+			"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "HTTP_WRITE_TIMEOUT": "1s",
+			"ECHO_DELAY": "150ms", "ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1",
+			"UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir(),
+		}), io.Discard, io.Discard)
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	base := "http://" + addr + "/api/v1"
+	waitReady(t, base+"/health/live")
+	post := func(path, token, body string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	var s struct {
+		AccessToken string `json:"access_token"`
+	}
+	_, b := post("/auth/register", "", `{"email":"a@example.com","password":"correct horse battery"}`)
+	_ = json.Unmarshal(b, &s)
+	var c struct {
+		ID string `json:"id"`
+	}
+	_, b = post("/conversations", s.AccessToken, `{}`)
+	_ = json.Unmarshal(b, &c)
+	// ~15 words at 150 ms: over 2 s, twice the write timeout.
+	start := time.Now()
+	resp, b := post("/conversations/"+c.ID+"/messages", s.AccessToken, `{"content":"one two three"}`)
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(b), `"status":"complete"`) {
+		t.Fatalf("after %s: %d %s", time.Since(start), resp.StatusCode, b)
+	}
+}

@@ -171,8 +171,10 @@ func withFiles(docs []files.Doc, content string, budget int) string {
 				cut--
 			}
 			text = text[:cut] + "\n[… the rest of the file did not fit]"
+			chars = 0
+		} else {
+			chars -= len(text)
 		}
-		chars -= len(text)
 		if d.Truncated != "" {
 			// Only part of the file was read (package files): the model is told which.
 			text += "\n[truncated: " + d.Truncated + "]"

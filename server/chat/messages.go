@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 	"assistant/server/apierr"
 	"assistant/server/database"
 	"assistant/server/generation"
+	"assistant/server/llm"
 	"assistant/server/pagination"
+	"assistant/server/recovery"
 )
 
 // ListMessages pages through a conversation's messages, oldest first. Keyset on the id
@@ -100,8 +103,20 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessage
 	}
 	// The message and its pending reply are committed: the reply must start even if the
 	// client has just gone (a pending reply that never runs would block the conversation).
-	req, err := c.buildRequest(context.WithoutCancel(ctx), conv, user.ID, content, docs, model)
+	var req llm.Request
+	err = recovery.Do(ctx, c.Log, "build the model's request", func() error {
+		var err error
+		req, err = c.buildRequest(context.WithoutCancel(ctx), conv, user.ID, content, docs, model)
+		return err
+	})
 	if err != nil {
+		// The reply cannot start: it is stored as failed, so that it does not hold the
+		// conversation until the stale sweep.
+		code := "internal"
+		if _, ferr := c.Q.FinishMessage(context.WithoutCancel(ctx), c.DB, db.FinishMessageParams{
+			ID: assistant.ID, Status: "failed", ErrorCode: &code}); ferr != nil {
+			c.Log.ErrorContext(ctx, "store a reply that could not start", slog.Any("error", ferr))
+		}
 		return db.Message{}, db.Message{}, nil, err
 	}
 	run := c.Generations.Start(ctx, assistant, req, firstEvent{UserMessage: toMessage(user), AssistantMessageID: assistant.ID})

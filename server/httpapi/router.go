@@ -189,7 +189,7 @@ func New(d Deps) (*App, error) {
 		apierr.Write(w, r, log, methodNotAllowed(root, r))
 	})
 
-	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware, download.WithRequest}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware, download.WithRequest, chat.LiftWriteDeadline}, api.StrictHTTPServerOptions{
 		// The validator has checked the body, so a decode failure here is a body the
 		// validator let through but Go cannot bind: still the client's fault.
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
