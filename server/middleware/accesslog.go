@@ -27,10 +27,9 @@ func AccessLog(log *slog.Logger, access *logging.Access) func(http.Handler) http
 			rw := &responseWriter{ResponseWriter: w}
 			ctx := r.Context()
 			defer func() {
-				if p := recover(); p != nil {
-					if p == http.ErrAbortHandler {
-						panic(p)
-					}
+				p := recover()
+				abort := p == http.ErrAbortHandler
+				if p != nil && !abort {
 					log.ErrorContext(ctx, "panic", slog.String("panic", fmt.Sprint(p)),
 						slog.String("stack", string(debug.Stack())))
 					apierr.Write(rw, r, log, apierr.ErrInternal)
@@ -49,6 +48,12 @@ func AccessLog(log *slog.Logger, access *logging.Access) func(http.Handler) http
 				}
 				access.Log(ctx, logging.Entry{Method: r.Method, Route: route, Path: r.URL.Path, Status: status,
 					Duration: time.Since(start), Bytes: rw.bytes, ClientIP: ClientIP(ctx).String()})
+				if abort || (status == apierr.StatusClientClosedRequest && !rw.wrote) {
+					// Nothing was sent: net/http would send an empty 200, which a client
+					// that only half-closed its side would read as success. Aborting
+					// closes the connection without a word.
+					panic(http.ErrAbortHandler)
+				}
 			}()
 			next.ServeHTTP(rw, r)
 		})
@@ -61,6 +66,7 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	wrote  bool // the header went out
 }
 
 // Status is the status sent, or 0 while nothing has been sent; or 499
@@ -76,6 +82,9 @@ func (w *responseWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
 	}
+	if code >= 200 {
+		w.wrote = true
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -83,6 +92,7 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.wrote = true
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -92,6 +102,7 @@ func (w *responseWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.wrote = true
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 

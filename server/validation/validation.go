@@ -114,6 +114,17 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			// from memory. A read error reaches the validator unchanged, to be mapped as before.
 			var err error
 			body, err = io.ReadAll(r.Body)
+			var tooLarge *http.MaxBytesError
+			if err != nil && !errors.As(err, &tooLarge) {
+				// A body cut short (the client left, or stopped sending until the read
+				// timeout): the validator would report it as failed credentials.
+				if apierr.ClientClosed(r.Context()) {
+					apierr.Write(w, r, v.log, r.Context().Err())
+				} else {
+					apierr.Write(w, r, v.log, apierr.BadRequest("the request body could not be read in full"))
+				}
+				return
+			}
 			var rest io.Reader = bytes.NewReader(body)
 			if err != nil {
 				rest = io.MultiReader(rest, errReader{err})
