@@ -59,8 +59,29 @@ func (d Response) serve(w http.ResponseWriter) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("ETag", `"`+d.SHA256+`"`)
 	h.Set("Cache-Control", "private, no-cache")
-	http.ServeContent(&rangeGuard{ResponseWriter: w, req: d.Req, log: d.Log}, d.Req, "", d.File.ModTime(), d.File)
+	g := &rangeGuard{ResponseWriter: w, req: d.Req, log: d.Log, size: d.File.Size()}
+	if zeroSuffix(d.Req.Header.Get("Range")) {
+		// "bytes=-0" asks for the last 0 bytes: unsatisfiable (RFC 9110 §14.1.3), though
+		// ServeContent answers it with a 206 whose Content-Range is backwards.
+		g.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		return nil
+	}
+	http.ServeContent(g, d.Req, "", d.File.ModTime(), d.File)
 	return nil
+}
+
+// zeroSuffix reports a Range header holding a suffix range of length zero.
+func zeroSuffix(h string) bool {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !ok {
+		return false
+	}
+	for _, r := range strings.Split(spec, ",") {
+		if n, ok := strings.CutPrefix(strings.TrimSpace(r), "-"); ok && strings.Trim(n, "0") == "" && n != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // rangeGuard turns ServeContent's plain-text 416 into the error envelope.
@@ -68,18 +89,19 @@ type rangeGuard struct {
 	http.ResponseWriter
 	req      *http.Request
 	log      *slog.Logger
+	size     int64
 	replaced bool
 }
 
 func (g *rangeGuard) WriteHeader(code int) {
 	if code == http.StatusRequestedRangeNotSatisfiable {
 		g.replaced = true
-		cr := g.Header().Get("Content-Range")
-		for _, k := range []string{"Content-Disposition", "ETag", "Cache-Control"} {
+		for _, k := range []string{"Content-Disposition", "ETag", "Cache-Control", "Content-Range"} {
 			g.Header().Del(k)
 		}
 		e := apierr.New(code, api.ErrorBodyCodeValidationError, "the range is outside the content")
-		e.Details = []api.FieldError{{Field: "header.Range", Message: "not satisfiable (" + cr + ")"}}
+		e.Details = []api.FieldError{{Field: "header.Range", Message: fmt.Sprintf("not satisfiable: the content is %d bytes", g.size)}}
+		e.Header = http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", g.size)}}
 		apierr.Write(g.ResponseWriter, g.req, g.log, e)
 		return
 	}
