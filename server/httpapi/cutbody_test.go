@@ -55,3 +55,16 @@ func TestBodyCutShortByAClientThatLeft(t *testing.T) {
 		t.Errorf("a conversation was created from a cut body: %+v", list.Items)
 	}
 }
+
+// "\ud800" alone is no character: it was stored as U+FFFD without a word.
+func TestLoneSurrogateIs422(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	token := env.Register("ada@example.com", "correct horse battery").AccessToken
+	req := env.Request(http.MethodPost, "/api/v1/conversations", `{"title":"a\ud800b","system_prompt":"\ud83d\ude00 ok"}`)
+	req.Header.Set("Authorization", "Bearer "+token)
+	r := env.Do(req)
+	if e := r.Envelope(t); r.StatusCode != http.StatusUnprocessableEntity || e.Details == nil || len(*e.Details) != 1 || (*e.Details)[0].Field != "body.title" {
+		t.Fatalf("got %d %s", r.StatusCode, r.Body)
+	}
+}

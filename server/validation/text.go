@@ -115,8 +115,16 @@ var nulEscape = []byte(`\u0000`)
 // first test, which costs a scan of the bytes.
 func bodyText(body []byte) []api.FieldError {
 	valid := utf8.Valid(body)
-	if valid && !bytes.Contains(body, nulEscape) {
+	lone := loneSurrogates(body)
+	if valid && !bytes.Contains(body, nulEscape) && lone == nil {
 		return nil
+	}
+	if lone != nil {
+		// "\ud800" alone is no character: encoding/json would store U+FFFD instead.
+		body = bytes.Clone(body)
+		for _, i := range lone {
+			copy(body[i:], nulEscape)
+		}
 	}
 	var whole []api.FieldError
 	if !valid {
@@ -133,6 +141,44 @@ func bodyText(body []byte) []api.FieldError {
 	walkText("body", v, &out)
 	if len(out) == 0 {
 		return whole // bytes outside any string, or a backslash before them
+	}
+	return out
+}
+
+// loneSurrogates returns where the escapes of unpaired UTF-16 surrogates ("\ud800" not
+// followed by a low surrogate, or a low one alone) start in a JSON text.
+func loneSurrogates(b []byte) []int {
+	if !bytes.Contains(b, []byte(`\u`)) {
+		return nil
+	}
+	var out []int
+	surrogate := func(i int) (r rune, ok bool) {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		if err != nil || v < 0xD800 || v > 0xDFFF {
+			return 0, false
+		}
+		return rune(v), true
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r, ok := surrogate(i)
+		if !ok {
+			i++ // an escaped character: "\\" must not start an escape
+			continue
+		}
+		if r < 0xDC00 {
+			if low, ok := surrogate(i + 6); ok && low >= 0xDC00 {
+				i += 11 // a valid pair
+				continue
+			}
+		}
+		out = append(out, i)
+		i += 5
 	}
 	return out
 }

@@ -54,3 +54,24 @@ func TestTextDetails(t *testing.T) {
 		}
 	}
 }
+
+func TestLoneSurrogates(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{
+		`{"a":"x\ud800y"}`:           1,
+		`{"a":"\udc00"}`:             1,
+		`{"a":"\ud83d\ude00"}`:       0, // 😀
+		`{"a":"\\ud800"}`:            0, // a backslash, then text
+		`{"a":"\\\ud800"}`:           1,
+		`{"a":"\ud800\ud800"}`:       2,
+		`{"a":"\ud83d\ude00\udc00"}`: 1,
+		`{"a":"\u0041\uD800"}`:       1,
+	} {
+		if got := len(loneSurrogates([]byte(in))); got != want {
+			t.Errorf("%s: %d lone surrogates, want %d", in, got, want)
+		}
+		if details := bodyText([]byte(in)); (len(details) > 0) != (want > 0) || (want > 0 && details[0].Field != "body.a") {
+			t.Errorf("%s: details %+v", in, details)
+		}
+	}
+}
