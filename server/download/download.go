@@ -125,7 +125,7 @@ func (g *rangeGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 func ContentDisposition(name string) string {
 	valid := utf8.ValidString(name)
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || isBidiControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 			return -1
 		}
 		return r
@@ -153,11 +153,6 @@ func ContentDisposition(name string) string {
 		fallback = "download"
 	}
 	return `attachment; filename="` + fallback + `"; filename*=UTF-8''` + enc.String()
-}
-
-// isBidiControl reports the characters that reorder the text around them.
-func isBidiControl(r rune) bool {
-	return r == 0x061C || r == 0x200E || r == 0x200F || (0x202A <= r && r <= 0x202E) || (0x2066 <= r && r <= 0x2069)
 }
 
 // isAttrChar is RFC 5987's attr-char.

@@ -262,7 +262,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func filename(c db.Conversation, ext string) string {
 	t := strings.Map(func(r rune) rune {
 		switch {
-		case r == 0x061C || r == 0x200E || r == 0x200F || (0x202A <= r && r <= 0x202E) || (0x2066 <= r && r <= 0x2069):
+		case unicode.Is(unicode.Bidi_Control, r):
 			return -1
 		case unicode.IsControl(r) || strings.ContainsRune(`/\:*?"<>|`, r):
 			return '_'

@@ -31,7 +31,7 @@ func FuzzCleanFilename(f *testing.F) {
 			t.Fatalf("CleanFilename(%q) = %q: surrounding spaces", raw, name)
 		}
 		for _, r := range name {
-			if unicode.IsControl(r) {
+			if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 				t.Fatalf("CleanFilename(%q) = %q: has %U", raw, name, r)
 			}
 		}

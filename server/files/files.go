@@ -80,7 +80,8 @@ func CleanFilename(raw string) string {
 		raw = raw[i+1:]
 	}
 	raw = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
+		// Bidi controls too: "invoice\u202Efdp.exe" lists as "invoiceexe.pdf".
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError {
 			return -1
 		}
 		return r
