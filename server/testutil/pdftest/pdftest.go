@@ -56,43 +56,21 @@ func Build(pages ...Page) []byte {
 		if content == nil {
 			content = TextContent(p.Lines...)
 		}
-		dict := fmt.Sprintf("<< /Length %d >>", len(content))
-		if p.Compress {
-			var z bytes.Buffer
-			w, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
-			_, _ = w.Write(content)
-			_ = w.Close()
-			content = z.Bytes()
-			dict = fmt.Sprintf("<< /Length %d /Filter /FlateDecode >>", len(content))
-		}
-		c := add(dict + "\nstream\n" + string(content) + "\nendstream")
+		c := add(Stream(content, p.Compress))
 		page := add(fmt.Sprintf("<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>", tree, font, c))
 		kids = append(kids, fmt.Sprintf("%d 0 R", page))
 	}
 	objs[catalog-1] = fmt.Sprintf("<< /Type /Catalog /Pages %d 0 R >>", tree)
 	objs[tree-1] = fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), len(kids))
-
-	var out bytes.Buffer
-	out.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(objs))
-	for i, body := range objs {
-		offsets[i] = out.Len()
-		fmt.Fprintf(&out, "%d 0 obj\n%s\nendobj\n", i+1, body)
-	}
-	xref := out.Len()
-	fmt.Fprintf(&out, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&out, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&out, "trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, catalog, xref)
-	return out.Bytes()
+	return Objects(objs...)
 }
 
 // Objects is a PDF of the given objects, numbered from 1, with object 1 the catalog and a
-// correct cross-reference table: for files no well-behaved producer would write.
+// correct cross-reference table. Build uses it; tests use it directly for files no
+// well-behaved producer would write.
 func Objects(objs ...string) []byte {
 	var out bytes.Buffer
-	out.WriteString("%PDF-1.4\n")
+	out.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
 	offsets := make([]int, len(objs))
 	for i, body := range objs {
 		offsets[i] = out.Len()
