@@ -3,6 +3,7 @@ package exports
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -93,5 +94,29 @@ func TestAnAbandonedRenderFreesItsWorker(t *testing.T) {
 	defer cancelB()
 	if err := h.render(ctxB, uuid.New(), &bytes.Buffer{}, api.CreateExportRequestFormatPdf, conv, light, time.Now()); err != nil {
 		t.Errorf("user B after A's request gave up: %v", err)
+	}
+}
+
+// fpdf writes into the font bytes it is given (an append on a slice of them, for glyphs
+// past the font's metrics table): the embedded fonts, shared by every render, must come
+// out of a render as they went in.
+func TestRenderingLeavesTheEmbeddedFontsAlone(t *testing.T) {
+	t.Parallel()
+	sums := map[*face][32]byte{}
+	all := []*face{sansRegular, sansBold, sansItalic, sansBoldItalic, monoRegular, cjkFace, hangulFace, devanagariFace}
+	for _, f := range all {
+		sums[f] = sha256.Sum256(f.ttf)
+	}
+	var text []string
+	for _, s := range corpus {
+		text = append(text, s, "**"+s+"** _"+s+"_ `"+s+"`")
+	}
+	if _, err := renderOne(t, time.Minute, strings.Join(text, "\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range all {
+		if sha256.Sum256(f.ttf) != sums[f] {
+			t.Errorf("rendering changed the bytes of %s %s", f.family, f.style)
+		}
 	}
 }

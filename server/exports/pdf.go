@@ -1,6 +1,7 @@
 package exports
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -161,7 +162,9 @@ func (p *pdfWriter) setFont(fc *face, inst uint8, size float64) {
 		family += "-" + strconv.Itoa(int(inst))
 	}
 	if k := (fontKey{fc, inst}); !p.fonts[k] {
-		p.f.AddUTF8FontFromBytes(family, fc.style, fc.ttf)
+		// A copy: fpdf writes into the bytes it is given while it subsets the font, and
+		// the embedded ones are shared by every export rendering at the same time.
+		p.f.AddUTF8FontFromBytes(family, fc.style, bytes.Clone(fc.ttf))
 		p.fonts[k] = true
 	}
 	p.f.SetFont(family, fc.style, size)
