@@ -102,6 +102,22 @@ CREATE TABLE public.files (
 
 
 --
+-- Name: invites; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.invites (
+    id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    email text,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    used_by uuid
+);
+
+
+--
 -- Name: messages; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -126,6 +142,19 @@ CREATE TABLE public.messages (
 
 
 --
+-- Name: password_resets; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.password_resets (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+
+--
 -- Name: refresh_tokens; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -137,7 +166,8 @@ CREATE TABLE public.refresh_tokens (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone NOT NULL,
     rotated_at timestamp with time zone,
-    revoked_at timestamp with time zone
+    revoked_at timestamp with time zone,
+    session_expires_at timestamp with time zone NOT NULL
 );
 
 
@@ -147,6 +177,20 @@ CREATE TABLE public.refresh_tokens (
 
 CREATE TABLE public.schema_migrations (
     version character varying NOT NULL
+);
+
+
+--
+-- Name: token_usage; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.token_usage (
+    user_id uuid NOT NULL,
+    day date NOT NULL,
+    model text NOT NULL,
+    prompt_tokens bigint DEFAULT 0 NOT NULL,
+    completion_tokens bigint DEFAULT 0 NOT NULL,
+    replies bigint DEFAULT 0 NOT NULL
 );
 
 
@@ -162,6 +206,10 @@ CREATE TABLE public.users (
     password_hash text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    disabled_at timestamp with time zone,
+    login_failures integer DEFAULT 0 NOT NULL,
+    login_failed_at timestamp with time zone,
+    last_login_net text,
     CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['admin'::text, 'user'::text])))
 );
 
@@ -223,11 +271,43 @@ ALTER TABLE ONLY public.files
 
 
 --
+-- Name: invites invites_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.invites
+    ADD CONSTRAINT invites_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: invites invites_token_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.invites
+    ADD CONSTRAINT invites_token_hash_key UNIQUE (token_hash);
+
+
+--
 -- Name: messages messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: password_resets password_resets_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.password_resets
+    ADD CONSTRAINT password_resets_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: password_resets password_resets_token_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.password_resets
+    ADD CONSTRAINT password_resets_token_hash_key UNIQUE (token_hash);
 
 
 --
@@ -244,6 +324,14 @@ ALTER TABLE ONLY public.refresh_tokens
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: token_usage token_usage_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.token_usage
+    ADD CONSTRAINT token_usage_pkey PRIMARY KEY (user_id, day, model);
 
 
 --
@@ -290,6 +378,13 @@ CREATE INDEX files_user_id_id_idx ON public.files USING btree (user_id, id DESC)
 
 
 --
+-- Name: invites_expires_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX invites_expires_at_idx ON public.invites USING btree (expires_at);
+
+
+--
 -- Name: messages_conversation_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -301,6 +396,20 @@ CREATE INDEX messages_conversation_id_idx ON public.messages USING btree (conver
 --
 
 CREATE UNIQUE INDEX messages_one_generation_idx ON public.messages USING btree (conversation_id) WHERE (status = ANY (ARRAY['pending'::text, 'streaming'::text]));
+
+
+--
+-- Name: password_resets_user_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX password_resets_user_id_idx ON public.password_resets USING btree (user_id);
+
+
+--
+-- Name: refresh_tokens_expires_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refresh_tokens_expires_at_idx ON public.refresh_tokens USING btree (expires_at);
 
 
 --
@@ -380,6 +489,22 @@ ALTER TABLE ONLY public.files
 
 
 --
+-- Name: invites invites_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.invites
+    ADD CONSTRAINT invites_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: invites invites_used_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.invites
+    ADD CONSTRAINT invites_used_by_fkey FOREIGN KEY (used_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+
+--
 -- Name: messages messages_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -388,11 +513,27 @@ ALTER TABLE ONLY public.messages
 
 
 --
+-- Name: password_resets password_resets_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.password_resets
+    ADD CONSTRAINT password_resets_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: refresh_tokens refresh_tokens_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.refresh_tokens
     ADD CONSTRAINT refresh_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: token_usage token_usage_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.token_usage
+    ADD CONSTRAINT token_usage_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 
 --
@@ -410,4 +551,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261127000001'),
     ('20261127000002'),
     ('20261127000003'),
-    ('20261201185000');
+    ('20261201185000'),
+    ('20261201210000');

@@ -1,10 +1,11 @@
 -- name: CreateUser :one
--- CreateUser inserts a user. The first user of an installation becomes admin; callers hold
--- the registration lock (LockRegistration) so two first sign-ups cannot both be admin.
+-- CreateUser inserts a user. With first_admin, the first user of an installation becomes
+-- admin; callers hold the registration lock (LockRegistration) so two first sign-ups cannot
+-- both be admin. With admin, the user is an admin anyway.
 INSERT INTO users (id, email, display_name, role, password_hash)
 VALUES (
     @id, @email, @display_name,
-    CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END,
+    CASE WHEN @admin::boolean OR (@first_admin::boolean AND NOT EXISTS (SELECT 1 FROM users)) THEN 'admin' ELSE 'user' END,
     @password_hash
 )
 RETURNING *;
@@ -37,3 +38,37 @@ UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @
 -- name: DeleteUser :execrows
 -- DeleteUser deletes the user; their tokens, keys and content go with them (ON DELETE CASCADE).
 DELETE FROM users WHERE id = @id;
+
+-- name: ListUsers :many
+-- ListUsers is one page of every account, newest first, after the cursor id if given;
+-- with q, those whose email or display name contains it (q is a LIKE pattern, escaped).
+SELECT * FROM users
+WHERE (sqlc.narg(after_id)::uuid IS NULL OR id < sqlc.narg(after_id)::uuid)
+  AND (sqlc.narg(q)::text IS NULL OR email ILIKE sqlc.narg(q)::text OR display_name ILIKE sqlc.narg(q)::text)
+ORDER BY id DESC
+LIMIT @page_size;
+
+-- name: AdminUpdateUser :one
+-- AdminUpdateUser changes the role and/or the disabled state (NULL keeps the current value).
+UPDATE users
+SET role        = coalesce(sqlc.narg(role), role),
+    disabled_at = CASE WHEN sqlc.narg(disabled)::boolean IS NULL THEN disabled_at
+                       WHEN sqlc.narg(disabled)::boolean THEN coalesce(disabled_at, now())
+                       ELSE NULL END,
+    updated_at  = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: LoginFailed :one
+-- LoginFailed counts a failed login against the account and answers the new count.
+UPDATE users SET login_failures = login_failures + 1, login_failed_at = now()
+WHERE id = @id
+RETURNING login_failures;
+
+-- name: LoginSucceeded :exec
+-- LoginSucceeded clears the back-off and remembers the network the owner signs in from.
+UPDATE users SET login_failures = 0, login_failed_at = NULL, last_login_net = @net WHERE id = @id;
+
+-- name: ResetLoginFailures :exec
+-- ResetLoginFailures clears the back-off (a new password was set).
+UPDATE users SET login_failures = 0, login_failed_at = NULL WHERE id = @id;

@@ -25,6 +25,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AdminUpdateUserRequestRole.
+const (
+	AdminUpdateUserRequestRoleAdmin AdminUpdateUserRequestRole = "admin"
+	AdminUpdateUserRequestRoleUser  AdminUpdateUserRequestRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the AdminUpdateUserRequestRole enum.
+func (e AdminUpdateUserRequestRole) Valid() bool {
+	switch e {
+	case AdminUpdateUserRequestRoleAdmin:
+		return true
+	case AdminUpdateUserRequestRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CreateExportRequestFormat.
 const (
 	CreateExportRequestFormatJson     CreateExportRequestFormat = "json"
@@ -56,6 +74,7 @@ const (
 	ErrorBodyCodeMethodNotAllowed     ErrorBodyCode = "method_not_allowed"
 	ErrorBodyCodeNotFound             ErrorBodyCode = "not_found"
 	ErrorBodyCodePayloadTooLarge      ErrorBodyCode = "payload_too_large"
+	ErrorBodyCodeQuotaExceeded        ErrorBodyCode = "quota_exceeded"
 	ErrorBodyCodeRateLimited          ErrorBodyCode = "rate_limited"
 	ErrorBodyCodeServiceUnavailable   ErrorBodyCode = "service_unavailable"
 	ErrorBodyCodeUnauthorized         ErrorBodyCode = "unauthorized"
@@ -83,6 +102,8 @@ func (e ErrorBodyCode) Valid() bool {
 	case ErrorBodyCodeNotFound:
 		return true
 	case ErrorBodyCodePayloadTooLarge:
+		return true
+	case ErrorBodyCodeQuotaExceeded:
 		return true
 	case ErrorBodyCodeRateLimited:
 		return true
@@ -253,6 +274,15 @@ func (e UserRole) Valid() bool {
 	}
 }
 
+// AdminUpdateUserRequest defines model for AdminUpdateUserRequest.
+type AdminUpdateUserRequest struct {
+	Disabled *bool                       `json:"disabled,omitempty"`
+	Role     *AdminUpdateUserRequestRole `json:"role,omitempty"`
+}
+
+// AdminUpdateUserRequestRole defines model for AdminUpdateUserRequest.Role.
+type AdminUpdateUserRequestRole string
+
 // ApiKey defines model for ApiKey.
 type ApiKey struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -323,7 +353,10 @@ type ConversationList struct {
 
 // CreateApiKeyRequest defines model for CreateApiKeyRequest.
 type CreateApiKeyRequest struct {
-	// ExpiresAt When the key stops working; never when omitted.
+	CurrentPassword string `json:"current_password"`
+
+	// ExpiresAt When the key stops working: in the future, at most `API_KEY_MAX_TTL` from now;
+	// `API_KEY_DEFAULT_TTL` from now when omitted; `null` for never (refused in production).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	Name      string     `json:"name"`
 }
@@ -342,6 +375,17 @@ type CreateExportRequest struct {
 
 // CreateExportRequestFormat defines model for CreateExportRequest.Format.
 type CreateExportRequestFormat string
+
+// CreateInviteRequest defines model for CreateInviteRequest.
+type CreateInviteRequest struct {
+	// Email Trimmed and lower-cased by the server.
+	//
+	// Example: ada@example.com
+	Email *Email `json:"email,omitempty"`
+
+	// ExpiresIn Seconds until the invitation expires.
+	ExpiresIn *int `json:"expires_in,omitempty"`
+}
 
 // DisplayName Example: Ada
 type DisplayName = string
@@ -451,6 +495,35 @@ type HealthCheck struct {
 // HealthCheckStatus defines model for HealthCheck.Status.
 type HealthCheckStatus string
 
+// Invite defines model for Invite.
+type Invite struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Email The only email that can use it; null for anyone.
+	Email     *openapi_types.Email `json:"email"`
+	ExpiresAt time.Time            `json:"expires_at"`
+	Id        openapi_types.UUID   `json:"id"`
+}
+
+// InviteCreated An invitation with its token, as answered once at creation.
+type InviteCreated struct {
+	CreatedAt time.Time            `json:"created_at"`
+	Email     *openapi_types.Email `json:"email"`
+	ExpiresAt time.Time            `json:"expires_at"`
+	Id        openapi_types.UUID   `json:"id"`
+
+	// Token Pass as `invite_token` to `/auth/register`. Shown only now.
+	Token string `json:"token"`
+}
+
+// InviteList defines model for InviteList.
+type InviteList struct {
+	Items []Invite `json:"items"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
 // Liveness defines model for Liveness.
 type Liveness struct {
 	Status LivenessStatus `json:"status"`
@@ -529,6 +602,23 @@ type ModelInfo struct {
 // Example: correct horse battery
 type Password = string
 
+// PasswordReset defines model for PasswordReset.
+type PasswordReset struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Token The one-time token; shown only now.
+	Token string `json:"token"`
+}
+
+// PasswordResetRequest defines model for PasswordResetRequest.
+type PasswordResetRequest struct {
+	// NewPassword 8 to 128 characters (any Unicode).
+	//
+	// Example: correct horse battery
+	NewPassword Password `json:"new_password"`
+	Token       string   `json:"token"`
+}
+
 // RefreshRequest defines model for RefreshRequest.
 type RefreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
@@ -543,6 +633,9 @@ type RegisterRequest struct {
 	//
 	// Example: ada@example.com
 	Email Email `json:"email"`
+
+	// InviteToken An invitation's token; required when `REGISTRATION_MODE` is `invite`.
+	InviteToken *string `json:"invite_token,omitempty"`
 
 	// Password 8 to 128 characters (any Unicode).
 	//
@@ -588,6 +681,9 @@ type UpdateConversationRequest struct {
 
 // UpdateUserRequest defines model for UpdateUserRequest.
 type UpdateUserRequest struct {
+	// CurrentPassword Required when `email` is given.
+	CurrentPassword *string `json:"current_password,omitempty"`
+
 	// DisplayName Example: Ada
 	DisplayName *DisplayName `json:"display_name,omitempty"`
 
@@ -597,9 +693,39 @@ type UpdateUserRequest struct {
 	Email *Email `json:"email,omitempty"`
 }
 
+// UsageReport defines model for UsageReport.
+type UsageReport struct {
+	Budget UsageBudget `json:"budget"`
+
+	// Items One row per day and model with any use, oldest day first.
+	Items []UsageDay `json:"items"`
+}
+
+// UsageBudget defines model for UsageReport.budget.
+type UsageBudget struct {
+	// DailyTokens The daily budget in tokens (prompt and completion); null for none.
+	DailyTokens *int64 `json:"daily_tokens"`
+
+	// ResetsAt The next UTC midnight.
+	ResetsAt  time.Time `json:"resets_at"`
+	UsedToday int64     `json:"used_today"`
+}
+
+// UsageDay defines model for UsageReport.items.
+type UsageDay struct {
+	CompletionTokens int64              `json:"completion_tokens"`
+	Day              openapi_types.Date `json:"day"`
+	Model            string             `json:"model"`
+	PromptTokens     int64              `json:"prompt_tokens"`
+	Replies          int64              `json:"replies"`
+}
+
 // User defines model for User.
 type User struct {
-	CreatedAt   time.Time           `json:"created_at"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Disabled A disabled account cannot sign in, and its sessions and keys do not work.
+	Disabled    bool                `json:"disabled"`
 	DisplayName string              `json:"display_name"`
 	Email       openapi_types.Email `json:"email"`
 	Id          openapi_types.UUID  `json:"id"`
@@ -608,6 +734,14 @@ type User struct {
 
 // UserRole defines model for User.Role.
 type UserRole string
+
+// UserList defines model for UserList.
+type UserList struct {
+	Items []User `json:"items"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
 
 // ConversationId defines model for ConversationId.
 type ConversationId = openapi_types.UUID
@@ -632,6 +766,9 @@ type MessageId = openapi_types.UUID
 
 // Range defines model for Range.
 type Range = string
+
+// UserId defines model for UserId.
+type UserId = openapi_types.UUID
 
 // BadRequest The one shape of every error response.
 type BadRequest = Error
@@ -677,6 +814,27 @@ type UriTooLong = Error
 
 // ValidationError The one shape of every error response.
 type ValidationError = Error
+
+// AdminListInvitesParams defines parameters for AdminListInvites.
+type AdminListInvitesParams struct {
+	// Limit How many items a page holds.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit it for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AdminListUsersParams defines parameters for AdminListUsers.
+type AdminListUsersParams struct {
+	// Limit How many items a page holds.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit it for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Q Only accounts whose email or display name contains this text (case-insensitive).
+	Q *string `form:"q,omitempty" json:"q,omitempty"`
+}
 
 // ListConversationsParams defines parameters for ListConversations.
 type ListConversationsParams struct {
@@ -756,11 +914,29 @@ type ListApiKeysParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// GetUsageParams defines parameters for GetUsage.
+type GetUsageParams struct {
+	// From The first day (UTC), e.g. `2026-11-01`.
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To The last day (UTC), included; today by default.
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+}
+
+// AdminCreateInviteJSONRequestBody defines body for AdminCreateInvite for application/json ContentType.
+type AdminCreateInviteJSONRequestBody = CreateInviteRequest
+
+// AdminUpdateUserJSONRequestBody defines body for AdminUpdateUser for application/json ContentType.
+type AdminUpdateUserJSONRequestBody = AdminUpdateUserRequest
+
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
 
 // LogoutJSONRequestBody defines body for Logout for application/json ContentType.
 type LogoutJSONRequestBody = RefreshRequest
+
+// ResetPasswordJSONRequestBody defines body for ResetPassword for application/json ContentType.
+type ResetPasswordJSONRequestBody = PasswordResetRequest
 
 // RefreshSessionJSONRequestBody defines body for RefreshSession for application/json ContentType.
 type RefreshSessionJSONRequestBody = RefreshRequest
@@ -797,12 +973,36 @@ type ChangePasswordJSONRequestBody = ChangePasswordRequest
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// AdminListInvites List invitations
+	// (GET /admin/invites)
+	AdminListInvites(w http.ResponseWriter, r *http.Request, params AdminListInvitesParams)
+	// AdminCreateInvite Invite someone
+	// (POST /admin/invites)
+	AdminCreateInvite(w http.ResponseWriter, r *http.Request)
+	// AdminDeleteInvite Revoke an invitation
+	// (DELETE /admin/invites/{invite_id})
+	AdminDeleteInvite(w http.ResponseWriter, r *http.Request, inviteId openapi_types.UUID)
+	// AdminListUsers List accounts
+	// (GET /admin/users)
+	AdminListUsers(w http.ResponseWriter, r *http.Request, params AdminListUsersParams)
+	// AdminDeleteUser Delete an account and everything in it
+	// (DELETE /admin/users/{user_id})
+	AdminDeleteUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// AdminUpdateUser Change an account's role, or disable or enable it
+	// (PATCH /admin/users/{user_id})
+	AdminUpdateUser(w http.ResponseWriter, r *http.Request, userId UserId)
+	// AdminCreatePasswordReset Issue a one-time password-reset token
+	// (POST /admin/users/{user_id}/password-reset)
+	AdminCreatePasswordReset(w http.ResponseWriter, r *http.Request, userId UserId)
 	// Login Sign in with email and password
 	// (POST /auth/login)
 	Login(w http.ResponseWriter, r *http.Request)
 	// Logout End a session
 	// (POST /auth/logout)
 	Logout(w http.ResponseWriter, r *http.Request)
+	// ResetPassword Set a new password with a reset token
+	// (POST /auth/password-reset)
+	ResetPassword(w http.ResponseWriter, r *http.Request)
 	// RefreshSession Exchange a refresh token for a new session
 	// (POST /auth/refresh)
 	RefreshSession(w http.ResponseWriter, r *http.Request)
@@ -899,11 +1099,56 @@ type ServerInterface interface {
 	// ChangePassword Change the password
 	// (PUT /users/me/password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
+	// GetUsage Tokens used, by day and model
+	// (GET /users/me/usage)
+	GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
+
+// AdminListInvites List invitations
+// (GET /admin/invites)
+func (_ Unimplemented) AdminListInvites(w http.ResponseWriter, r *http.Request, params AdminListInvitesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AdminCreateInvite Invite someone
+// (POST /admin/invites)
+func (_ Unimplemented) AdminCreateInvite(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AdminDeleteInvite Revoke an invitation
+// (DELETE /admin/invites/{invite_id})
+func (_ Unimplemented) AdminDeleteInvite(w http.ResponseWriter, r *http.Request, inviteId openapi_types.UUID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AdminListUsers List accounts
+// (GET /admin/users)
+func (_ Unimplemented) AdminListUsers(w http.ResponseWriter, r *http.Request, params AdminListUsersParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AdminDeleteUser Delete an account and everything in it
+// (DELETE /admin/users/{user_id})
+func (_ Unimplemented) AdminDeleteUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AdminUpdateUser Change an account's role, or disable or enable it
+// (PATCH /admin/users/{user_id})
+func (_ Unimplemented) AdminUpdateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AdminCreatePasswordReset Issue a one-time password-reset token
+// (POST /admin/users/{user_id}/password-reset)
+func (_ Unimplemented) AdminCreatePasswordReset(w http.ResponseWriter, r *http.Request, userId UserId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
 
 // Login Sign in with email and password
 // (POST /auth/login)
@@ -914,6 +1159,12 @@ func (_ Unimplemented) Login(w http.ResponseWriter, r *http.Request) {
 // Logout End a session
 // (POST /auth/logout)
 func (_ Unimplemented) Logout(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ResetPassword Set a new password with a reset token
+// (POST /auth/password-reset)
+func (_ Unimplemented) ResetPassword(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1109,6 +1360,12 @@ func (_ Unimplemented) ChangePassword(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// GetUsage Tokens used, by day and model
+// (GET /users/me/usage)
+func (_ Unimplemented) GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ServerInterfaceWrapper converts contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler            ServerInterface
@@ -1117,6 +1374,229 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// AdminListInvites operation middleware
+func (siw *ServerInterfaceWrapper) AdminListInvites(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListInvitesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdminListInvites(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AdminCreateInvite operation middleware
+func (siw *ServerInterfaceWrapper) AdminCreateInvite(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdminCreateInvite(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AdminDeleteInvite operation middleware
+func (siw *ServerInterfaceWrapper) AdminDeleteInvite(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invite_id" -------------
+	var inviteId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invite_id", chi.URLParam(r, "invite_id"), &inviteId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invite_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdminDeleteInvite(w, r, inviteId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AdminListUsers operation middleware
+func (siw *ServerInterfaceWrapper) AdminListUsers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AdminListUsersParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "q" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "q", r.URL.Query(), &params.Q, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "q"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "q", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdminListUsers(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AdminDeleteUser operation middleware
+func (siw *ServerInterfaceWrapper) AdminDeleteUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdminDeleteUser(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AdminUpdateUser operation middleware
+func (siw *ServerInterfaceWrapper) AdminUpdateUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdminUpdateUser(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AdminCreatePasswordReset operation middleware
+func (siw *ServerInterfaceWrapper) AdminCreatePasswordReset(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AdminCreatePasswordReset(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // Login operation middleware
 func (siw *ServerInterfaceWrapper) Login(w http.ResponseWriter, r *http.Request) {
@@ -1137,6 +1617,20 @@ func (siw *ServerInterfaceWrapper) Logout(w http.ResponseWriter, r *http.Request
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.Logout(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ResetPassword operation middleware
+func (siw *ServerInterfaceWrapper) ResetPassword(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResetPassword(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2084,6 +2578,52 @@ func (siw *ServerInterfaceWrapper) ChangePassword(w http.ResponseWriter, r *http
 	handler.ServeHTTP(w, r)
 }
 
+// GetUsage operation middleware
+func (siw *ServerInterfaceWrapper) GetUsage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUsageParams
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", r.URL.Query(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "from"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "from", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", r.URL.Query(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "to"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "to", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUsage(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -2216,6 +2756,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/auth/logout", wrapper.Logout)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/auth/password-reset", wrapper.ResetPassword)
+	})
+	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/users/me", wrapper.DeleteMe)
 	})
 	r.Group(func(r chi.Router) {
@@ -2235,6 +2778,30 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/users/me/api-keys/{key_id}", wrapper.DeleteApiKey)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/users/me/usage", wrapper.GetUsage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/users", wrapper.AdminListUsers)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/users/{user_id}", wrapper.AdminDeleteUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Patch(options.BaseURL+"/admin/users/{user_id}", wrapper.AdminUpdateUser)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/users/{user_id}/password-reset", wrapper.AdminCreatePasswordReset)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/admin/invites", wrapper.AdminListInvites)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/admin/invites", wrapper.AdminCreateInvite)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/admin/invites/{invite_id}", wrapper.AdminDeleteInvite)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/models", wrapper.ListModels)
@@ -2382,6 +2949,951 @@ type UpstreamErrorJSONResponse Error
 type UriTooLongJSONResponse Error
 
 type ValidationErrorJSONResponse Error
+
+type AdminListInvitesRequestObject struct {
+	Params AdminListInvitesParams
+}
+
+type AdminListInvitesResponseObject interface {
+	VisitAdminListInvitesResponse(w http.ResponseWriter) error
+}
+
+type AdminListInvites200JSONResponse InviteList
+
+func (response AdminListInvites200JSONResponse) VisitAdminListInvitesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListInvites401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AdminListInvites401JSONResponse) VisitAdminListInvitesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListInvites403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AdminListInvites403JSONResponse) VisitAdminListInvitesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListInvites414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response AdminListInvites414JSONResponse) VisitAdminListInvitesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListInvites422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AdminListInvites422JSONResponse) VisitAdminListInvitesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListInvites500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AdminListInvites500JSONResponse) VisitAdminListInvitesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListInvites503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response AdminListInvites503JSONResponse) VisitAdminListInvitesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInviteRequestObject struct {
+	Body *AdminCreateInviteJSONRequestBody
+}
+
+type AdminCreateInviteResponseObject interface {
+	VisitAdminCreateInviteResponse(w http.ResponseWriter) error
+}
+
+type AdminCreateInvite201JSONResponse InviteCreated
+
+func (response AdminCreateInvite201JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response AdminCreateInvite400JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AdminCreateInvite401JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AdminCreateInvite403JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response AdminCreateInvite413JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response AdminCreateInvite414JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response AdminCreateInvite415JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AdminCreateInvite422JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AdminCreateInvite500JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateInvite503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response AdminCreateInvite503JSONResponse) VisitAdminCreateInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteInviteRequestObject struct {
+	InviteId openapi_types.UUID `json:"invite_id"`
+}
+
+type AdminDeleteInviteResponseObject interface {
+	VisitAdminDeleteInviteResponse(w http.ResponseWriter) error
+}
+
+type AdminDeleteInvite204Response struct {
+}
+
+func (response AdminDeleteInvite204Response) VisitAdminDeleteInviteResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminDeleteInvite401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AdminDeleteInvite401JSONResponse) VisitAdminDeleteInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteInvite403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AdminDeleteInvite403JSONResponse) VisitAdminDeleteInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteInvite404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AdminDeleteInvite404JSONResponse) VisitAdminDeleteInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteInvite414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response AdminDeleteInvite414JSONResponse) VisitAdminDeleteInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteInvite422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AdminDeleteInvite422JSONResponse) VisitAdminDeleteInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteInvite500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AdminDeleteInvite500JSONResponse) VisitAdminDeleteInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteInvite503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response AdminDeleteInvite503JSONResponse) VisitAdminDeleteInviteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsersRequestObject struct {
+	Params AdminListUsersParams
+}
+
+type AdminListUsersResponseObject interface {
+	VisitAdminListUsersResponse(w http.ResponseWriter) error
+}
+
+type AdminListUsers200JSONResponse UserList
+
+func (response AdminListUsers200JSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AdminListUsers401JSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AdminListUsers403JSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response AdminListUsers414JSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AdminListUsers422JSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AdminListUsers500JSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListUsers503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response AdminListUsers503JSONResponse) VisitAdminListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type AdminDeleteUserResponseObject interface {
+	VisitAdminDeleteUserResponse(w http.ResponseWriter) error
+}
+
+type AdminDeleteUser204Response struct {
+}
+
+func (response AdminDeleteUser204Response) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminDeleteUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AdminDeleteUser401JSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AdminDeleteUser403JSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AdminDeleteUser404JSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response AdminDeleteUser409JSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response AdminDeleteUser414JSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AdminDeleteUser422JSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AdminDeleteUser500JSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteUser503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response AdminDeleteUser503JSONResponse) VisitAdminDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUserRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Body   *AdminUpdateUserJSONRequestBody
+}
+
+type AdminUpdateUserResponseObject interface {
+	VisitAdminUpdateUserResponse(w http.ResponseWriter) error
+}
+
+type AdminUpdateUser200JSONResponse User
+
+func (response AdminUpdateUser200JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response AdminUpdateUser400JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AdminUpdateUser401JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AdminUpdateUser403JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AdminUpdateUser404JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response AdminUpdateUser409JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response AdminUpdateUser413JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response AdminUpdateUser414JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response AdminUpdateUser415JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AdminUpdateUser422JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AdminUpdateUser500JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminUpdateUser503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response AdminUpdateUser503JSONResponse) VisitAdminUpdateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreatePasswordResetRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type AdminCreatePasswordResetResponseObject interface {
+	VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error
+}
+
+type AdminCreatePasswordReset201JSONResponse PasswordReset
+
+func (response AdminCreatePasswordReset201JSONResponse) VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreatePasswordReset401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AdminCreatePasswordReset401JSONResponse) VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreatePasswordReset403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AdminCreatePasswordReset403JSONResponse) VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreatePasswordReset404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AdminCreatePasswordReset404JSONResponse) VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreatePasswordReset414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response AdminCreatePasswordReset414JSONResponse) VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreatePasswordReset422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AdminCreatePasswordReset422JSONResponse) VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreatePasswordReset500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AdminCreatePasswordReset500JSONResponse) VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreatePasswordReset503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response AdminCreatePasswordReset503JSONResponse) VisitAdminCreatePasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type LoginRequestObject struct {
 	Body *LoginJSONRequestBody
@@ -2662,6 +4174,159 @@ func (response Logout500JSONResponse) VisitLogoutResponse(w http.ResponseWriter)
 type Logout503JSONResponse struct{ ServiceUnavailableJSONResponse }
 
 func (response Logout503JSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPasswordRequestObject struct {
+	Body *ResetPasswordJSONRequestBody
+}
+
+type ResetPasswordResponseObject interface {
+	VisitResetPasswordResponse(w http.ResponseWriter) error
+}
+
+type ResetPassword204Response struct {
+}
+
+func (response ResetPassword204Response) VisitResetPasswordResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ResetPassword400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ResetPassword400JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ResetPassword401JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ResetPassword413JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ResetPassword414JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response ResetPassword415JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ResetPassword422JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ResetPassword429JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ResetPassword500JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetPassword503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ResetPassword503JSONResponse) VisitResetPasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4611,6 +6276,23 @@ func (response StreamMessageEvents422JSONResponse) VisitStreamMessageEventsRespo
 	return err
 }
 
+type StreamMessageEvents429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response StreamMessageEvents429JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StreamMessageEvents500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response StreamMessageEvents500JSONResponse) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
@@ -5343,6 +7025,23 @@ func (response UploadFile422JSONResponse) VisitUploadFileResponse(w http.Respons
 	return err
 }
 
+type UploadFile429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response UploadFile429JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UploadFile500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UploadFile500JSONResponse) VisitUploadFileResponse(w http.ResponseWriter) error {
@@ -5992,6 +7691,20 @@ func (response DeleteMe401JSONResponse) VisitDeleteMeResponse(w http.ResponseWri
 	return err
 }
 
+type DeleteMe403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteMe403JSONResponse) VisitDeleteMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteMe414JSONResponse struct{ UriTooLongJSONResponse }
 
 func (response DeleteMe414JSONResponse) VisitDeleteMeResponse(w http.ResponseWriter) error {
@@ -6173,6 +7886,20 @@ func (response UpdateMe401JSONResponse) VisitUpdateMeResponse(w http.ResponseWri
 	return err
 }
 
+type UpdateMe403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UpdateMe403JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateMe409JSONResponse struct{ ConflictJSONResponse }
 
 func (response UpdateMe409JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
@@ -6245,6 +7972,23 @@ func (response UpdateMe422JSONResponse) VisitUpdateMeResponse(w http.ResponseWri
 	return err
 }
 
+type UpdateMe429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response UpdateMe429JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateMe500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response UpdateMe500JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
@@ -6311,6 +8055,20 @@ func (response ListApiKeys401JSONResponse) VisitListApiKeysResponse(w http.Respo
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApiKeys403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListApiKeys403JSONResponse) VisitListApiKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6427,6 +8185,20 @@ func (response CreateApiKey401JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	return err
 }
 
+type CreateApiKey403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateApiKey403JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApiKey413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response CreateApiKey413JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
@@ -6481,6 +8253,23 @@ func (response CreateApiKey422JSONResponse) VisitCreateApiKeyResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApiKey429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response CreateApiKey429JSONResponse) VisitCreateApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6545,6 +8334,20 @@ func (response DeleteApiKey401JSONResponse) VisitDeleteApiKeyResponse(w http.Res
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApiKey403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteApiKey403JSONResponse) VisitDeleteApiKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6741,6 +8544,23 @@ func (response ChangePassword422JSONResponse) VisitChangePasswordResponse(w http
 	return err
 }
 
+type ChangePassword429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ChangePassword429JSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePassword500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ChangePassword500JSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
@@ -6772,14 +8592,136 @@ func (response ChangePassword503JSONResponse) VisitChangePasswordResponse(w http
 	return err
 }
 
+type GetUsageRequestObject struct {
+	Params GetUsageParams
+}
+
+type GetUsageResponseObject interface {
+	VisitGetUsageResponse(w http.ResponseWriter) error
+}
+
+type GetUsage200JSONResponse UsageReport
+
+func (response GetUsage200JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetUsage401JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response GetUsage414JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetUsage422JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetUsage500JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetUsage503JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// AdminListInvites List invitations
+	// (GET /admin/invites)
+	AdminListInvites(ctx context.Context, request AdminListInvitesRequestObject) (AdminListInvitesResponseObject, error)
+	// AdminCreateInvite Invite someone
+	// (POST /admin/invites)
+	AdminCreateInvite(ctx context.Context, request AdminCreateInviteRequestObject) (AdminCreateInviteResponseObject, error)
+	// AdminDeleteInvite Revoke an invitation
+	// (DELETE /admin/invites/{invite_id})
+	AdminDeleteInvite(ctx context.Context, request AdminDeleteInviteRequestObject) (AdminDeleteInviteResponseObject, error)
+	// AdminListUsers List accounts
+	// (GET /admin/users)
+	AdminListUsers(ctx context.Context, request AdminListUsersRequestObject) (AdminListUsersResponseObject, error)
+	// AdminDeleteUser Delete an account and everything in it
+	// (DELETE /admin/users/{user_id})
+	AdminDeleteUser(ctx context.Context, request AdminDeleteUserRequestObject) (AdminDeleteUserResponseObject, error)
+	// AdminUpdateUser Change an account's role, or disable or enable it
+	// (PATCH /admin/users/{user_id})
+	AdminUpdateUser(ctx context.Context, request AdminUpdateUserRequestObject) (AdminUpdateUserResponseObject, error)
+	// AdminCreatePasswordReset Issue a one-time password-reset token
+	// (POST /admin/users/{user_id}/password-reset)
+	AdminCreatePasswordReset(ctx context.Context, request AdminCreatePasswordResetRequestObject) (AdminCreatePasswordResetResponseObject, error)
 	// Login Sign in with email and password
 	// (POST /auth/login)
 	Login(ctx context.Context, request LoginRequestObject) (LoginResponseObject, error)
 	// Logout End a session
 	// (POST /auth/logout)
 	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
+	// ResetPassword Set a new password with a reset token
+	// (POST /auth/password-reset)
+	ResetPassword(ctx context.Context, request ResetPasswordRequestObject) (ResetPasswordResponseObject, error)
 	// RefreshSession Exchange a refresh token for a new session
 	// (POST /auth/refresh)
 	RefreshSession(ctx context.Context, request RefreshSessionRequestObject) (RefreshSessionResponseObject, error)
@@ -6876,6 +8818,9 @@ type StrictServerInterface interface {
 	// ChangePassword Change the password
 	// (PUT /users/me/password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
+	// GetUsage Tokens used, by day and model
+	// (GET /users/me/usage)
+	GetUsage(ctx context.Context, request GetUsageRequestObject) (GetUsageResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -6915,6 +8860,200 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// AdminListInvites operation middleware
+func (sh *strictHandler) AdminListInvites(w http.ResponseWriter, r *http.Request, params AdminListInvitesParams) {
+	var request AdminListInvitesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListInvites(ctx, request.(AdminListInvitesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListInvites")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdminListInvitesResponseObject); ok {
+		if err := validResponse.VisitAdminListInvitesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AdminCreateInvite operation middleware
+func (sh *strictHandler) AdminCreateInvite(w http.ResponseWriter, r *http.Request) {
+	var request AdminCreateInviteRequestObject
+
+	var body AdminCreateInviteJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminCreateInvite(ctx, request.(AdminCreateInviteRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminCreateInvite")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdminCreateInviteResponseObject); ok {
+		if err := validResponse.VisitAdminCreateInviteResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AdminDeleteInvite operation middleware
+func (sh *strictHandler) AdminDeleteInvite(w http.ResponseWriter, r *http.Request, inviteId openapi_types.UUID) {
+	var request AdminDeleteInviteRequestObject
+
+	request.InviteId = inviteId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminDeleteInvite(ctx, request.(AdminDeleteInviteRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminDeleteInvite")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdminDeleteInviteResponseObject); ok {
+		if err := validResponse.VisitAdminDeleteInviteResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AdminListUsers operation middleware
+func (sh *strictHandler) AdminListUsers(w http.ResponseWriter, r *http.Request, params AdminListUsersParams) {
+	var request AdminListUsersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListUsers(ctx, request.(AdminListUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListUsers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdminListUsersResponseObject); ok {
+		if err := validResponse.VisitAdminListUsersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AdminDeleteUser operation middleware
+func (sh *strictHandler) AdminDeleteUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request AdminDeleteUserRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminDeleteUser(ctx, request.(AdminDeleteUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminDeleteUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdminDeleteUserResponseObject); ok {
+		if err := validResponse.VisitAdminDeleteUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AdminUpdateUser operation middleware
+func (sh *strictHandler) AdminUpdateUser(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request AdminUpdateUserRequestObject
+
+	request.UserId = userId
+
+	var body AdminUpdateUserJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminUpdateUser(ctx, request.(AdminUpdateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminUpdateUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdminUpdateUserResponseObject); ok {
+		if err := validResponse.VisitAdminUpdateUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AdminCreatePasswordReset operation middleware
+func (sh *strictHandler) AdminCreatePasswordReset(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request AdminCreatePasswordResetRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminCreatePasswordReset(ctx, request.(AdminCreatePasswordResetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminCreatePasswordReset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AdminCreatePasswordResetResponseObject); ok {
+		if err := validResponse.VisitAdminCreatePasswordResetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // Login operation middleware
@@ -6972,6 +9111,37 @@ func (sh *strictHandler) Logout(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(LogoutResponseObject); ok {
 		if err := validResponse.VisitLogoutResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResetPassword operation middleware
+func (sh *strictHandler) ResetPassword(w http.ResponseWriter, r *http.Request) {
+	var request ResetPasswordRequestObject
+
+	var body ResetPasswordJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResetPassword(ctx, request.(ResetPasswordRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResetPassword")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResetPasswordResponseObject); ok {
+		if err := validResponse.VisitResetPasswordResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7870,176 +10040,245 @@ func (sh *strictHandler) ChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 }
 
+// GetUsage operation middleware
+func (sh *strictHandler) GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams) {
+	var request GetUsageRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUsage(ctx, request.(GetUsageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUsage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUsageResponseObject); ok {
+		if err := validResponse.VisitGetUsageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Jc9tG1uBf6cJ+VZZmQYo67HGo2tpVfEyU2I7XkieZL/QKLeCR7BHYDaMbkjguV+2v2R+2v+Srfq9x",
-	"g5ckS0lGValYJIE+Xr9+9/HFC9UsURKk0d7wizcFHkGKf37gBt6ImTD4P/tNBDpMRWKEkt7Q+wCfM9BG",
-	"Mx7H6goiJiQzU2BXQkbqqu/5ng6nMOP2TTNPwBt6QhqYQOp9/eqXw3+AGRdSyMmSKWIYm5uPr6Fj+b9M",
-	"oToeAxlptvVRimumIVQy0tur5wCTzo/GBtL2+Cc0CDOKXXFh2DmMVQrMpHMhJ4xPuJD18WdCilk284YD",
-	"vz3XV99LeMpnYNzpvFDyElLN7WzHUXv60ymwsPLME81EZCcU9teEm6nne5LP7DTV585E5PleCp8zkULk",
-	"DU2aQXWVY5XOuPGGXpbhk26l2qT2BO06X2SpVmn3igIJ1+YsxCcCpsZ4AEkKl0JlmiV8AodMzYRhwrCx",
-	"SvHnsUi1wd+K5X/OIJ1X1k8z1oDJr9+AnJipN9wbDHwL3PzzbteiX10nKjWLAAn46zIQ0hO3B95rEcOi",
-	"VYxFDMvWYH+//QqOx++UhLfchNPuZbw65RN7dJyFKpnjEYWxAGnYlOtDtj84YFf2btlT1CzM0hSkKZZM",
-	"BKZc9PG4Z+fr0YTLjrC91AWE6Qd1xWZczpkwMNOMI+6wqYojvQiDYhypOnsEY57Fxs7t26XQ1dx1uOQ+",
-	"+V1E4S1ozScLT3FGPy87SPfI7c/yA5cTaC/jiJ3PDbDU/uoz6E/6LLDf6P8x6O0O9vaDhadFA25ySl/t",
-	"DnSipAakW9/zyFF1+ylU0oDEP3mSxCJEGrTzT23X+cWDaz5LYtwBpCkRlVBFdoJzHp2lbiA/h5g39Cw6",
-	"uu/ZuYrmFgelMuySxyJiP578/M7BFDRe16E3OP9r9JQPoPd8vB/2Ds6fQ+87/nS/tzvejZ7D4PxZuMcR",
-	"muWm/yOFsTf0/ttOyTx36Fe98woXihtvHz6uKFRZHOGizoElPNUQ9T1LOJUcxyK8JWDCfJQmVCybjS04",
-	"eJwCj+YshYnQBixuPSBI8sPK163ZlTBTIitEO5g23ACC6KW6krHiUQNEf9n5i/2nens7eKF92i9Ht5hq",
-	"idQV10wblUJEv21ZxkP0XPusCv0kGvvMwLXZmfH0IlJXkqmUNc8HxYbibp4LyZHSdFyM9iqvpiou1mrH",
-	"qchjR2EIienhFdTtTdINDrpElipzpqF7L4VOlBb0bmsobgwPpzOQJqgAzNIAxjULLKOxH/4SsK0Pr1+w",
-	"Z3vPnnULS1UOe8onS4/miWYnPxz19p4+WzXUr718G6fzBHo/42BdIJFKSzEeLwcKsl2VnosoAnm7uzcu",
-	"hqlePrpnKY5i718kND+PH/bW8TBfjaVDToLHK3YsDaSSx6/Kvd0UHMINdUY/VGGS/8Tynx4EEkeSZRKu",
-	"EwgNRGzMRZylcMiE0SzkmQYLn1hNJhCxTEZA8mhOsEQOL2QtL1KIQBrBY31boOF4Z2FlwG5SrlKWcK2v",
-	"VBrZhV6lSk4eEqeKVaFQ31wZ27Jfa6QhUl9BigL+uTLTbYTjO2Veq0xGt4OeVOZsjMNUYWZxPP/2QcDz",
-	"TjGdhVOWglZZGoJvwYRKYazkBJVErWagJDCINeQAeasiMRawSL1DqfuJJjm8Kmt/9b33PLW4sy7DvCG/",
-	"csCEiITJBsfKqfQCMZQ4luXuqemBjHa0+BcE98VGviKQ5hY4p0q94Skt8eaol9BgZ0apsxiHWyWX4lP2",
-	"unDJdgcHz5/+9RlK5vrBRdTG4qr8AQ/znTIn3Ag9FpaTrQG3uxAU7cQsFqCZyowWEZCQmAtLVZsP3JKM",
-	"pNzAWexGqh2jUqRbuvN5uKNqLuSQmXROdiXGxwZSFqB5qof2qSA3ajWuaOWRRUtxT+9UjF24nhNIL0UI",
-	"HyW/5CJeEw+WwFzTeGdZZcDmDXLPWPw0MEtUylMRz1n9lYcRJVgECcgIZIjXp7Kk6snE3EB6d2fwUfLM",
-	"TFUq/nVbjM+qI1XBbr+2cggNxQpzxAPBuSJnMZ4CmwmthZz4zMlNjJQ3u8QGmH/55ZfeUbkZ6OYije3i",
-	"esDy50zDaobyUeossZojRG8hEvwUn7nduRQjns3skGc4b/NiuAlIqZ1lGm0LrakemK2gqFJZZ659oGIL",
-	"EZtCSqLPx0SbFPjsDnSQzA3VoYNYuB0dsyRVl8IK91b+h4htFa8YMQOVme2HhFt7gYcWaFMhJ1XTq7b/",
-	"u+JO1u6z0ybFsVBNhZV0FHlabgHSVJCQQ/pGt4zz8cMxaU+ykCKe73639/DyTXWBWwk3U8ZlxNAevL14",
-	"xX12JOdMJeDU+NBKRajGjKRWh+wcpkJGeCLnmYwsHsmJkNc+4zhTdVSrXu4+Yz+J7/PF9GIh7YvjMaRs",
-	"AkbbgUaypiylakZD9kfSnubfLbXDxdzBLbksBivuSQSGC6vM/vbFGwuI7TnZS9xHNa927kQCWaRAyyeG",
-	"zbgJyWJEWgUbefjOyPO+flqEL1Uz7e8BPc5T4Be6kDBTHppDFjigBGgL0wx4OGUInH5lfrLWJeInmONR",
-	"RBHa2Xj8PrUIZARobzjmsQbfSypfffHCFLgl9NzUdLKIG+hZYtRWy3yPmJ1e9o7MYiefkQuhNYaI1vAn",
-	"+F7MtTnLdLHAOvQ+JnbOiHHDZkobpmQIjLOZkJmBmk10o7WR5+FL+4ckhbG47ubiqFPm/kUNYQrGt0zc",
-	"QByzC5hrxhOeooW1rWKWHpffPAQELqGY0K8eUw3+DQh9KgZX5/+E0NhFE1q8oAFWYkfLWnX0/tgun2yy",
-	"lo7ke+PaEQqIHOANw2UKhW7mPxSeXdDF6ThW3G2fHSO90FO0wMt4ziQFBKzE2H83FCRYLkbEN4L8cBvQ",
-	"KHSq1v5YRmsdGfxarICnKcfPlUiANgDfc63R1ZCHCuTBAPYtFydgj40piuGwmy5CBFacZxO8uI36eroA",
-	"9mLK5QTeO7NmxYe5CX0nA91ZbhxtOFB3956viFSwy7yqvb4M+PliW3turaMxbuf+K0Ei98DWNmFJub98",
-	"k/FnKoJ4gYfe/oQYl0ISC9AO12bApXYRKySRP9HMxQn016Ejeq4NzM6SVM0SXOrKN4wwcYei+mqWmDnL",
-	"pBExm4hLQD9kBKm4hIgkxTJwxgGnkzxmxLI3AFwXbaJFNreXg7hBqypTtk9vFd59c3JVQ/LVROsbURqE",
-	"F1HOm9GZOq9eEPdm5QhtVKLZlUovhJwcMgmXkFL0jpoJY8iGst6FyplklZ6tE3lVhRCOsRgk1dO5GWCK",
-	"W79RfFjHza28/3zQEfdSubqbhqIt2DxFqN1s2/kJfvFAZjML6SQa2xvqwhg830Ml8dOqA3IDdR3RS6GT",
-	"mM/fOTQolE3vKOI41QZo4XuvUMlsk+dUzGZWx5ARi9UVpL2Qa4jY+Zzl5mEyr5bT84j/L/epH6pZFZ8L",
-	"TbZyQk8Pamvb71pbrjxvILtbvqIkMD3lCVip0N60OXm/WR4g1RbUCz19pT77vYrmreOi17tOq3xnQ1aO",
-	"9oJ2QJk2lg76bMbDqZDQS4FH9htmX8ADcYhXj9tqWJ27fd/VqIq6f9dMVXRmv3IOKstsyvCnLodcw3a1",
-	"0LraYRBp+IRawQ0tS2OXQ+NTBz4VlpaWFAxpD60LVuA4j2GmfRRLysURAlFY4zr87bUdzdk/2tytsMy0",
-	"z3eazbgsTxWuk5hLXELONYqIDtpOp7xRteq0ZJrPGY9JvAp+7Tk61zt+GRTXg5Exf7XGhEhabqc2b+dl",
-	"uA6nuYt6g7vAtRbacFmIMKug7yJDUfLSkG78WmObtTH8juV079Wi+8a3vh4g3jq8d6SLhYVLtngcA54g",
-	"BgMRRYBQZJ0lGHNdD5VzMv5Kofgm6kQestapxt+cPa6tp2jxLzgj23f1cSHNswOvM4y4JWa3o/TdMJXd",
-	"1SaqQWoxLnxzodqh3EOJ0xWat6HURFbvDgE6hVwNtFSZCV1EURcG8sBnAToV+sgy7MeEm2m/cYpBJ52s",
-	"EIYV8hgusXyhe/8xbH7fDUhDzLAFgJcQiqiqaOZOPW5YlliW27mp217bJQFQGJk6xpAqn4UxcGmpjVTM",
-	"gtxnUpENX8UsnPKUhwZSoj03vs5Tvvf0WUfqAVzn0Ue56a8SzPstqELl6tdOrUEJ3IJXkgSLLN+cICBG",
-	"PhQ5+AF4bKabXogphBd6w5cibvg51yv5O63ohZ2ChKRI6I3eaUCimLdr+9pwk+kqr1MX6O2bpDyCqJPH",
-	"ZYm9n2cugqgTVZclr/mepXjObLj8EN3qyjdak/v5WSw+W4LKZmcVcwMynJ/N6tuLVObCkNr7k9nsnLa3",
-	"AKZN7WvVnitr6NrcG3EJEvSmWNi5uHUX1bkONRE3NL9ArtUvFRfwIUx4vKGVvKkFOzV/qXn7bclyN2eU",
-	"bUbwWqWMo/14zrQRcczOQcgJm4AEq0hGPuWgwLVhml+S27TwZCCKJ0osYBsd4vhKjnUjl59F4LNulf+X",
-	"6bzYoAucUSnaExOIhixoBtFYAaj4rqpKB/5Ilr9UdOXaG2Q2ID3Q/oDaZpoldgAXWY62n3wFI3k1FTHk",
-	"8BZysu2zQE8zYwX6YgTJ46A/kutoHS67Ui/OzbTKq9C5wZ2FPE0FWVALrrjymJoscSyk0NOzFLjuytSx",
-	"p2AKl4XbO9siYdR+tDuN8aIE2+glrrovmOZz3b9Dx21hXl05YKpcIIqjSVaXreqwnXyoTcoSkJFASw7h",
-	"Cf1tiYrVOK14hKhpv+MyhDheyOGijW9Htha9aEbtXoBkocqk0T4Z2msHkgKmndkvZ10H06Q+uE9LBYwd",
-	"WHelqeNLs8QseaRBL+vP+x3TtAio7133Jqpnv+y5VNGPnTaLBZosokMhwXp+yRRzJ1L9IuTQr9Goyh1d",
-	"7HRaQvu/udxbsf88iOj71sLyBrt0Ps6z4nq36UMLDpsAMVotGHZZ7jqQDnd4LMeqDeMFMKvvrQtq7yti",
-	"SP02P2dGsd295xWtkm1xOWcfpbAYuV33RIQqTSE0bKpSDeycG0M56Etkm+cddOcDjFPQ05tJYCm9TBf5",
-	"Jt6pKgzrg3XB7oNLMb7ZYiNyKZ3lFoBld6vqfrKiy40lzRsFVKwlYp6AjBwJuGH4SCltVo5tf2+whkNt",
-	"sfjyGkWXq6nSTh6dKNBMSKNK0SKP3L42eTpwRdDZst/77K2zlvoj+eLk7z7m2vvoqSskXTVm71++1ofs",
-	"YG8P7TUcBSdmptywkEuXE58Cj1BWgWuzTeLZ+hLUjF8f08O7gwYN8L1Mis8ZuN8taW27DgjE3een9ebB",
-	"LzwMQevywjU9Kz/+corpfyBxz8GRc4ghdxyy74GnkLJRNhjshzgI/gndhsPc8S/k4oI0FDZiMAnYLo3h",
-	"qC5pQve9LgW+RTYaQws5iYFlGg4ZOGcKE2gQDHZ4ZqY7boDAnbqEK6YJnJ37wHkK82Mu7REsugU4DSv9",
-	"pB91h7BTO57mRmsLqUHXzdiFJhQHe5NYhZmQ1W93F0YvtOJCAQOCXBw23t9zHl4wd4Xb4Up0q/sN33dn",
-	"HEMr9GH55CnM1CWQnkGvMnq1Mdk3j5qgY7Bnflfgvyd21LkZh97fOOiuucM2fcn30YqhuKnK2FQEeTTr",
-	"ul7L4s/yJdRWX+oUywzeFr8hzFJh5ieY6YWgO0c6Ywlx+el1vhFLr1WaR2J7HUHaNbKKThJHBGM1EWh7",
-	"yGkiCUeBHa9BJzFBnBcB3yPpxrFg0Tsz2OGJ6F3AXDvzBeWpeUO32hLSU2MSynUQVizuNF5YWmHZDxZ1",
-	"0hCPe1OFSd0JpNoiGzs6ZoVqPrQbdBpsVZNzhVvsoo9HMrdIWK0cIgeM8zn94Rf2EijHxZway/pJaHAV",
-	"WPojOZKvMFjG1Wdwge5uOkyZxygakJcQqwTYVoDevmDbd1JNUPr/AwZFnMFILg80wGXwJAGe6rz4HFmZ",
-	"nmBZCN1np1ZwETKMswjcmPnqnPunlg3EtgL8d4cSeUIlx8G2pdJ5Eq9lmimMM20puCsYh5lAzrgFNMts",
-	"yA4GAxZUgmlyzjrjsb1zEBWZLPi12xHmGSk7FCUgjeSWSumLZweYkaTG7lncMo/jbZ8d7B6woBo5k0/2",
-	"8cNxdbSqIW4khbGoVJyWHYSfq0uoZFVt4+keSxYBnt0MUwNLYx6PtaK/nW0tUmGGD1lJyd6BncvdHZWA",
-	"5Inoz/ksDuyhjWTrt39qZW8enqgdhYrNOQGFHrXfBod210mqoowKpJgpaMBEUzUe01WLRQiSvDq51nl8",
-	"iqFFsbtveriDE1Oth75KJzvuJb1jny35nHdUYP/R++OK32PoDfq7/YF91G3BG3r7/UF/H7UMM0VCVSEr",
-	"9mOidCeHrlyXuujFsADKhVRX0lXvIABRwY6ihMcE3KnwGbCDwe5IBh2RWgh6Fipdedgymj77YHmOM/da",
-	"mpInLfIoSi2ltO8lFmVwDQTlItXuOPKGHm2xCOTJA9c2SHgjxtURDVjqfgsU9LXzymqOka91VoW6RqMU",
-	"2t5gcGeVE3LdpCOr7URMJFbnbORD/9oryiX0ikp6S5PP6wVBsRBTOUStjOdaw5RvtIZyFTvXHMY+jRs/",
-	"IIh2vVZAfqdSgQ5f2V39SkeNH/vq7v7qV5slRvC9g9XvVZJ18ZWna7zSlXxuX97bW/1yM50U3/tu9XvV",
-	"khtffe/pOidQLzGFb60ByY56E1X5zRv+9sn3dDab8XTu0N4ScyR7JXGrpLwYPtEoclpB75Mdq6CnKjOL",
-	"CeoHuFQXuYpD984VhkLZLZd1itI+mK8mASLNpKpJhz7TivGRdPSQpJUOrTxC2Yj8iLGaMJWZQyto5bTb",
-	"MuOiqJ9dXDSS9H6eYu8iRdnW3uBgu8+OKnOUBQGF1hlEGJrn6iUWtoL5SNJS2Fae3xkcvXjx6uTk7PTn",
-	"n169Ozs9fRNsLyDdFpq3oN0N44OXmrP9z3u9v169+vHz4Hwv+uHif+9e/rj34urg/O/78rt/XD//T330",
-	"bHy6m/2UvJmtT78bhtW1KPjBokRFQguhUT7qezckTn9yCvP7oRavUO5xx7aENjhcXEYcKkSASpRotI71",
-	"Mg1DyhjPCQVvS2a1y0/CmISrkazRltKqquKI0gqqeTx99j4FbRmVnDCs3oTX2y4gqhOpkaQaEUIzw3FG",
-	"pGpjM6TK2FiNMsflLUpZoKXZTYOsRQGiwIeC2vZICp1TomKtrpCB0FaE7KIUbmknxSH8KSnGvch8R1Ux",
-	"/zCvsm1xookCxCGuGCJHljzKiDeVEWulmB6lw9+5dJinfGAMU/U6tPwTS5kBGfAWcwNK3dNIhcloRkS9",
-	"TvgLdRwtwMQ0THem2+FIWnqfD2aVaVKa2WmR8Zv/qMZ2XiG14XFcJGNwyQI0sgZW/Xe2mcH+SGI0yqJa",
-	"tSuV+G6C7uBzC1JeN0m7ZML70Oabruu1iPvufRB3qt9LZ3zFNXMW7sOaQoIM2Ar1ZemyR7reoutrEJay",
-	"NDS+sQbRK+q4P3KB3zkXIPLcpM6aLAfdhL/m8bALmnQ1l7FXNNPoKKi94FvOAkijjbgUZk4k+5AFnwN2",
-	"AZBY+VtpyMMxhHHl4LmQmgl0ojbUa6HNi9qa6p1ifusGWfnITn6jVz7oGrvYJ+u7/VnG86YrqGv9aMLH",
-	"QJAty8x6QmqQWhhxSaFSXZ05Pt+ircunbyh8t8pSdErh6GRQ4zpw+reQKTenCn8c1by4lhaedZBV7mL9",
-	"+09f/QWil/MZYvq00Ewl5Dfvs1+EmarMME7o6bdrpbjqbs1U1v5Ilu+if9NfFF4hNCpUXUJR2CplcRvx",
-	"qBGd4f1DZSg+crvyUNg7mPJLiFkScyld8rTzPZ2mIrHiwRuhz6ncyZqov7AYxz3LSPVqLd2CUu0AvUf9",
-	"749suytt+1hbjdcOdwmJaPHtnS+NEPSvRD8waaAj39V+36YHKCwIUwRC6sMiI6aR7IPV6ig5o83BadoW",
-	"QVhlZqZVRbdgJoM1EK3oyvDvw30IsOtjl98tAv4sG9jiAkKsWNhnJ5VuD080GUUP2rgxAbMcMQYPTUwf",
-	"Ee/OEO9vYDbBus2k/Ea/SCsbJ909/qjQoXZiEcSRphpz6HGkWM+gJnZQ/BoKREER/9mlq2StyNjbiD65",
-	"GEPii8/e8g2sO4uDdO/ZiL/OtXPpSw8oy2x+Yx+Fn29FJj5gvQcsdaFSVgTb63q4tf0tz527hVy048Iw",
-	"0cR9a4KzwGMqMdywLV5pFiTROGBbVrHXUMkxYSm+BBgrWuRboW1hOJJvuBHSZ39LAS589mKeijgWoc9+",
-	"gPMUrnx2lPJz+/nFjz/57AcuJxnFhryESy75hKeCxWAMxUCOJMzOIUJXp6Kg1zLbSyr8kk259qnDE9cU",
-	"HQEz9U+BGbcf//vr169fbvsjGeQFhYhiYkwi2zpXZorhkD245qHZ9qkbocYTrnoLivpKYxHDSMK10Eb3",
-	"2VEdakYp6t1jVTtXbIm7atxWzNjd7zOqyKMdFJmF9Uie28sLEUuUiq2wcqXSC0i1jw5mTvryDND0b2WY",
-	"ITouQlWE6jLKuC60aecEtjNYYdjOvfcd7ciOiDk/V9wiLvlcaL5apfyyXtRIujxyO87Twf4hdg7DHOt5",
-	"vdHNYp3b1SG6BcspotmTaLypvlyv33jPmnJegmlB4zb89ZGjPBrS1+dCrxxlWSSv5nxjPS6Ta9BLDeqN",
-	"dub5Oz5TcQTaENXpM5diqaknygy4KwVBkfyW2GFLFLTN6m6Dej7Et7elf0sTdTWtfal1Oofko0r3TSzZ",
-	"sxKb8ttRfHU3ilynXHVCUoQpXVFuVrRaSyuzVGqHkJBB7Jk2GLn4BGS0uewxkmTgEprlVTYo9KD4ujR6",
-	"1Yry+tTwek5OIMeBh0yMaVQXTICpi/yKz30mjAt4zeehPAGRN2vus19a5TPGXMTar+bhkLiwVwShJdQW",
-	"s1xutfMzFZ1gARUN6ZQkdJnDfRtBonjS+8WKQXqKLcGPmQZgQjqLPOYcXSkW8bn+n+uLGx1p5vcubbh6",
-	"qgvkDQdzi5WFy6WIEswTYp5oOqTfuVjyGBDwcHLMGiusd5K7OwcEZuvXkNeqMkWbEsTcbnq/iTi0Q4v/",
-	"hsr3QiZBkRA4vS63ZPVZouc9lK7gElAltgrdjyc/vxtJyqxFLTGIuOHDgJIOSZFlgYiGgZXBXP1z+/5w",
-	"JEeyxwI3czBkwZdqbWOftUobWygF5H3tICaHOFwEseE4mCNq+RvUQ0ZACLlNHvfm3lLSrqAycpmgWhS8",
-	"yBlFzpooXTcoakwF2zQY5ly40ZpJqlSjq140PNj2O7hUsY4qZ8KkWGmYiFy8oN0YViS0m6LOymrsRqAy",
-	"c9gnULExT9lWAWzLAweHTmuXPB5JoHE1HuqMUlCdLm7HeaIZFRTb7rNgyBIhJ4Hl0TOLCRjDYvnxtQDt",
-	"QsPFTMjJSKrM9NlLoUMlJYQmbxiHYoE2KikPYshS6HFjeDhFvjySwd9enbJ+v19ejC8VRNghLKT8w+AN",
-	"16aHsOkdv6SDweGFK10S2HHopCwcXWoXEzIh40LRRssFZ1q0dofnMnK5dIi7QkA4ocv7JxMTmvqJxQk6",
-	"gV5JrcqiRyIasoFDqmF+g0YSSQP7MqoVMR95wy9f/ZHXdd1H3nDk/f//+/9G3leL/HbYp8WweNUrg7rl",
-	"4Ts/QBwr91YtlqhZHaVJ1frrNkGnC0Obb3ZA5+EUei+o+HBHB3SpeqF9xErHPZNyqccqna3qgf5r7ygM",
-	"Ie59jw0jXdhla2R7Od1FxIawKH9Ti0mibvl6l7e0fRS9HkWvbxTF0RaiCCnvVISqcQqi+7eXp1YbeBxp",
-	"XSV8JSRc5WVKlRyyalfURgEfVLtjpStZVcTaiasLPZJd+mwpl5Qh/66MF5Tgz3XhQ+aex/QxOoeRRHP9",
-	"lJfJopT9FTpncd6SuJXdILBWg7CstdMyj1NVNepvawxbRMNbUHi0hd190JZKFgVI3fU9Jw6+0Jp8UtFr",
-	"6FGXLFPK+k4SpWhsPjZWn6mLlmyLx7HTIGYjeeVCQ4XZdga2WFxi06dqyTXaPchI91m1RnT39fLtvXOC",
-	"uRMztkhDIYWDlIa8kp6rwixh28rjoHO3X6eYihBwl+IVQatliWxfExHlKhPWqaYlVdqQpxCCuHRFj+1L",
-	"JAuV4dw1ENZkjwQTdOw7/+e3Qe+7T192/d29r//h3SSsu1Mm/caSH9uyUnlL/C9MAjT09p9RQHwkkncY",
-	"3JFrvkblxOGJriHat3EjbCbRWMpciQxZlQPjHi2yX8hT1+l6c6EJf2zPW6Wx0lLHW17j7DEhZA03GhSY",
-	"0e1jdp92vtAfm0R152EyLp57LGJYFKddCSJ5jNB+4Aht6Q6uEyUWhGU3Aq/dyS+Jv1504IOHCM55RKI7",
-	"Q6KjHHvQ52F4xA1fgEibcSI6ziabrJKlnQraLGSd9DhESI18FosLyMtlR+pKxopHbItkhRlI47NXp3zi",
-	"sw9WH9/uoF7unQKdN9vUB/Lnrmavx+N3SsJbDC1fxGOXn9xLt1J71HuDZ+uY7NBbUn1vf02kf6siMRb5",
-	"Rfm93q7dZ+vY9eQE3ilzwo3QY0EI/wcl7zl6ryLwt7qXWIF2HeEVH1xHdMVC+n9swbVo/7dUbEWIPAqt",
-	"6witY4cTOfrS58VZy0csmGWxEQlPzY5V9XuWLwXsXEXz0maLXMBVJLZPYsJyxAL7fZCXgrGPoEG4KMHM",
-	"IqEvfNeveYqJ0ZLNYKbSeZ8dG82sek8NeysdPq1EnHf43MLQKrg2ILHKiJLoXY5jl9dPAdKacbuq7SFr",
-	"dIZglcYQ71++9tn7d3/z2Y/vX/2Nyvb+AufvKX05DCExLryfLMtWYKMA9qd9dkT7w9rDwdujX88+vn/z",
-	"89HLs+//cfrqJHBx7m61rr02JjGR6creuG0KddMq93RTPDo6WA2/gLxBAlXSwQbXhmzD6L/8nCnDCdJF",
-	"F9K8Facd8QKSshUppgHkMgbCrMskR61TsTfmMpdxB3rU73eziW0Mi1uW1fovnwvJsfTCqp6zcVdryfsN",
-	"MaMWokvDy2h/jxnff4qkp48JSQR4qh30tODoO19cp5u1lX+kJLnq7wJnJJLKSiy561CDHf2YMBTnYl8Q",
-	"CzO6i5v8aCd46EzuBUiznonAcdKFBoLucx7cC6mza6vor48odOdWgiaIu2W5jSR+e6B1NaQkWmuZBpBI",
-	"+aU46BieZcg+C17QCL2XQidKCwoqKA0Frl0qCiogQxVhaOFIBrn48pdg22fBr718HMs2ej/j/HrIpNJS",
-	"jMdBEdD56pRPgj47IVajWYCaaMC29gbPMOnxeNx7pyT00CYQsK39wcE2heodj3v0cJc4lBss3PV6NFc8",
-	"mit+7+aKxXzmFgRiWvSr76QHH8qOsRiZLUJLrVwbEbxm1ECdmnNg63QqQh1BAjICGc6JIORd4/2RtI9+",
-	"gEho6lAbKjkWkyyFaLuMH9obDOhXCuTGkbG4vsvTeTrYrxAoPoORJB3WvmO5K+bqOF2VGvs80SzkGWl5",
-	"sZpMrOJEumoKJktldz2tCRjX0v9GPLgabVs0+a927q92hh/0n5ddiD1Frfern9u98vefDZ52tnVZj/m7",
-	"rXWwf6pvVjnFPHC5f8N7e6s7dJdQpn6WBVipjX4N0hFMUh5h2NC9wfvIsBi4Noi8FbC7sBu0ktit9ZdW",
-	"nPwAPBISdM6+ubs5auwuUjlyhZBQZQen5hBB2InFJSykCs1birfIRRJigXnsJwHpZRFqqLFLhSMQUlXW",
-	"QU0q5EiqNJwCFgdWaRm7n4LGaly0/BTw8MvW1vkhs/NYyAu94Aa/EZdgoXLrO1y7nGs37slnXyBl50AT",
-	"lPwi5OQ+79gSbMoX7tPBCTmpH90iFMKUz8XG7zdCm2puqIiK6hyOEbCj4zIoVY3HWCciD0nNiyAqCQvS",
-	"q2n62551oy21F8d8xvf7u2W72N+ouXT5C7LUNQNGi2bZi0JGcRf3aga/v0S5moRT7rYejUwHX41HooMl",
-	"JMtbFa5rhylKWlPYsM5LWWs/74LYbDiYtxGstAv0R9IZb5hRqs+IS+ZFsTHuskvXwGW8Xc9cUy2/LTSb",
-	"IJr/AZDgDi0q1eNC4Fsok5leSCaq/jrEgsW2llY4ej4sGtywgSI1QG41VepiI2+/qSHG9Q9eVo/93wYR",
-	"0M6OjeV6QqKntPPM1y8xh+fNU6Bac31GHUyob1cZnYrHj6GRUpkppAW6bB0MvtteVHHuLdxtBwL2Rl1C",
-	"zEPYtN5ctRvxPdeZW4a8eX25OhLfV9rXYxbX78aUQfeSQiLx5llBn9Cfua7KzTte5fRFU+Kl1kuHZU90",
-	"ha3XgivYCYQpGMprJtVFT9WVZNisqlukPErET3biP3T0BW1idfyFhdlj+MU64RcWk3Msq/ZzyPF0SSBG",
-	"UzC5gPkTK5Na1KQsfQp+EFiLEXVDi6Rk0aLHsKSdZlwz7sSYvC3j1RRSRGze4KLMFccRWNuQ8oaEcW0g",
-	"tb2PGJ5BDsOFle4IkW7VL5cmxO7x3t5g76+9wbPeYPd0MBjif/9ZpvSc8/AiSxgBb9OqeLTSB6pTQ5PT",
-	"QqJFzPEC5n5VJ7EH+xhW8GdheEUDmLKffweR6GRyO18uYL4q0MBhUL1BY5GY1ywDbp9c5GmmGSo3ex09",
-	"1Q3oWjE+uofvPl3LAnYl/qyRWUnsRZSZkwlHl4YjsoRqXpM6VoltEceVZfhkK22yhsVlo7QvXpJ1MMB3",
-	"2LAYzX5ZmoI0ZT/4rYPBPll4ifFhu/jt3NhCillucnHpok7oG0mQkT507BPYjON9wFlI9sQKcNhrpc3b",
-	"8In3ZQPnm9dVoR2drewW53sSrqqPacOTuPjdPe3e3YD31XZyFw2Hi7MR2kEyumc1buNWao9s7T70uI5+",
-	"54XqVvcsfPFIRj3KzNQb/vbJqjpU66uLZmEZR/rZ870sjb2hZ1njzuUuKklusuZr5F9zVSadKyynEc59",
-	"XcTiFX4MQXVaHSl0nox2G7IPld6VPnUi9p3dsOy4HDFqSF4ZELu7tYdrm7ieaIZqaG4mKUYgiLaHsAjY",
-	"i8UlRKiBYC44/U5G65OXP2mfZdhi06oJVVtndcsFK2lP8aLedq0wo+aFDCqj1Mu/t4cqgh2FbNT19al4",
-	"WBJzYXUeLKnloso7C8JVJi1SlLsBfHRc9SxUHEwNJ0N1RHIytMfD/IuilB2jeGpdJOCXtR2MQuSrjEmR",
-	"GqugW6RkcU3h60U5epViVHtlxDxP5eunr/8VAAD//w==",
+	"7L2JctvG1iD8Kl34vypL9wcpSpYVh6qpGcWWEyW247Gkm9wv9AhN4JDsK7AbQTck83O5ap5mHmyeZKrP",
+	"aawEN61ZVHXrxgKBXk6fPvvyxQvVNFESpNFe/4s3AR5Biv/8yA28FVNh8P/skwh0mIrECCW9vvcRfs9A",
+	"G814HKtriJiQzEyAXQsZqeuu53s6nMCU2y/NLAGv7wlpYAyp9/WrXw7/EaZcSCHHS6aIYWRuPr6GluX/",
+	"MoHqeAxkpNnWuRSfmYZQyUhvr54DTDo7GhlI58c/pUGYUeyaC8OGMFIpMJPOhBwzPuZC1sefCimm2dTr",
+	"9/z5ub76XsJTPgXjTueVkleQam5nO4nmpz+bAAsr7zzTTER2QmF/TbiZeL4n+dROU33vQkSe76XweyZS",
+	"iLy+STOornKk0ik3Xt/LMnzTrVSb1J6gXeerLNUqbV9RIOGzuQjxjYCpER5AksKVUJlmCR/DIVNTYZgw",
+	"bKRS/HkkUm3wt2L5v2eQzirrpxlrwOSf34Icm4nX3+v1fAvc/O/dtkUff05UahYBEvDXZSCkN24PvDci",
+	"hkWrGIkYlq3B/n77FZyM3isJ77gJJ+3LOD7jY3t0nIUqmeERhbEAadiE60P2vLfPru3dsqeoWZilKUhT",
+	"LJkITLnok1HHztehCZcd4fxSFxCmH9Q1m3I5Y8LAVDOOuMMmKo70IgyKcaTq7BGMeBYbO7dvl0JXc9fh",
+	"kvvLbyMK70BrPl54ilP6edlBulduf5YfuRzD/DKO2HBmgKX2V59Bd9xlgX2i/1uvs9vbex4sPC0acLNT",
+	"OteQLgIGD0OVyaU3K9OQ3hYSX+3HOlFSAxLP73jkWIv9K1TSgMR/8iSJRYiEcOff2i7ziwef+TSJEYyQ",
+	"pkTZQhXZCYY8ukjdQH5+bF7fs3fCPWdDFc3sRZDKsCsei4j9ePrze7cd0Egz+l5v+E30gveg83L0POzs",
+	"D19C51v+4nlnd7QbvYTe8CDc4wjNctP/kcLI63v/307JwXfoV71zjAvFjc8DHVcUqiyOcFFDYAlPNURd",
+	"z1JvJUexCG8JmDAfpQkVy+tjCw4ep8CjGUthLLQBe6yPCJL8sPJ1a3YtzIRoGxEwpg03gCB6ra5lrHjU",
+	"ANE/dv5h/1MlIS0M2b7tl6NbTLWU8pprpo1KIaLftiz3I6aifVaFfhKNfGbgs9mZ8vQyUteSqZQ1zwdl",
+	"l+JaDIXkSO5aLsb8Kq8nKi7WasepCIVHYQiJ6SAd0PObJDIStMlNVQmBhu68FjpRWtC3c0NxY3g4mYI0",
+	"QQVgliowrllguZ394x8B2/r45hU72Ds4aJfYqmz+jI+XHs0zzU5/OOrsvThYNdSvnXwbZ7MEOj/jYG0g",
+	"kUpLMRotBwryfpUORRSBvN3dGxXDVC8f3bMUR7H3LxKaD+PHvXU8zFdj6ZBTI/CKnUgDqeTxcbm3m4JD",
+	"uKEu6IcqTPKfWP7To0DiSLJMwucEQgMRG3ERZykcMmE0C3mmwcInVuMxRCyTEZBQnBMskcMLWcurFCKQ",
+	"RvBY3xZoON5FWBmwnZSrlCVc62uVRnah16mS48fEqWJVqFk0V8a27GONNETqa0hRyxgqM9lGOL5X5o3K",
+	"ZHQ76EllLkY4TBVmFsfzp48CnveK6SycsBS0ytIQfAsm1ExjJceoqWo1BSWBQawhB8g7FYmRgEU6Jor+",
+	"zzQpA1WB/6vvfeCpxZ11GeYN+ZUDJkQk0TY4Vk6lF8jCxLEsd09NB2S0o8V/QfBQbOQrAmlmgXOm1Fue",
+	"0hJvjnoJDXZhlLqIcbhVcim+Za8Ll2y3t//yxTcHqB7oRxdRG4ur8gc8zPfKnHIj9EhYTrYG3O5CULQT",
+	"s1iAZiozWkRAQmIuLFUNT3BLMpJyAxexG6l2jEqRguvO5/GOqrkQthVUVx1sI43h7PdMGW4PNNOWjSVs",
+	"K8BHF/A5BIggCvoIx4iLeDaQRl2CZMMsGoPxc2JuxWOryOOH24fMpDMyozE+MpCyAK1xHTTHBbkNj0wR",
+	"ZgID6Qj+WFyBtmRvi9eHZKMUQNvFKRnP6ENLD81EyDGKTBCDgWi7O5B1ElOZeBEo3ds7FYshwvMU0isR",
+	"wrnkV1zEa+LxEpzRNN5FVhmwSQHcO3ZLBqaJSnkq4hmrf/I4ohCLIAEZgQzx+leWVD3vmBtIu3d2BueS",
+	"Z2aiUvFft72xWXWkKtjtYytH0VCssGQ8EpwrciLjKbCp0FrIsc+c3MdI+bRLbID5l19+6RyVm4EFZp36",
+	"dnE9YOWLTMNqhngudZZYzReidxAJfobv3O5cihEvpnbIC5y3eTHcBKSUTzONtpG5qR6ZLaKoVVlnrj2h",
+	"Yg4Rm0BKott5ok0KfHoHOlTmhmrRoSzcjk5YkqorYZUTq79AxLaKT4yYgsrM9mPCbX6BhxZoSNgr9mtt",
+	"/++aO12hy86aFMdCNRVWUlPkrroFSFNBQhrpS+0y2vnHE9L+ZCEFvdz9du/x5bPqArcSbiaMy4ihUX17",
+	"8Yq77EjOmErAmSFCK9UhVx5IrQ7ZECZCRngiw0xGFo/kWMjPPuM4U3VUqx7vHrCfxHf5YjqxkPbD0chy",
+	"eTCa2H5N2UvVlIa0PPyr7/3TUjtczB3ckqtisOKeRGC4sMr4b1+8kYDYnpO9xF1UU2vnTiSQRQq0fGbY",
+	"lJuQLF6kFbGBh98MPO/rp0X4UjUz/xHQY5gCv9SFhJzy0ByywAElQFueZsDDCUPgdCvzk7Uxmgp5nkTc",
+	"wLmGtGKz51GEdkMef0gtQhkB2uuPeKwBHTTVp7u+l1T+/OIVtq+SAQ2VioEjTqTKHa/Mpl7/N4/bRXg+",
+	"OiK8T20eDvdEDf8NobFDHCXiJ5itXGd9VWEK3DIobmq6sN18xxLReXXY94hJ62XfyCx2ciV5TebGENEa",
+	"LhTfi7k2F1Z8d5PVT50OKWLcsKnShikZAuNsKmRmoGaL3mht5AP6Mv9DksJIfG6XPlCXz53LGsLUKhFG",
+	"MQNxzC5hphlPeIqW7fmzLJ1Mv3kICFxCMaFfPaYa/BsQ+rQQLV7RACuxY85KePThxC6fbOGW/uV749oR",
+	"OIgc4A3DZQqFMQZ/Kjy7pIvTcqy42y47QTqnJ+j5sJqapGiQlRj7d0NBguViRHwr1qClddxBj3rtH8t4",
+	"hCODJYXkacrx70oYyDwAP3Ct0cWTx4nkkSD2KxckYo+NKQrgsZsu4kNWnGcTvLiN+nraAPZqwuUYPjhz",
+	"8rp8qHHvyDB6kRulG97z3b2XK8JU7DKva58vA36+2Lk9z62jMW7r/isRQg/A1jZhSXmwxCbjT1UE8YLw",
+	"DPsTYlwKSSxAO1ybApfahSuRJvFMMxck0l2HjuiZNjC9SFI1TXCpK78wwsQtCvbxNDEzlkkjYjRmof83",
+	"glRcQUQSbhk15YDTSh4zYtkbAK6NNtEim9vLQdygVZUp509vFd7dO7mqIflqonVPlAbhRZTz0ehMnd0v",
+	"iJu0oog2KtHsWqWXQo77eYTmKDNZCn4hDAZHH04ufjr+18W7o18vzs7eBk4RU9eHA1n8+Pr4zdH527P6",
+	"C2SGVVNhjFXaAwt0YggSriBlWymM0KYspL2YUYYuZWeivR3Dr8JsnRDC6mk7jj13FItPvIp8Nzv3gqht",
+	"FPvYQpgq37/stcR0VSjTpmGWCzZP0Zc323Z+yKXClkQjS4BcdIzne6i7f1p1Zm6gxUd0Iq+EgZutkvT9",
+	"VTo1vlS5f0IujismBmCvm7DrIouK+7DrVWIWv/nmm4NeLW7xoNcauDi37ddCJzGfvXcXojB9eEcRpxnW",
+	"vyC+d5yDoMF0UzGdWs1RRixW15B2Qm4v9HDGcmcFGfvL6XnE/4f7qxuqafWmF3aVCmK+2K+t7Xnb2nJT",
+	"zgYamZUWlASmJzwBK+tbgjSjWBKWhxvOq1+F1WildeU7Fc3msJQ+b0PS8psN+QVar+ZjRLWxZNJnUx5O",
+	"hIROCjyyT5j9AA/E3bd6FGTDB9IeSVKNUapHS5iJii7sI+futVS0DCZsc283LKkLbf0t5rmGh7XuksTF",
+	"N2KH5gzhbf62Ty0IVhgC55QdSDto/LLsaxjDVPvI3srVEkZR6PI6YswbO5ozz80LMYXhcP7AJ9mUy/KY",
+	"4XMSc4lLOHTctgiYou20ipVVo+Oc6Pp7xmOSooNfO46Sdk5eB8V9YeRrWq0YI9aW26nN23o7PoeTPAJk",
+	"g8vBtRbacFlIqqug76K/UcDWkG78WWObtTH8luW079Xi/8ZkoJ4EMnd470nlDouIh+L1inOcAqwocNVS",
+	"kJmuR6I6VW6lEHYTrTGPCG211txcTFhbHdXiv+CCXDPV14U0B/teK8ed06bmM3HcMJXd1SaqQWoxLty7",
+	"7uRQ7rG0pgrN21B6JKdMi5KTQq7tW6rMhC4yJQr/TeCzAH1eXeQh9s+Em0m3cYpBK52sEIYVcikusfyg",
+	"ff8xbH7fjdVNjPOu1wHwGkIRVe0Juc+ZG5Yllge3buq213ZJfCEGfo8wYtFnYQxcWmojFbMg95lU5GJS",
+	"MQsnPOWhgZRoz42v84TvvThoSS+Cz3lwX27hrcTK3wdVqFz92qk1KIFb8EqSYJHl3gkCYuRjkYMfgMdm",
+	"sumFmEB4qTf8KOKGD7leyd9pRa/sFCQkRUJv9E0DEsW8bdvXhptMV3mdukRn9DjlVrD91GoNtPfzwoXN",
+	"taLqsgRV37MUz1mHlx+iW135xdzkfn4Wi8+WoLLZWcXcgAxnF9P69iKVuSi5+f3JbDqk7S2AaVMdW7Xn",
+	"yhraNkcmhodwHC9QxlGnjWcujN5MuMEoDUxDMM4UbokwlzMl647dXPVeKdut4Uy8Gc1uo535qhb5zBaf",
+	"wo39tBV7TOGqxYjWB/HU5gf7BzoX38PtL/H0IcjgAl8LmFEs2OGZmezk2YFBl52ucvi2eidw3ttgwb0z",
+	"Snfl/wJO0rfiCiToTVloK2Vdl6K2rkONhXwIM+2NPSxNm57DzqVugnelvrC5lD+PP28wLj+FJJ4xbUQc",
+	"syEIOWZjkJDaO+JTfqrFJs2vKLSnQCTkz4kSC2TeFlvCShJxI2Jnue9FuwHzl8ms2KALSlUpOqwSiPos",
+	"aAaoWu2teFZLYvAHsvylYuirfUFGUDJi2R/QVJZmiR3AZZ2hJTtfwUBeT0QMObyFHG/7LNCTzETqWhYj",
+	"SB4H5MxaSb5d+Qe9uHiEZmYidO4UZiFPU0ER3gWlWk3JG0RqJKTQk4sUuG7L4rWnYAq3uts72yJN2v5p",
+	"dxrjRQm2kT9WXexM85nu3mFwUeEjWzlgMwoQo/8qBrhWIXqelCUgI4F2acIT+rclKjEYi9OEmvYZlyHE",
+	"8ULxPNr4dmRr0YtmRs8lSIZFGbRfJM+UB5ICpqTbh9O2g2lSH9ynpQLIiXVbHR38aJqYJa806GX9fb9l",
+	"mjkC6nufO2PVsQ87rrDEeavBdYEZDtGhUL89v5To80CH+kXIoV+jUZU7ujgwYgntv3dZpGK8fhS9/Z2F",
+	"5Q126eJwLorrPU8f5uCwCRCj1Vptm9uhBelwhydypOZhvABm9b21Qe1DRQyp3+aXVpTe3XtZMYmxLS5n",
+	"7FwKi5Hbdb9qqNIUQsMmKtXAhtwYKpKzRLZ52UJ3yjA5V3hrEwHsBjrIAuXC+WfxM9K/DldHjTYOodAf",
+	"lqsKtR3fTPK8WWhfZfObhmK0bXNlHOBHGKWgJzfbYkofX9zJkuuDta+VdMebLTai2IeL3DK97DyqcRJV",
+	"FXwtJaKq+rZ4ZavmhGc6x+McEsShg4/H35+cnn08Ojv5+f3Fu59fHwdMFFp10G3EQ6wRq3HrINO1VJpT",
+	"kJFjOTcMdSu1m8oGn+/11tjiYnH5DYrK1xOlnf4zVqCZkEaVomyehffZ5KVpKoL1ln3us3fOtegP5KvT",
+	"f/pY98nHOJdCs1Ij9uH1G33I9vf2yK6GgnpheHP1mVLgEcrG8Nm42Lb1JfYp/3xCL+/2GjzH9zIpfs/A",
+	"/W5Z+byfnUDcfn5abx4QzMMQtF6I8OzHX86wFAVI3HNw5MJJ8Ar02XfAU0jZIOv1noc4CP4T2r1sm0VS",
+	"0dLoklVjqeZF1jla1hhayHEMLNNwyMBFHjCB3rPCsoUDBO7UJVwzTeDsLuRxha8u1y4IFu0Kg4aVUUbn",
+	"ukW4rh1Pc6O1hdSgO5cfVaIJ5QbdJMBxVSLXgjjuI8kAg6RdTh3e3yEPL5m7wvMh3HSr2yjl6njJ5ZOn",
+	"MFVXQHotfcro08Zk9x5qefd5dG2RxvMFXCt8irzmljdh4Hp3uWzZRrUfiC23wo/41A1Ca6iQxcaeRRHP",
+	"KjrxvHCLb7gqGRh6je+yLUIvZDSlZrxdcd7Ipusm9/At0OpqdE+DaQ8MP8uNz+dnr9hURFKMJ2Zh6l8b",
+	"wYoujIr47CZ+8hq0aoNV17y2WeA7OrGq4ljf7M8SWKquWQIpi/gMgU02LhQHrI6VafCZiiPQBl/BjIya",
+	"sW0jSafFkrISSL7XBKc9gqWGsZY0t4ZxZo1ZXerMzQ5yVjGqrLb0lJOtfbiv+Wxt7dtd3Va25jjsPXtq",
+	"q8nKc9VS3G95HdVcZNRibPUGEjYpUxRFC40PMP8wUpgqfq3Sy4rAUUmDblLaDTyNN7XObp55vdDdW1t9",
+	"Yb6rFD1cESNjD/fezW0kf/3ZHX9WJIIwS4WZnWKhF+J5KJpa2b38602OAFbEV2me0Oy1+NBrkjgGoTm5",
+	"OVZjge6RhoPYjtcQran2VJE3PZBuHItOemcKOzwRHXsZnIeFytTYW0BidbHTiTEJlToQcqTaOZ8VL63G",
+	"goWxNcSjzkRhTboEUm1xhx2dsMJ70M9vrPZrkbQ6Zx/s6GQgc6dJCnwKkQPGcJYHE+QuHSjHxWANqy3S",
+	"1XcFZLsDOZDHmJ3gyku6KAQ3HVb8w7QFkFcQqwTYVoDRlMG27xThoIyvDhgUcdwDuTyQG5fBkwR4qvP0",
+	"MHKEPcOqlrrLzqyuK2QYZxHoaqkunYfX1YqBsK0A/7tDdTxCJUfBthXsixpkwjDKCtNF0X0sBOL8b0Cz",
+	"TPtsv9djQSV7IVfGpjy2tAqiopAFPnY7wjIjyg5F9UcGckul9OBgHwuSqJF7F7fM43jbZ/u7+yyopirk",
+	"k51/PKmOVvUVDqQwFpWK07KD8KG6gkpRlW083RPJIsCzm2JloNLfyGOt6N/O/RepMMOXLBGxd2DnandH",
+	"JSB5IrozPo0De2gDOffbv7WyNw9P1I5CBfudTkuv2qfBYT0Zzy5GA9aZUqMRXbVYhCApai43jJ+cYS5H",
+	"7O6b7u/gxFSqsqvS8Y77SO/Yd0vVyDsqsP/ow0klrqzv9bq73Z591W3B63vPu73uczRMmQkSqh3kMjtk",
+	"K8Mn47Z2ESeFFY5qrMzAYDE7n6VwpS6hWjPLt+q8RRsS+dgZCeYWApRHQWboogdEURHnJMLsJqsDCW1O",
+	"3JLqrR9+a+cp5Ss7VBb/q7/yRdep4eunRnn0vV7vzqopVqJoWgu+IQqpUcXKqbHO0n5vd9HQxVp3apXb",
+	"8KPnqz8qyyzbL3b315imrPlkP9nbW/1Js7DQV997QVBd/l298DF+tcaWWqoIIlvOplOezry+Z+FfBbHl",
+	"bXysSyHrk5X0lW61Z1Q4BW94VNhW3aOChDhZFNWFNKUR1vWLHTbIw+lxHDR+UgBiGXuIdT+cvYkKPg5k",
+	"UNqfyoKPW7lFJzh5/8+Ts2PMJy5zkb/tWWVMOytqy82r5nqWaUV5Xt0G1aFIPPbGKQ+hka5YtUoe9PZf",
+	"9npr111qS0X9Whfc0Iw7d6V37/hK5+GRC0pAlcjmN6Ig3fVe4zJU2jQ8JEVY44tmzd4bUpLdF+vsqKUa",
+	"4p+UDBHm5FWmW4jQV7/Bj3e+OCIioq9EmzBuplUEJ4pUK0lgr72SISzgsq9xtMpdr92Y/fZpKuG9Qufc",
+	"/0F5Vm8NTCsqmf99mNxHPAqrPJVH1M7o6uLUsiNe1pmmwMxb9ab5VOI8KqYLJVBS4JzeWBcxD1nwe8Au",
+	"ARIr41t1jZS2ohi+M4dQEpVlAlxIqygtkT7PcTH3Lnv685bVuNilXm8fqNagP3Ur5Bo6QmqQWhhxRREu",
+	"bR2ffr9Fu7D7lJcLw9NSaTmHz5OofD+icg7fpSyK7EhfXIOqpezpSLPg9fHb47NjVpifcssdL6brsiPJ",
+	"cOzckEvjWQ1apAx1RmfoxfzUrf3et9tLWds5Ra2ux9jysYVmY/QQ/ZFZWu/b1R8Uvaz+PthLx255YH6a",
+	"aAe0rMPVsZcMO92t5Ior6Lfr6mZpYdLeK3DePfGs4YhwhlnsfJU0RTa2ZdUGIdGcalU7puRAUo0VdPmE",
+	"fNv5Nxpuj0MGkg9j3K1hMZBJ0P3oCjpvWXVExdFAFivShs8YyAii7ZaLSFuhUmtT1Xon8Tr6TCvG5UAK",
+	"qQ2PYxIUeXzNZ9pxaCWh3KydZKEuWrrsb6OJlh4kpxmux4kWFN9dS9m8W364uH8Ukc0/uEL5ALTtSWW9",
+	"L4JKlT8rBPWZZqmKqXlShSogyYF22rpQZNjJI2c6aR4rfXMqvI71znmO6kY7v3AhlltU1xJSCsMzLjwt",
+	"X+tA4mDBh59PzxjZ8+rbCHK3S1CGTQdsK/hwdHr6y88fX198PD49pjp/2112onUm5HggaRZS4q+UiHRj",
+	"ScDTWEBqyadeYb2rR6DfoymsPtECMlW1ej0ZCB7T/KR1BlUbdh1vWRHj2HZ/C+cz3tJ1Lls1ppNhl79L",
+	"ae8dabPkRqOudEWfujE4353Vb/d7uwMZtBRQC1xsl668bPfTZR+5gY7LW8TYJNfZgkdRClqzrZMPVwf2",
+	"h4HcOdjf9vGdcj0YRGZ43GXYHifPm+TGwDSxApOsEEKfjbLUTCCt/j6QwpC/XtFPNDFoaoKuMiuQol9a",
+	"0mbQcd5RoxHb2t/7lkBX6+S0feh8wm4LqDBhUIOV6FzbeVWlFUxnGD0wyuK4aL07gTiiGNAhhmZaqp7q",
+	"ZwPpPOK6y1bG01gJb9dnjRaCra4EwpQ7cB/M1zosoy0XJOysLeHVEqUfWK7LY8dbaOZpfq6N3kO/dorW",
+	"ap2i9ffSRk/567lVqjbERwtiKaiRy1rDlF/MDeW495rDFMzivqTWln6gfwM5cX9vDcG52p7vcfiRC5by",
+	"+r99qnKnU0dkkASWNLlSpr3gS5mZNNiSysxivkSGcReCTvfONZHFQKk8sKhoA4q+VgkQWdJZC8Ui7XYg",
+	"HVsh62xL1kSEnluqKxCrsaX7h5bw5yxQpZUG4OhAyZv+5e2sXNlLtrXX27f6eGWOsnm4sAw9Is2dGpcV",
+	"uRyzgaSlsK2yDPWrV8enpxdnP/90/N6Jn+2k20LzFrS7kRzipebi+e97nW+uj3/8vTfci364/J+7Vz/u",
+	"vbreH/7zufz2X59f/qc+Ohid7WY/JW+n69PvRjbeWhR8f1FzDUILoTEY6cYq9ZMm+kDU4hjFR3dsS2hD",
+	"i4bZSiPOrYw2F97BczOYu2lbuda3hjaLUXkDOa9Adhm5snKcc1F+ucwFMtJF4HJhIuQp5DVGrTA9kI6U",
+	"+NRStAy+YgUd2e/trpSI2wgArv5DSXZvTAfqOb2eNjyJCzHNCW1OhCtqFfW9JL0fatGapHwbmlHtrq3B",
+	"HBZisov3eFi73JNs80eWbeaIQK4kL9C8G1TMcdRlIk5FlCFqoTEHs5Np6FOPuVzc4fNqek2EIc1cwvVA",
+	"1iSkMndXxRGVfq/GmnTZB7sZadCuL3MhpYP0qTbQQJITQmhmOM6IstnIUBPk64mKS468RS4PWprdNLoo",
+	"ysKsqImiurk9kGVASrFW1/rQ0cNWcodLOy1YyV9S7nkQzfWoavM5dKmmiBNNFCA59zrvh/2k6T7xgb8D",
+	"H8ir8CPhr16HuSz4pcyAoocXcwPyAuimG7xB+AvbLCb9EtMw7d1IDgfS0vt8sMJq2mW/TBSbcqvG0qJc",
+	"B3O0lbbU5eizQCUgg4HcohKqh5VuXfnwakRBbBUH8hBCNaUdBSh8B9t+UeCDbVHHemEmA8mdJtyIvkZ+",
+	"kYvzh/UgOTblEbiyrnmslR0wj08ZSHy4jTlWYaw01rSTaqii2WEZq2VX6HK1yoQk1BGoxikEVpF3uTmR",
+	"Za4WZGkRSrnfe76BBZvtHOxv163WrczN4crt/OeVTEjX/OYh7LPNCjYPHOe9hNFVw4WueX6+0WHNxITC",
+	"CI9mlcbvTzxujsdt7tx7ig74C3FEYlVNTuU06XYmWEsYXRgubK+oJb5Uqaj8oIgc5qERV8LMlocQY5Ld",
+	"8pDhWGjzqramR4oabmTStq3/rxQqPNccc2nIcA04t4hG+BtFAYcNpM7vYv354tQ5l3KN3b2EZiqhKgKU",
+	"9IaucEJPf75jq+uN3+y01B3I8ltMD/cXFTQSGpXLNqEonOs4eRvxqFEPyfuXylCU5nblobB3MOVXELMk",
+	"5lK63l4udfcsFYkVD94KPaSmq5tkwbWVlHpgGaneM7ZdUKod4JNN9K8RF3iKHd557XCXkIg5vr3zpVFk",
+	"eGn+AIV1z9ODwk/iyIY+LGqeN8q5o5Geym/Pc3Cado4grHICvHb+mFuEtj0Fqi2L4l8Xu/x2EfBn2cAW",
+	"52mzYmGXnVIWJoNYwzNNCvj+PG6MwSxHjN5jE9MnxLszxPsezCZYt5mUXz3e5akjFHStnVgEceQKBh6S",
+	"gSoxMxbUxA4q/4MCUVBUXGzTVbK5WpS3EX1yMYbEF5+94xtYdxaXxXxgh8Y6184VqH9EWWbzG/sk/Nxf",
+	"pjUm4AqDWRBFeVtdL3Bqf8sL+d1CLtpxVaw2z45oIzgLvMcSqzXNi1eaBUk0CtiWVew1VKo6sxQ/Aiy1",
+	"VVTUR9tCfyDfciOkz75PAS599mqWijgWoc9+gGEK1z47SvnQ/v3qx5989gOX44yi/V7DFZd8zFPBYjCG",
+	"SkgNJEyHEKHbV1HNsLKev1T4kE249pnOwoldNMa7wVT9W2BPlfP//82bN6+3/YEM8n63RDGxpBPbGioz",
+	"wWpSHfjMQ7PtW1ExRRLq1zwnRfvfkYhhIOGz0AYjp2tQM0ox7M5tVTvXCzjP6rNixu7zLqOGsdpBESPL",
+	"B3JoLy9ELFEqtsLKtUovIdU+Ots56ctTQOu/lWH6ZW6gm4V66hTatHOI2xkwG1Cz/b1vaUd2RAwlv+YW",
+	"ccn/RPOxWMkxoOuD4iRp8IF0nYLsOC96zw8Zgi3kaTqrh6wv1rldm9xbsJyinEASjTbVl2n2R9KU8w7B",
+	"7fyFQPzEUZ4M6etzoWNHWRbJqznfWI/L5Br0UoN69atnpdZd1Pl1Bd9cUwPNNEjDpsBdsy8qhGiJXcwN",
+	"pGib1e0G9XyIP3f1t2rjoqXW6RySTyrdvViypyU25bejeHQ3ilyrXHVKUoQpXVFuVrRaSyuzVLrDkZBB",
+	"7Jk2GLlYDWS0uewxkGTgEjovbw5ddobpDO5xafQaziqlMH3MLMBHKBYg++gzMaJRXaABNgvg13zmY9UA",
+	"TGHI53FxyZrEo6jLfplrkDbiItZ+tYwpiQt7RUBewlNMfCuWS4PRTqmtGAso865VktBl15TbCBLFm94v",
+	"VgzSE5XFETthGoAJ6SzyGFtxrbBk3n9fX9xoaezy4NIGaSWL5A0Hc4uVhculiJjMg1eeaTqkP7hY8hQQ",
+	"8HhyzBorPHctQu/aAYH9cWrIiym2eS4/Ym47vd9EHNqhxd+j8r2QSVAkBE6vyy1ZfZboeQelK7gCVImt",
+	"Qvfj6c/vB5IKk6OWGETc8H5ANZtJkWWBiPqBlcEosBq/7w/kQHZY4GYO+iygtJaCXxVEIX9koRS4ZOB5",
+	"YnKIw0UQG46DOaKWf0G12gWEkNvkcW/uKyXtCiojl+F0RYupnFHkrImqnQdFF9FgmwbDLDo3WrPGN3Vh",
+	"LVrYQl7xe55LFeuociasKS4NE5GLnbQbw4b5dlNYnNr+g0agRsL2da3YiKdsqwC25YG9PA5S8hir/FAd",
+	"KnuoU6rg7XRxO84zzahl7HaXBX2WCDkOLI+eWkzAGBbLjz8L0C5MXkyxwoTKTJe9FjpUUkKIcfqR5faY",
+	"4m1UUh5En6XQ4cbwcOLCKoPvj89Yt9stL8aXCiLsEBZSYn7wlmvTQdh0Tl7TweDwwjULC+w4dFIWji5Z",
+	"lwmZkHGhaBHvAlUtWrvDc5U1uHSIu0JAOKXL+xcTE5r6icUJOoFOSa3KtpYi6rOeQ6p+foMGEkkD+zLw",
+	"qhd94PW/fPUHXtt1H3j9gfd///f/GXhfLfLbYV8Uw+JVrwzqloff/ABxrNxXtViiZj+yJlVra1DZbj7B",
+	"C0Obb8RZvuLhBDqvlDSpaumVFUjVCe0rVjrumJRLPVLpNKitc75NxK+dozCEuPNdNhqhca11ZHs53UWc",
+	"ZtqQ/I1fOOqWr3fxVF+fRK8n0ev+ojjmhShCyjsVoWqcguj+7eWp1QYeR1pXCV8JCVd5I3ol+27z1Pqi",
+	"0TIP1W5MAah3snRcXeiBbNNnS7mky2plclD9z8Gf68KHzL2PqXR0DgOJ5voJL9P/KRMudM5iqajC4Vym",
+	"h8BWF8Ky1lbLPE5V1ajv1xi2iIbPQeHJFnb3QVsqWRQgddf3nDj4QmvyaUWvoVdd2k8p6ztJlKKxseVB",
+	"U7RkWzyOnQYxpbps6J8y287AFosrbIJdbXJKuwcZ6S57g24vJ6G3Xi/f3jsnmDsxY4s0FFI4SGnIe9dS",
+	"vSglYZu5fCVXf71NTEUIuEtxTNBapzZ3lKtMWASKloSOW7LfpRCCuIKyaDfJQmU4dw2ENdkjwQQd+83/",
+	"+q3X+fbTl11/d+/rf3g3CetulUnvWfJjW1YqnxP/C5MADb39VxQQ/2JE8s8mR30stGWjcoLyTNeQ835c",
+	"D5tJQZaaV6JJVuXNuFcb7Zxa3XUunOHP7a2jTax21uVt5Z6SSNZwvUGBGe1+affXzhf6xyaR4HlojYsB",
+	"H4kYFsV2VwJPnqK6H702O+SnMY8SC0K5G8Ha7uSXxGwvOvDeYwT0PCHRnSHRUY496CcxPOKGL0CkzTgR",
+	"HWeTTVbJ0k4FbRayTnodIqRGPovFJVjFQMTAInUtY8UjtkWywhSk8dnxGR/77KPV4Vt6WeTfFOi82aY+",
+	"kg94NXs9Gb1XEt5hOPoiHrv85F67ldqj3usdrGPmQw9L9bvnayL9OxWJkcgvyh/1du0erCPDyjG8V+aU",
+	"G6FHghD+T0rec/ReReBvdS+x6e86wiu+uI7o+gZH/FMLrnYLq8VWhMiT0LqO0DpyOJGjL/29pEkoC6ZZ",
+	"bETCU7MzUum0Y/lSwIYqmpV2XuQCrgm0fROTnCMW2OcBxXDRK2hELrpes0joS9+1zsU63kKyKUxVOuuy",
+	"E6OZmSUYWB5BKIraaAIr0iByYU/lgYTPBiRVnMQ2oxDHrhYABVVrxu2qtvv4sIz099mr03/66IX12YfX",
+	"b3z24f33Pvvxw/H31Cn5Fxh+oJTnMITEuJQAskZbgY2C3l902RHtD9s9B++Ofr04//D256PXF9/96+z4",
+	"NHCx8W61ERisSjQWV+Rax6I42xQep1XuHacYdnTKGn4JtUqaOA+mZRiVos/z90wZTpAmc5kjFJTOodkl",
+	"JMZnYQxc4i5KGQNh1mbGyxJL9OwNXOpmbkGP+v2uN9K3i2onb7mWUwTCD4XkWK5heTN7HLGle/2DhqUh",
+	"mJaHpNH+nrLE/7Y+yfOEpAjEhBYaXEgBO1/sfzYxGCD1yc0FLkBHInmtxKwjRQl5mgrA5loYT2M/EAsz",
+	"x4vb/2RbeOyM8QVIs55ZwXHfhUaF9nPuPQh5tGur6LxPKHTnloUmiNvlv420BHugddWlJFprmROQSPml",
+	"COmYpGXiPgte0Qid10InSgsKXiiNCwGKUtQsFmSoIgxhHMggF3n+gVUUf+3k41hW0/kZ59d9JpWWYjQK",
+	"isDR4zM+DrrslNiTZgFqrwHb2usdYHLlyajzXknooB0hYFvPe65Eof2FXm4ToXIjh7teTyaOJxPHH93E",
+	"sZjP3IJATIDHZrKQHnwEunZ5Ro8ILbW6glTnlXCyBPODsTvWBMJLTYW/qSQryHBGBMEStyHX4A+kffUj",
+	"REKz6wlIqzCOxDhLXQ9QCiLa6/XoVwoYx5GxjrnLB3rRe14hUHwKA0l6r/3GclfMCXL6LXWbeqZZyDPS",
+	"DGM1Hltli/TbFEyWyva6XWMwPxCIbsSDq1G9CB0EsYOF/XfMjQXSxVR7/V73pe9R9JbVli4JEyp/+x5B",
+	"+4IysLXXf37Qe+F77jy8vtfr7nZ760cDu621sH+qo1Y5xTxAunvDe3urO3SXUN7r9XoVsAJNVYV0BOOU",
+	"Rxie9GDwPjIsBq4NIm8F7C68By0rdmvdpZUtPwKPhASds2/ubo4auYtUjlwhJFRBwqk5RBB2YnEFC6lC",
+	"85biLXIRi1jUHzsRQXpVhDRq7G/kCIRUlXUUzXtVGk4AaxOrtMwRSEFj1a9aE2K65lWywoaxkJd6wQ1+",
+	"K67AQuXWd7h2Oddu+ZbPvkDKzoEmKMlGyPFD3rEl2JQv3KeDE3JcP7pFKISppYsN5m+FNtUc1LztaMkI",
+	"2NFJGfyqRiOsR5GHvubFFrFdemsaN01/27N281xQOZW+F8d8yp93dz3fEwamxGpFVP0FWeqagal21EX2",
+	"87McNg9rOn+4hLyahFPuth71TAdfjWGigyUky1v6r2uHKUpnU3hy2RbdLxoe+c2qvShhUTd3F5Y0kM54",
+	"w4xSzaZKFN/5XhnG41hdF8lEMp+Bbe33nrc2QKMdvFvPolOtBC40G+NNeMBWtw/M/O/GTFPFgRX9+RG1",
+	"Fhtw5mLp82HRimcfDIGn2Mq50eOvjTe9u1frzvqt3P/YJOYuEAEN/tjntCMkumxbz3z9+nh43jwFKpTX",
+	"ZfiKRSgMFMOeDtTRMQizNAVpis5kAVKCgUQ5BrMkqCvxIVWTyoUmHLzamCHHNAzxwAZEevvQNfGgCaeZ",
+	"NgNsoEt4h8Gh0jUGdl9v7fe+3b4hoaKidO/gbps7sLfqCmIewqal/Cx+P1IJv2VXKy/dV79iD5VR99Te",
+	"4G/mviLaVCE7VoOiS4aW2BY6VxWhdngiOlYAWmoWdrj8TFfkpVqkCzuFMAVHtUgn1BN1LRl2XluH3rSK",
+	"80eJ+Mmu7U8dLUObWB0vY8H6B5fl/rQBNvZ65Khb7fKRI/+SUJumxHcJs2dWg7D4TrUbKLxFYIVO1OQt",
+	"5pP9kV7DQoeacc24kw/z9st5qpBdG6WMCeM6q2p7kzHKBn24Phtmxl0t+1VY9BrH7s50QQeyuEOabblM",
+	"NqqKtN97TskilzDb7jKsUEjpnvYOkqzCyy6Irim0g1l/IO0lLfRwJ9OU3SXtHSbLjJNlWiQXn+3vfYst",
+	"qeyMbpMDyQ0L3B8X3AR9NpwVen5w9OHk4qfjf128Pn5zdP72DLtIU7yRVNc+K1tNu/feHf2K7wzk1v7e",
+	"HhvCTMlou1udoc9kFscB26KdoyBHYHXvbFMnJeyaZfWDJFVRFrp2EAsKTdIdv1Xhh4aYuLCdle+Ve/H6",
+	"3l5v75tO76DT2z3r9fr4v/8sk++GPLzMEkYIvWn9StrUI1WUoslpIdEiWesSZn5Vq7eX7Y8ucD3JT38s",
+	"+aloCOVoXTt7aJWZdr5cwmxVQJDD03rz2iJRt9kWwL7pIkJuIjTRIirUaB17kpvTdbJ9UBHkKTZkQX6n",
+	"PYqVSLlG+jZJK6JMz044+jMdfyD89ZqEvconisDPLMM353Kza1ejZF9fvCRrkafeo6SxQoiomEW2c0sr",
+	"2THam9gPJMhIHzppDNiUX+a2GFctHctMKnlYdrjHOLuil/SRMTBN5s0uA1laTvZubDmhRdxFj/sNxIRN",
+	"2uGvLxnUdnLXbe0JTtETC39i4TczgSTlFVtq9ciwMswyk4frbG9q1g/0QQN1evNRtzk/e8UiPkPNyDWI",
+	"o5a89v8Dq3EFRll1BGvqChnGWQTRYVXJKWprPO9hRbftir+Ti3jGhlk0BtMvZucpFuUlBQVp0P7etyzA",
+	"ZIML+BwCRBAFVMA3sC9dGBXxWcBS4OEENAtwXGpVrAOfNM+BDFLQYFAL67JzLI6DgTrOs1E451IgZMOK",
+	"JFwy0EZMrRC1NVJZWm2WwJ2eu23Jeor6ceqiilz5IEt5SYd7fnCA2y9aF1gNbnuBV//cFQ9ayf+oy589",
+	"oa3zs1fbPqMijHu9vYPO7m6ntxssakNpD9BrZYQRN9CW/9A2Px5sZfoSA/BMKniwaB1GbbSKT/dq9sbS",
+	"gcvykPFiPSV9rXJHEXEhMmJRoEpB2mhXPVLji0dWpKPMTLz+b5/soVON1rZrgOW36WfP97I09vqeVWF2",
+	"rnbR8Okma35G8UquOrgLLcrFLhcOWOQ2FHEhgurrO9R1kSHzN+NjpRW5T84s37lM8z711BF+rDJTGRC7",
+	"8rZftLp375lmaH3OfTDFCATR+SF+siLhSKXOVEKe/9PXP2nfovQwxjphVd+urtnu6ra5CtPoDyQvarth",
+	"3/em0DgGg73YyxK5raY9VtBAIok5RHJtoB0q9JGy8NAiAp8KR+Ud5Aubputxz1IVA4nh9j2UuKl+UT6b",
+	"fa1lqlf1TsCFczyvrVUZot6RaH6oIi9GyEarCZ/q2SYxFzKeUZVXl7TYWqO4MmlRAacdSkcn1SCUSixS",
+	"Ix6lOiLFo8yPh+m9RXVlRul6JbKU5caMwntVGZOCeldBt8j455qyI4sOSSrFpMnKiHka9NdPX/9fAAAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -64,8 +64,21 @@ func (q *Queries) DeleteAPIKey(ctx context.Context, db DBTX, iD uuid.UUID, userI
 	return result.RowsAffected(), nil
 }
 
+const deleteUserAPIKeys = `-- name: DeleteUserAPIKeys :execrows
+DELETE FROM api_keys WHERE user_id = $1
+`
+
+// DeleteUserAPIKeys deletes every key of the user (a password reset).
+func (q *Queries) DeleteUserAPIKeys(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error) {
+	result, err := db.Exec(ctx, deleteUserAPIKeys, userID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const getAPIKeyOwner = `-- name: GetAPIKeyOwner :one
-SELECT k.id, k.user_id, k.expires_at, k.last_used_at, u.role
+SELECT k.id, k.user_id, k.expires_at, k.last_used_at, u.role, u.disabled_at IS NOT NULL AS disabled
 FROM api_keys k JOIN users u ON u.id = k.user_id
 WHERE k.key_hash = $1
 `
@@ -76,6 +89,7 @@ type GetAPIKeyOwnerRow struct {
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
 	Role       string
+	Disabled   interface{}
 }
 
 // GetAPIKeyOwner resolves a presented secret's hash to its key and owner.
@@ -88,6 +102,7 @@ func (q *Queries) GetAPIKeyOwner(ctx context.Context, db DBTX, keyHash []byte) (
 		&i.ExpiresAt,
 		&i.LastUsedAt,
 		&i.Role,
+		&i.Disabled,
 	)
 	return i, err
 }

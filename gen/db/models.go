@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type ApiKey struct {
@@ -65,6 +66,17 @@ type FileText struct {
 	ExtractedAt time.Time
 }
 
+type Invite struct {
+	ID        uuid.UUID
+	TokenHash []byte
+	Email     *string
+	CreatedBy *uuid.UUID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	UsedBy    *uuid.UUID
+}
+
 type Message struct {
 	ID                uuid.UUID
 	ConversationID    uuid.UUID
@@ -82,23 +94,45 @@ type Message struct {
 	FileIds           []uuid.UUID
 }
 
-type RefreshToken struct {
+type PasswordReset struct {
 	ID        uuid.UUID
 	UserID    uuid.UUID
-	FamilyID  uuid.UUID
 	TokenHash []byte
 	CreatedAt time.Time
 	ExpiresAt time.Time
-	RotatedAt *time.Time
-	RevokedAt *time.Time
+}
+
+type RefreshToken struct {
+	ID               uuid.UUID
+	UserID           uuid.UUID
+	FamilyID         uuid.UUID
+	TokenHash        []byte
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+	RotatedAt        *time.Time
+	RevokedAt        *time.Time
+	SessionExpiresAt time.Time
+}
+
+type TokenUsage struct {
+	UserID           uuid.UUID
+	Day              pgtype.Date
+	Model            string
+	PromptTokens     int64
+	CompletionTokens int64
+	Replies          int64
 }
 
 type User struct {
-	ID           uuid.UUID
-	Email        string
-	DisplayName  string
-	Role         string
-	PasswordHash string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID            uuid.UUID
+	Email         string
+	DisplayName   string
+	Role          string
+	PasswordHash  string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	DisabledAt    *time.Time
+	LoginFailures int32
+	LoginFailedAt *time.Time
+	LastLoginNet  *string
 }

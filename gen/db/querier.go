@@ -9,9 +9,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Querier interface {
+	// AddTokenUsage adds one reply's tokens to the user's day and model.
+	AddTokenUsage(ctx context.Context, db DBTX, arg AddTokenUsageParams) error
+	// AdminUpdateUser changes the role and/or the disabled state (NULL keeps the current value).
+	AdminUpdateUser(ctx context.Context, db DBTX, arg AdminUpdateUserParams) (User, error)
 	// AllFileStorageKeys lists every file's storage key (for the missing-bytes report).
 	AllFileStorageKeys(ctx context.Context, db DBTX) ([]AllFileStorageKeysRow, error)
 	// CheckpointMessage saves the partial text of a running generation and reports whether a
@@ -30,26 +35,42 @@ type Querier interface {
 	CreateExport(ctx context.Context, db DBTX, arg CreateExportParams) (Export, error)
 	// CreateFile records an uploaded file.
 	CreateFile(ctx context.Context, db DBTX, arg CreateFileParams) (File, error)
+	// CreateInvite stores an invitation (the hash of its token).
+	CreateInvite(ctx context.Context, db DBTX, arg CreateInviteParams) (Invite, error)
 	// CreateMessage inserts a message. A second running generation in the conversation
 	// violates messages_one_generation_idx.
 	CreateMessage(ctx context.Context, db DBTX, arg CreateMessageParams) (Message, error)
+	// CreatePasswordReset stores a reset token (its hash) for the user.
+	CreatePasswordReset(ctx context.Context, db DBTX, arg CreatePasswordResetParams) (PasswordReset, error)
 	// CreateRefreshToken stores a new refresh token (its hash) in a family.
 	CreateRefreshToken(ctx context.Context, db DBTX, arg CreateRefreshTokenParams) error
-	// CreateUser inserts a user. The first user of an installation becomes admin; callers hold
-	// the registration lock (LockRegistration) so two first sign-ups cannot both be admin.
+	// CreateUser inserts a user. With first_admin, the first user of an installation becomes
+	// admin; callers hold the registration lock (LockRegistration) so two first sign-ups cannot
+	// both be admin. With admin, the user is an admin anyway.
 	CreateUser(ctx context.Context, db DBTX, arg CreateUserParams) (User, error)
 	// DeleteAPIKey revokes the user's key; 0 rows when it is not theirs.
 	DeleteAPIKey(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
 	// DeleteConversation deletes the user's conversation and its messages.
 	DeleteConversation(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
-	// DeleteExpiredRefreshTokens removes tokens that can no longer be used or reused.
+	// DeleteExpiredPasswordResets removes reset tokens that expired.
+	DeleteExpiredPasswordResets(ctx context.Context, db DBTX) (int64, error)
+	// DeleteExpiredRefreshTokens removes tokens that can no longer be used, nor tell a reuse:
+	// a day after they expire, were revoked, or their session ended.
 	DeleteExpiredRefreshTokens(ctx context.Context, db DBTX) (int64, error)
 	// DeleteExport deletes the user's export and returns it (for removing its file).
 	DeleteExport(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (Export, error)
 	// DeleteFile deletes the user's file and returns it (for removing its bytes).
 	DeleteFile(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (File, error)
+	// DeleteInvite revokes an invitation that has not been used.
+	DeleteInvite(ctx context.Context, db DBTX, id uuid.UUID) (int64, error)
+	// DeleteStaleInvites removes invitations a day after they expired or were used.
+	DeleteStaleInvites(ctx context.Context, db DBTX) (int64, error)
 	// DeleteUser deletes the user; their tokens, keys and content go with them (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, db DBTX, id uuid.UUID) (int64, error)
+	// DeleteUserAPIKeys deletes every key of the user (a password reset).
+	DeleteUserAPIKeys(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
+	// DeleteUserPasswordResets voids every reset token of the user.
+	DeleteUserPasswordResets(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// ExportStorageKeyExists tells the orphan sweep whether a file on disk still has a row.
 	ExportStorageKeyExists(ctx context.Context, db DBTX, storageKey string) (bool, error)
 	// FailStaleGenerations fails generations whose process died: no checkpoint for too long.
@@ -76,6 +97,8 @@ type Querier interface {
 	GetMessage(ctx context.Context, db DBTX, arg GetMessageParams) (Message, error)
 	// GetMessageByID reads a message without an ownership check (for the generation itself).
 	GetMessageByID(ctx context.Context, db DBTX, id uuid.UUID) (Message, error)
+	// GetRefreshToken finds a refresh token by hash (read again under the family lock).
+	GetRefreshToken(ctx context.Context, db DBTX, tokenHash []byte) (RefreshToken, error)
 	// GetRefreshTokenForUpdate finds a refresh token by hash and locks it, so two refreshes with
 	// the same token are serialised: one rotates it, the other sees it rotated.
 	GetRefreshTokenForUpdate(ctx context.Context, db DBTX, tokenHash []byte) (RefreshToken, error)
@@ -92,14 +115,29 @@ type Querier interface {
 	ListExports(ctx context.Context, db DBTX, arg ListExportsParams) ([]Export, error)
 	// ListFiles is one page of the user's files, newest first.
 	ListFiles(ctx context.Context, db DBTX, arg ListFilesParams) ([]File, error)
+	// ListInvites is one page of the invitations still open, newest first, after the cursor id.
+	ListInvites(ctx context.Context, db DBTX, afterID *uuid.UUID, pageSize int32) ([]Invite, error)
 	// ListMessages is one page of a conversation's messages, oldest first, after the cursor id.
 	ListMessages(ctx context.Context, db DBTX, arg ListMessagesParams) ([]Message, error)
+	// ListTokenUsage is the user's usage per day and model between two days (both included).
+	ListTokenUsage(ctx context.Context, db DBTX, arg ListTokenUsageParams) ([]TokenUsage, error)
+	// ListUsers is one page of every account, newest first, after the cursor id if given;
+	// with q, those whose email or display name contains it (q is a LIKE pattern, escaped).
+	ListUsers(ctx context.Context, db DBTX, arg ListUsersParams) ([]User, error)
+	// LockRefreshFamily serialises rotation, reuse detection and logout of one session until
+	// the end of the transaction (the family's tokens are separate rows, so a row lock on the
+	// presented token alone lets a replay and a rotation of its successor interleave).
+	LockRefreshFamily(ctx context.Context, db DBTX, familyID uuid.UUID) error
 	// LockRegistration serialises registrations until the end of the transaction.
 	LockRegistration(ctx context.Context, db DBTX) error
 	// LockUserGenerations serialises starting generations for one user until the transaction ends.
 	LockUserGenerations(ctx context.Context, db DBTX, userID string) error
 	// LockUserStorage serialises quota checks of one user until the transaction ends.
 	LockUserStorage(ctx context.Context, db DBTX, userID string) error
+	// LoginFailed counts a failed login against the account and answers the new count.
+	LoginFailed(ctx context.Context, db DBTX, id uuid.UUID) (int32, error)
+	// LoginSucceeded clears the back-off and remembers the network the owner signs in from.
+	LoginSucceeded(ctx context.Context, db DBTX, net *string, iD uuid.UUID) error
 	// MarkRefreshTokenRotated uses the token up.
 	MarkRefreshTokenRotated(ctx context.Context, db DBTX, id uuid.UUID) error
 	// RecentMessages is the conversation's history before a message, newest first, for the
@@ -107,13 +145,24 @@ type Querier interface {
 	RecentMessages(ctx context.Context, db DBTX, arg RecentMessagesParams) ([]RecentMessagesRow, error)
 	// RequestCancel marks a running generation for cancellation (for the replica running it).
 	RequestCancel(ctx context.Context, db DBTX, id uuid.UUID) (Message, error)
+	// ResetLoginFailures clears the back-off (a new password was set).
+	ResetLoginFailures(ctx context.Context, db DBTX, id uuid.UUID) error
 	// RevokeOtherRefreshFamilies ends every session of the user but the one given.
 	RevokeOtherRefreshFamilies(ctx context.Context, db DBTX, userID uuid.UUID, keepFamilyID uuid.UUID) (int64, error)
 	// RevokeRefreshFamily ends a session: every token of the family stops working.
 	RevokeRefreshFamily(ctx context.Context, db DBTX, familyID uuid.UUID) (int64, error)
+	// RevokeUserRefreshFamilies ends every session of the user.
+	RevokeUserRefreshFamilies(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// SaveFileText stores a file's text once; a second extraction (another replica) keeps the
 	// first, and a file deleted meanwhile stores nothing.
 	SaveFileText(ctx context.Context, db DBTX, arg SaveFileTextParams) error
+	// SessionActive is what an access token's checks need: the account's role and state, and
+	// whether its session (refresh-token family) is still live. No row: the account is gone.
+	SessionActive(ctx context.Context, db DBTX, familyID uuid.UUID, userID uuid.UUID) (SessionActiveRow, error)
+	// SetInviteUser records who used the invitation.
+	SetInviteUser(ctx context.Context, db DBTX, usedBy *uuid.UUID, iD uuid.UUID) error
+	// TokensUsedOn is the user's tokens (prompt and completion) of one day, every model.
+	TokensUsedOn(ctx context.Context, db DBTX, userID uuid.UUID, day pgtype.Date) (int64, error)
 	// TouchAPIKey records use, at most once a minute per key (no write on every request).
 	TouchAPIKey(ctx context.Context, db DBTX, id uuid.UUID) error
 	// TouchConversation records activity, and names an untitled conversation.
@@ -124,6 +173,11 @@ type Querier interface {
 	UpdatePassword(ctx context.Context, db DBTX, passwordHash string, iD uuid.UUID) error
 	// UpdateUser changes the fields that are given (NULL keeps the current value).
 	UpdateUser(ctx context.Context, db DBTX, arg UpdateUserParams) (User, error)
+	// UseInvite takes an open invitation for the email (one made for any email, or for this
+	// one) and marks it used, in the registering transaction; pgx.ErrNoRows when there is none.
+	UseInvite(ctx context.Context, db DBTX, tokenHash []byte, email *string) (Invite, error)
+	// UsePasswordReset consumes a live reset token; pgx.ErrNoRows when there is none.
+	UsePasswordReset(ctx context.Context, db DBTX, tokenHash []byte) (PasswordReset, error)
 	// UserStorageBytes is what the user's files take.
 	UserStorageBytes(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 }

@@ -13,16 +13,17 @@ import (
 )
 
 const createRefreshToken = `-- name: CreateRefreshToken :exec
-INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at, session_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6)
 `
 
 type CreateRefreshTokenParams struct {
-	ID        uuid.UUID
-	UserID    uuid.UUID
-	FamilyID  uuid.UUID
-	TokenHash []byte
-	ExpiresAt time.Time
+	ID               uuid.UUID
+	UserID           uuid.UUID
+	FamilyID         uuid.UUID
+	TokenHash        []byte
+	ExpiresAt        time.Time
+	SessionExpiresAt time.Time
 }
 
 // CreateRefreshToken stores a new refresh token (its hash) in a family.
@@ -33,15 +34,20 @@ func (q *Queries) CreateRefreshToken(ctx context.Context, db DBTX, arg CreateRef
 		arg.FamilyID,
 		arg.TokenHash,
 		arg.ExpiresAt,
+		arg.SessionExpiresAt,
 	)
 	return err
 }
 
 const deleteExpiredRefreshTokens = `-- name: DeleteExpiredRefreshTokens :execrows
-DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'
+DELETE FROM refresh_tokens
+WHERE expires_at < now() - interval '1 day'
+   OR revoked_at < now() - interval '1 day'
+   OR session_expires_at < now() - interval '1 day'
 `
 
-// DeleteExpiredRefreshTokens removes tokens that can no longer be used or reused.
+// DeleteExpiredRefreshTokens removes tokens that can no longer be used, nor tell a reuse:
+// a day after they expire, were revoked, or their session ended.
 func (q *Queries) DeleteExpiredRefreshTokens(ctx context.Context, db DBTX) (int64, error) {
 	result, err := db.Exec(ctx, deleteExpiredRefreshTokens)
 	if err != nil {
@@ -50,8 +56,30 @@ func (q *Queries) DeleteExpiredRefreshTokens(ctx context.Context, db DBTX) (int6
 	return result.RowsAffected(), nil
 }
 
+const getRefreshToken = `-- name: GetRefreshToken :one
+SELECT id, user_id, family_id, token_hash, created_at, expires_at, rotated_at, revoked_at, session_expires_at FROM refresh_tokens WHERE token_hash = $1
+`
+
+// GetRefreshToken finds a refresh token by hash (read again under the family lock).
+func (q *Queries) GetRefreshToken(ctx context.Context, db DBTX, tokenHash []byte) (RefreshToken, error) {
+	row := db.QueryRow(ctx, getRefreshToken, tokenHash)
+	var i RefreshToken
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.FamilyID,
+		&i.TokenHash,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.RotatedAt,
+		&i.RevokedAt,
+		&i.SessionExpiresAt,
+	)
+	return i, err
+}
+
 const getRefreshTokenForUpdate = `-- name: GetRefreshTokenForUpdate :one
-SELECT id, user_id, family_id, token_hash, created_at, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE
+SELECT id, user_id, family_id, token_hash, created_at, expires_at, rotated_at, revoked_at, session_expires_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE
 `
 
 // GetRefreshTokenForUpdate finds a refresh token by hash and locks it, so two refreshes with
@@ -68,8 +96,21 @@ func (q *Queries) GetRefreshTokenForUpdate(ctx context.Context, db DBTX, tokenHa
 		&i.ExpiresAt,
 		&i.RotatedAt,
 		&i.RevokedAt,
+		&i.SessionExpiresAt,
 	)
 	return i, err
+}
+
+const lockRefreshFamily = `-- name: LockRefreshFamily :exec
+SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7261127002))
+`
+
+// LockRefreshFamily serialises rotation, reuse detection and logout of one session until
+// the end of the transaction (the family's tokens are separate rows, so a row lock on the
+// presented token alone lets a replay and a rotation of its successor interleave).
+func (q *Queries) LockRefreshFamily(ctx context.Context, db DBTX, familyID uuid.UUID) error {
+	_, err := db.Exec(ctx, lockRefreshFamily, familyID)
+	return err
 }
 
 const markRefreshTokenRotated = `-- name: MarkRefreshTokenRotated :exec
@@ -107,4 +148,40 @@ func (q *Queries) RevokeRefreshFamily(ctx context.Context, db DBTX, familyID uui
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const revokeUserRefreshFamilies = `-- name: RevokeUserRefreshFamilies :execrows
+UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL
+`
+
+// RevokeUserRefreshFamilies ends every session of the user.
+func (q *Queries) RevokeUserRefreshFamilies(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error) {
+	result, err := db.Exec(ctx, revokeUserRefreshFamilies, userID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const sessionActive = `-- name: SessionActive :one
+SELECT u.role, u.disabled_at IS NOT NULL AS disabled,
+       EXISTS (SELECT 1 FROM refresh_tokens rt
+               WHERE rt.family_id = $1 AND rt.user_id = u.id
+                 AND rt.revoked_at IS NULL AND rt.session_expires_at > now()) AS live
+FROM users u WHERE u.id = $2
+`
+
+type SessionActiveRow struct {
+	Role     string
+	Disabled interface{}
+	Live     bool
+}
+
+// SessionActive is what an access token's checks need: the account's role and state, and
+// whether its session (refresh-token family) is still live. No row: the account is gone.
+func (q *Queries) SessionActive(ctx context.Context, db DBTX, familyID uuid.UUID, userID uuid.UUID) (SessionActiveRow, error) {
+	row := db.QueryRow(ctx, sessionActive, familyID, userID)
+	var i SessionActiveRow
+	err := row.Scan(&i.Role, &i.Disabled, &i.Live)
+	return i, err
 }

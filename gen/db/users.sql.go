@@ -11,30 +11,72 @@ import (
 	"github.com/google/uuid"
 )
 
+const adminUpdateUser = `-- name: AdminUpdateUser :one
+UPDATE users
+SET role        = coalesce($1, role),
+    disabled_at = CASE WHEN $2::boolean IS NULL THEN disabled_at
+                       WHEN $2::boolean THEN coalesce(disabled_at, now())
+                       ELSE NULL END,
+    updated_at  = now()
+WHERE id = $3
+RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net
+`
+
+type AdminUpdateUserParams struct {
+	Role     *string
+	Disabled *bool
+	ID       uuid.UUID
+}
+
+// AdminUpdateUser changes the role and/or the disabled state (NULL keeps the current value).
+func (q *Queries) AdminUpdateUser(ctx context.Context, db DBTX, arg AdminUpdateUserParams) (User, error) {
+	row := db.QueryRow(ctx, adminUpdateUser, arg.Role, arg.Disabled, arg.ID)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.DisplayName,
+		&i.Role,
+		&i.PasswordHash,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.DisabledAt,
+		&i.LoginFailures,
+		&i.LoginFailedAt,
+		&i.LastLoginNet,
+	)
+	return i, err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (id, email, display_name, role, password_hash)
 VALUES (
     $1, $2, $3,
-    CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END,
-    $4
+    CASE WHEN $4::boolean OR ($5::boolean AND NOT EXISTS (SELECT 1 FROM users)) THEN 'admin' ELSE 'user' END,
+    $6
 )
-RETURNING id, email, display_name, role, password_hash, created_at, updated_at
+RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net
 `
 
 type CreateUserParams struct {
 	ID           uuid.UUID
 	Email        string
 	DisplayName  string
+	Admin        bool
+	FirstAdmin   bool
 	PasswordHash string
 }
 
-// CreateUser inserts a user. The first user of an installation becomes admin; callers hold
-// the registration lock (LockRegistration) so two first sign-ups cannot both be admin.
+// CreateUser inserts a user. With first_admin, the first user of an installation becomes
+// admin; callers hold the registration lock (LockRegistration) so two first sign-ups cannot
+// both be admin. With admin, the user is an admin anyway.
 func (q *Queries) CreateUser(ctx context.Context, db DBTX, arg CreateUserParams) (User, error) {
 	row := db.QueryRow(ctx, createUser,
 		arg.ID,
 		arg.Email,
 		arg.DisplayName,
+		arg.Admin,
+		arg.FirstAdmin,
 		arg.PasswordHash,
 	)
 	var i User
@@ -46,6 +88,10 @@ func (q *Queries) CreateUser(ctx context.Context, db DBTX, arg CreateUserParams)
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DisabledAt,
+		&i.LoginFailures,
+		&i.LoginFailedAt,
+		&i.LastLoginNet,
 	)
 	return i, err
 }
@@ -64,7 +110,7 @@ func (q *Queries) DeleteUser(ctx context.Context, db DBTX, id uuid.UUID) (int64,
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, display_name, role, password_hash, created_at, updated_at FROM users WHERE id = $1
+SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net FROM users WHERE id = $1
 `
 
 // GetUser returns the user with the id, or pgx.ErrNoRows.
@@ -79,12 +125,16 @@ func (q *Queries) GetUser(ctx context.Context, db DBTX, id uuid.UUID) (User, err
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DisabledAt,
+		&i.LoginFailures,
+		&i.LoginFailedAt,
+		&i.LastLoginNet,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, display_name, role, password_hash, created_at, updated_at FROM users WHERE email = $1
+SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net FROM users WHERE email = $1
 `
 
 // GetUserByEmail looks a user up by normalised email, or pgx.ErrNoRows.
@@ -99,8 +149,60 @@ func (q *Queries) GetUserByEmail(ctx context.Context, db DBTX, email string) (Us
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DisabledAt,
+		&i.LoginFailures,
+		&i.LoginFailedAt,
+		&i.LastLoginNet,
 	)
 	return i, err
+}
+
+const listUsers = `-- name: ListUsers :many
+SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net FROM users
+WHERE ($1::uuid IS NULL OR id < $1::uuid)
+  AND ($2::text IS NULL OR email ILIKE $2::text OR display_name ILIKE $2::text)
+ORDER BY id DESC
+LIMIT $3
+`
+
+type ListUsersParams struct {
+	AfterID  *uuid.UUID
+	Q        *string
+	PageSize int32
+}
+
+// ListUsers is one page of every account, newest first, after the cursor id if given;
+// with q, those whose email or display name contains it (q is a LIKE pattern, escaped).
+func (q *Queries) ListUsers(ctx context.Context, db DBTX, arg ListUsersParams) ([]User, error) {
+	rows, err := db.Query(ctx, listUsers, arg.AfterID, arg.Q, arg.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []User{}
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.DisplayName,
+			&i.Role,
+			&i.PasswordHash,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.DisabledAt,
+			&i.LoginFailures,
+			&i.LoginFailedAt,
+			&i.LastLoginNet,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const lockRegistration = `-- name: LockRegistration :exec
@@ -110,6 +212,40 @@ SELECT pg_advisory_xact_lock(7261127001)
 // LockRegistration serialises registrations until the end of the transaction.
 func (q *Queries) LockRegistration(ctx context.Context, db DBTX) error {
 	_, err := db.Exec(ctx, lockRegistration)
+	return err
+}
+
+const loginFailed = `-- name: LoginFailed :one
+UPDATE users SET login_failures = login_failures + 1, login_failed_at = now()
+WHERE id = $1
+RETURNING login_failures
+`
+
+// LoginFailed counts a failed login against the account and answers the new count.
+func (q *Queries) LoginFailed(ctx context.Context, db DBTX, id uuid.UUID) (int32, error) {
+	row := db.QueryRow(ctx, loginFailed, id)
+	var login_failures int32
+	err := row.Scan(&login_failures)
+	return login_failures, err
+}
+
+const loginSucceeded = `-- name: LoginSucceeded :exec
+UPDATE users SET login_failures = 0, login_failed_at = NULL, last_login_net = $1 WHERE id = $2
+`
+
+// LoginSucceeded clears the back-off and remembers the network the owner signs in from.
+func (q *Queries) LoginSucceeded(ctx context.Context, db DBTX, net *string, iD uuid.UUID) error {
+	_, err := db.Exec(ctx, loginSucceeded, net, iD)
+	return err
+}
+
+const resetLoginFailures = `-- name: ResetLoginFailures :exec
+UPDATE users SET login_failures = 0, login_failed_at = NULL WHERE id = $1
+`
+
+// ResetLoginFailures clears the back-off (a new password was set).
+func (q *Queries) ResetLoginFailures(ctx context.Context, db DBTX, id uuid.UUID) error {
+	_, err := db.Exec(ctx, resetLoginFailures, id)
 	return err
 }
 
@@ -129,7 +265,7 @@ SET email        = coalesce($1, email),
     display_name = coalesce($2, display_name),
     updated_at   = now()
 WHERE id = $3
-RETURNING id, email, display_name, role, password_hash, created_at, updated_at
+RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net
 `
 
 type UpdateUserParams struct {
@@ -150,6 +286,10 @@ func (q *Queries) UpdateUser(ctx context.Context, db DBTX, arg UpdateUserParams)
 		&i.PasswordHash,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.DisabledAt,
+		&i.LoginFailures,
+		&i.LoginFailedAt,
+		&i.LastLoginNet,
 	)
 	return i, err
 }

@@ -26,14 +26,14 @@ type DeleteHook func(ctx context.Context, userID uuid.UUID) error
 
 // Accounts implements the accounts operations of the strict server.
 type Accounts struct {
-	DB                  database.DB
-	Q                   *db.Queries
-	Passwords           *auth.Passwords
-	Tokens              *auth.Tokens
-	RefreshTTL          time.Duration
-	RegistrationEnabled bool
-	OnDelete            []DeleteHook
-	Log                 *slog.Logger
+	DB               database.DB
+	Q                *db.Queries
+	Passwords        *auth.Passwords
+	Tokens           *auth.Tokens
+	RefreshTTL       time.Duration
+	RegistrationMode string
+	OnDelete         []DeleteHook
+	Log              *slog.Logger
 }
 
 var errInvalidCredentials = &apierr.Error{
@@ -54,6 +54,7 @@ func toUser(u db.User) api.User {
 		Email:       api.Email(u.Email),
 		DisplayName: u.DisplayName,
 		Role:        api.UserRole(u.Role),
+		Disabled:    u.DisabledAt != nil,
 		CreatedAt:   u.CreatedAt,
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // Register creates an account and its first session.
 func (h *Accounts) Register(ctx context.Context, req api.RegisterRequestObject) (api.RegisterResponseObject, error) {
-	if !h.RegistrationEnabled {
+	if h.RegistrationMode == "closed" {
 		return nil, apierr.New(http.StatusForbidden, api.ErrorBodyCodeForbidden, "registration is disabled")
 	}
 	email := normalizeEmail(req.Body.Email)

@@ -111,3 +111,8 @@ func (h *Accounts) Logout(ctx context.Context, req api.LogoutRequestObject) (api
 	}
 	return api.Logout204Response{}, nil
 }
+
+// ResetPassword sets a new password with a one-time reset token.
+func (h *Accounts) ResetPassword(ctx context.Context, req api.ResetPasswordRequestObject) (api.ResetPasswordResponseObject, error) {
+	return nil, errors.New("not implemented")
+}

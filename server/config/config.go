@@ -56,18 +56,36 @@ type Config struct {
 	JWTSecretRandom bool
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
-	// RegistrationEnabled lets anyone create an account.
-	RegistrationEnabled bool
+	// RegistrationMode: open (anyone), invite (with an admin's invitation) or closed.
+	RegistrationMode string
+	// SessionMaxAge ends a session (refresh-token family) however often it is rotated.
+	SessionMaxAge time.Duration
+	// APIKeyDefaultTTL is an API key's lifetime when the request names none; APIKeyMaxTTL
+	// the longest allowed. Keys that never expire are refused in production.
+	APIKeyDefaultTTL time.Duration
+	APIKeyMaxTTL     time.Duration
+	// InviteTTL is an invitation's lifetime when the admin names none; PasswordResetTTL a
+	// password-reset token's.
+	InviteTTL        time.Duration
+	PasswordResetTTL time.Duration
 	// Argon2 parameters for new password hashes (stored hashes carry their own).
 	Argon2MemoryKiB uint32
 	Argon2Time      uint32
-	// PasswordHashConcurrency bounds simultaneous hash computations.
+	// PasswordHashConcurrency bounds simultaneous hash computations; PasswordHashQueue
+	// bounds those waiting for one (a full queue is an immediate 503).
 	PasswordHashConcurrency int
+	PasswordHashQueue       int
 
 	RateLimitEnabled      bool
 	RateLimitBackend      string // memory | redis
 	RateLimitAuthRequests int
 	RateLimitAuthWindow   time.Duration
+	// RateLimitGlobalRequests caps each limited operation over all clients in a window, so
+	// a spray from many networks is bounded too.
+	RateLimitGlobalRequests int
+	// RateLimitIPv6Prefix is the network an IPv6 client is limited as (one /64 is one
+	// subscriber); IPv4 clients are limited by address.
+	RateLimitIPv6Prefix int
 	// RateLimitFailOpen: with Redis unreachable, keep limiting in process memory (true) or
 	// refuse the limited operations with 503 (false).
 	RateLimitFailOpen bool
@@ -82,6 +100,12 @@ type Config struct {
 	LLMBaseURL string
 	LLMAPIKey  string
 	LLMModel   string
+	// LLMModels are the models users may choose; empty allows what the provider lists.
+	LLMModels []string
+	// LLMMaxTokens caps every reply's completion tokens.
+	LLMMaxTokens int
+	// UserDailyTokenBudget caps a user's tokens (prompt and completion) per UTC day; 0 is none.
+	UserDailyTokenBudget int64
 	// LLMTimeout bounds the wait for the provider's first and each next chunk.
 	LLMTimeout time.Duration
 	// LLMContextTokens is the budget for the system prompt and the history sent to the model
@@ -91,6 +115,8 @@ type Config struct {
 	EchoDelay time.Duration
 	// GenerationsPerUser caps a user's concurrent generations.
 	GenerationsPerUser int
+	// SSEStreamsPerUser caps a user's open event streams (on this process).
+	SSEStreamsPerUser int
 	// SSEHeartbeat is the interval of ": ping" comments on event streams.
 	SSEHeartbeat time.Duration
 	// CheckpointInterval is how often a generation saves its partial text.
@@ -103,6 +129,8 @@ type Config struct {
 	MaxUploadBytes int64
 	// UserStorageQuotaBytes limits what one user's files take together.
 	UserStorageQuotaBytes int64
+	// UploadsPerUser caps a user's concurrent uploads.
+	UploadsPerUser int
 	// UploadTimeout is how long one upload may take to arrive.
 	UploadTimeout time.Duration
 	// Exports are synchronous: at most this many messages and bytes of text, this long.
@@ -140,15 +168,32 @@ func Load(getenv Getenv) (Config, error) {
 	c.JWTSecret, c.JWTSecretRandom = p.secret("JWT_SECRET", prod)
 	c.AccessTokenTTL = p.duration("ACCESS_TOKEN_TTL", 15*time.Minute)
 	c.RefreshTokenTTL = p.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour)
-	c.RegistrationEnabled = p.boolean("REGISTRATION_ENABLED", true)
+	if _, ok := p.raw("REGISTRATION_ENABLED"); ok {
+		p.fail("REGISTRATION_ENABLED", "is replaced by REGISTRATION_MODE (open, invite or closed)")
+	}
+	c.RegistrationMode = p.oneOf("REGISTRATION_MODE", map[bool]string{false: "open", true: "invite"}[prod], "open", "invite", "closed")
+	c.SessionMaxAge = p.duration("SESSION_MAX_AGE", 90*24*time.Hour)
+	c.APIKeyDefaultTTL = p.duration("API_KEY_DEFAULT_TTL", 90*24*time.Hour)
+	c.APIKeyMaxTTL = p.duration("API_KEY_MAX_TTL", 365*24*time.Hour)
+	if c.APIKeyDefaultTTL > c.APIKeyMaxTTL {
+		p.fail("API_KEY_DEFAULT_TTL", "is longer than API_KEY_MAX_TTL")
+	}
+	if c.RefreshTokenTTL > c.SessionMaxAge {
+		p.fail("REFRESH_TOKEN_TTL", "is longer than SESSION_MAX_AGE")
+	}
+	c.InviteTTL = p.duration("INVITE_TTL", 7*24*time.Hour)
+	c.PasswordResetTTL = p.duration("PASSWORD_RESET_TTL", 24*time.Hour)
 	c.Argon2MemoryKiB = uint32(p.intRange("ARGON2_MEMORY_KIB", 19456, 8192, 1<<21))
 	c.Argon2Time = uint32(p.intRange("ARGON2_TIME", 2, 1, 10))
 	c.PasswordHashConcurrency = p.intRange("PASSWORD_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024)
+	c.PasswordHashQueue = p.intRange("PASSWORD_HASH_QUEUE", 32, 0, 100_000)
 
 	c.RateLimitEnabled = p.boolean("RATE_LIMIT_ENABLED", true)
 	c.RateLimitBackend = p.oneOf("RATE_LIMIT_BACKEND", "memory", "memory", "redis")
 	c.RateLimitAuthRequests = p.intRange("RATE_LIMIT_AUTH_REQUESTS", 10, 1, 1_000_000)
 	c.RateLimitAuthWindow = p.duration("RATE_LIMIT_AUTH_WINDOW", time.Minute)
+	c.RateLimitGlobalRequests = p.intRange("RATE_LIMIT_GLOBAL_REQUESTS", 300, 1, 100_000_000)
+	c.RateLimitIPv6Prefix = p.intRange("RATE_LIMIT_IPV6_PREFIX", 64, 16, 128)
 	c.RateLimitFailOpen = p.boolean("RATE_LIMIT_FAIL_OPEN", true)
 	c.RedisURL = p.str("REDIS_URL", "")
 	c.RedisKeyPrefix = p.str("REDIS_KEY_PREFIX", "assistant:")
@@ -166,16 +211,21 @@ func Load(getenv Getenv) (Config, error) {
 	c.LLMBaseURL = p.str("LLM_BASE_URL", "https://api.openai.com/v1")
 	c.LLMAPIKey = p.str("LLM_API_KEY", "")
 	c.LLMModel = p.str("LLM_MODEL", "")
+	c.LLMModels = p.list("LLM_MODELS")
+	c.LLMMaxTokens = p.intRange("LLM_MAX_TOKENS", 4096, 1, 10_000_000)
+	c.UserDailyTokenBudget = int64(p.intRange("USER_DAILY_TOKEN_BUDGET", 0, 0, 1<<62))
 	c.LLMTimeout = p.duration("LLM_TIMEOUT", 60*time.Second)
 	c.LLMContextTokens = p.intRange("LLM_CONTEXT_TOKENS", 8192, 256, 10_000_000)
 	c.EchoDelay = p.duration0("ECHO_DELAY", 30*time.Millisecond)
 	c.GenerationsPerUser = p.intRange("GENERATIONS_PER_USER", 3, 1, 1000)
+	c.SSEStreamsPerUser = p.intRange("SSE_STREAMS_PER_USER", 10, 1, 10_000)
 	c.SSEHeartbeat = p.duration("SSE_HEARTBEAT", 15*time.Second)
 	c.CheckpointInterval = p.duration("CHECKPOINT_INTERVAL", time.Second)
 	c.UploadDir = p.str("UPLOAD_DIR", ".data/uploads")
 	c.PDFDir = p.str("PDF_DIR", ".data/exports")
 	c.MaxUploadBytes = p.size("MAX_UPLOAD_BYTES", 25<<20)
 	c.UserStorageQuotaBytes = p.size("USER_STORAGE_QUOTA_BYTES", 1<<30)
+	c.UploadsPerUser = p.intRange("UPLOADS_PER_USER", 2, 1, 1000)
 	c.UploadTimeout = p.duration("UPLOAD_TIMEOUT", 30*time.Minute)
 	c.ExportMaxMessages = p.intRange("EXPORT_MAX_MESSAGES", 5000, 1, 1_000_000)
 	c.ExportMaxBytes = p.size("EXPORT_MAX_BYTES", 20<<20)
@@ -217,16 +267,25 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_secret", maskSecret(c.JWTSecret, c.JWTSecretRandom)),
 		slog.String("access_token_ttl", c.AccessTokenTTL.String()),
 		slog.String("refresh_token_ttl", c.RefreshTokenTTL.String()),
-		slog.Bool("registration_enabled", c.RegistrationEnabled),
+		slog.String("registration_mode", c.RegistrationMode),
+		slog.String("session_max_age", c.SessionMaxAge.String()),
+		slog.String("api_key_default_ttl", c.APIKeyDefaultTTL.String()),
+		slog.String("api_key_max_ttl", c.APIKeyMaxTTL.String()),
 		slog.Bool("rate_limit_enabled", c.RateLimitEnabled),
 		slog.String("rate_limit_backend", c.RateLimitBackend),
 		slog.Int("rate_limit_auth_requests", c.RateLimitAuthRequests),
 		slog.String("rate_limit_auth_window", c.RateLimitAuthWindow.String()),
+		slog.Int("rate_limit_global_requests", c.RateLimitGlobalRequests),
+		slog.Int("rate_limit_ipv6_prefix", c.RateLimitIPv6Prefix),
 		slog.String("redis_url", maskURL(c.RedisURL)),
 		slog.String("llm_provider", c.LLMProvider),
 		slog.String("llm_base_url", maskURL(c.LLMBaseURL)),
 		slog.Bool("llm_api_key_set", c.LLMAPIKey != ""),
 		slog.String("llm_model", c.LLMModel),
+		slog.Any("llm_models", c.LLMModels),
+		slog.Int("llm_max_tokens", c.LLMMaxTokens),
+		slog.Int64("user_daily_token_budget", c.UserDailyTokenBudget),
+		slog.Int("sse_streams_per_user", c.SSEStreamsPerUser),
 		slog.String("llm_timeout", c.LLMTimeout.String()),
 		slog.Int("generations_per_user", c.GenerationsPerUser),
 		slog.String("upload_dir", c.UploadDir),
@@ -440,6 +499,21 @@ func (p *parser) prefixes(name string) []netip.Prefix {
 		}
 		a = a.Unmap()
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out
+}
+
+// list is a comma-separated list; blanks between commas are dropped.
+func (p *parser) list(name string) []string {
+	v, ok := p.raw(name)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
 	}
 	return out
 }

@@ -19,6 +19,7 @@ import (
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/accounts"
+	"assistant/server/admin"
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/chat"
@@ -34,6 +35,7 @@ import (
 	"assistant/server/ratelimit"
 	"assistant/server/storage"
 	"assistant/server/system"
+	"assistant/server/usage"
 	"assistant/server/validation"
 )
 
@@ -60,6 +62,8 @@ type Server struct {
 	*chat.Chat
 	*files.Files
 	*exports.Exports
+	*admin.Admin
+	*usage.Usage
 }
 
 // App is the assembled API.
@@ -146,14 +150,14 @@ func New(d Deps) (*App, error) {
 			Log:      log,
 		},
 		Accounts: &accounts.Accounts{
-			DB:                  d.Pool,
-			Q:                   queries,
-			Passwords:           auth.NewPasswords(auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time}, cfg.PasswordHashConcurrency),
-			Tokens:              tokens,
-			RefreshTTL:          cfg.RefreshTokenTTL,
-			RegistrationEnabled: cfg.RegistrationEnabled,
-			OnDelete:            []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData},
-			Log:                 log,
+			DB:               d.Pool,
+			Q:                queries,
+			Passwords:        auth.NewPasswords(auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time}, cfg.PasswordHashConcurrency),
+			Tokens:           tokens,
+			RefreshTTL:       cfg.RefreshTokenTTL,
+			RegistrationMode: cfg.RegistrationMode,
+			OnDelete:         []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData},
+			Log:              log,
 		},
 		Chat: &chat.Chat{
 			DB:            d.Pool,
@@ -167,6 +171,8 @@ func New(d Deps) (*App, error) {
 		},
 		Files:   fileHandlers,
 		Exports: exportHandlers,
+		Admin:   &admin.Admin{},
+		Usage:   &usage.Usage{},
 	}
 
 	root := chi.NewRouter()
