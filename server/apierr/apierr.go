@@ -200,3 +200,11 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	}
 	_ = json.NewEncoder(w).Encode(body)
 }
+
+// QuotaExceeded is the 429 for a used-up quota (the daily token budget, the storage quota);
+// resetsIn, when positive, is sent as Retry-After.
+func QuotaExceeded(message string, resetsIn time.Duration) *Error {
+	e := New(http.StatusTooManyRequests, api.ErrorBodyCodeQuotaExceeded, message)
+	e.RetryAfter = resetsIn
+	return e
+}
