@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"assistant/server/logging"
 	"assistant/server/middleware"
 )
 
@@ -37,13 +38,22 @@ const (
 	UserCreatedByCLI     = "user_created_by_cli"
 )
 
-// Log writes one security event. userID may be uuid.Nil (an unknown account); attrs add
-// detail (a target account, a key id), never a password, token or key.
+// Log writes one security event about the account userID (uuid.Nil: none known). The
+// line's user_id is the account; when the request was made by another (an admin), the line
+// carries the actor as user_id and the account as target_user_id. attrs add detail (a key
+// id), never a password, token or key.
 func Log(ctx context.Context, log *slog.Logger, event string, userID uuid.UUID, attrs ...slog.Attr) {
 	all := make([]slog.Attr, 0, len(attrs)+3)
 	all = append(all, slog.String("event", event))
 	if userID != uuid.Nil {
-		all = append(all, slog.String("user_id", userID.String()))
+		switch actor := logging.UserID(ctx); actor {
+		case "":
+			all = append(all, slog.String("user_id", userID.String()))
+		case userID.String():
+			// the context handler adds it
+		default:
+			all = append(all, slog.String("target_user_id", userID.String()))
+		}
 	}
 	if ip := middleware.ClientIP(ctx); ip.IsValid() {
 		all = append(all, slog.String("client_ip", ip.String()))
