@@ -31,3 +31,12 @@ UPDATE invites SET used_by = @used_by WHERE id = @id;
 -- name: DeleteStaleInvites :execrows
 -- DeleteStaleInvites removes invitations a day after they expired or were used.
 DELETE FROM invites WHERE expires_at < now() - interval '1 day' OR used_at < now() - interval '1 day';
+
+-- name: InviteUsable :one
+-- InviteUsable tells whether an open invitation for the email exists, so that a registration
+-- with a wrong token is refused before its password is hashed (UseInvite still decides).
+SELECT EXISTS (
+    SELECT 1 FROM invites
+    WHERE token_hash = @token_hash AND used_at IS NULL AND expires_at > now()
+      AND (email IS NULL OR email = @email)
+);

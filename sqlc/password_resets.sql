@@ -16,3 +16,8 @@ RETURNING *;
 -- name: DeleteExpiredPasswordResets :execrows
 -- DeleteExpiredPasswordResets removes reset tokens that expired.
 DELETE FROM password_resets WHERE expires_at < now();
+
+-- name: PasswordResetUsable :one
+-- PasswordResetUsable tells whether a live reset token exists, so that a wrong token is
+-- refused before the new password is hashed (UsePasswordReset still decides).
+SELECT EXISTS (SELECT 1 FROM password_resets WHERE token_hash = @token_hash AND expires_at > now());

@@ -75,6 +75,23 @@ func (q *Queries) DeleteStaleInvites(ctx context.Context, db DBTX) (int64, error
 	return result.RowsAffected(), nil
 }
 
+const inviteUsable = `-- name: InviteUsable :one
+SELECT EXISTS (
+    SELECT 1 FROM invites
+    WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+      AND (email IS NULL OR email = $2)
+)
+`
+
+// InviteUsable tells whether an open invitation for the email exists, so that a registration
+// with a wrong token is refused before its password is hashed (UseInvite still decides).
+func (q *Queries) InviteUsable(ctx context.Context, db DBTX, tokenHash []byte, email *string) (bool, error) {
+	row := db.QueryRow(ctx, inviteUsable, tokenHash, email)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const listInvites = `-- name: ListInvites :many
 SELECT id, token_hash, email, created_by, created_at, expires_at, used_at, used_by FROM invites
 WHERE used_at IS NULL AND expires_at > now()

@@ -70,6 +70,19 @@ func (q *Queries) DeleteUserPasswordResets(ctx context.Context, db DBTX, userID 
 	return result.RowsAffected(), nil
 }
 
+const passwordResetUsable = `-- name: PasswordResetUsable :one
+SELECT EXISTS (SELECT 1 FROM password_resets WHERE token_hash = $1 AND expires_at > now())
+`
+
+// PasswordResetUsable tells whether a live reset token exists, so that a wrong token is
+// refused before the new password is hashed (UsePasswordReset still decides).
+func (q *Queries) PasswordResetUsable(ctx context.Context, db DBTX, tokenHash []byte) (bool, error) {
+	row := db.QueryRow(ctx, passwordResetUsable, tokenHash)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const usePasswordReset = `-- name: UsePasswordReset :one
 DELETE FROM password_resets WHERE token_hash = $1 AND expires_at > now()
 RETURNING id, user_id, token_hash, created_at, expires_at

@@ -106,6 +106,9 @@ type Querier interface {
 	GetUser(ctx context.Context, db DBTX, id uuid.UUID) (User, error)
 	// GetUserByEmail looks a user up by normalised email, or pgx.ErrNoRows.
 	GetUserByEmail(ctx context.Context, db DBTX, email string) (User, error)
+	// InviteUsable tells whether an open invitation for the email exists, so that a registration
+	// with a wrong token is refused before its password is hashed (UseInvite still decides).
+	InviteUsable(ctx context.Context, db DBTX, tokenHash []byte, email *string) (bool, error)
 	// ListAPIKeys is one page of the user's keys, newest first, after the cursor id if given.
 	ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParams) ([]ApiKey, error)
 	// ListConversations is one page of the user's conversations, newest activity first, after
@@ -140,6 +143,9 @@ type Querier interface {
 	LoginSucceeded(ctx context.Context, db DBTX, net *string, iD uuid.UUID) error
 	// MarkRefreshTokenRotated uses the token up.
 	MarkRefreshTokenRotated(ctx context.Context, db DBTX, id uuid.UUID) error
+	// PasswordResetUsable tells whether a live reset token exists, so that a wrong token is
+	// refused before the new password is hashed (UsePasswordReset still decides).
+	PasswordResetUsable(ctx context.Context, db DBTX, tokenHash []byte) (bool, error)
 	// RecentMessages is the conversation's history before a message, newest first, for the
 	// model's context (the caller keeps what fits the budget).
 	RecentMessages(ctx context.Context, db DBTX, arg RecentMessagesParams) ([]RecentMessagesRow, error)
