@@ -17,7 +17,7 @@ DELETE FROM api_keys WHERE id = @id AND user_id = @user_id;
 
 -- name: GetAPIKeyOwner :one
 -- GetAPIKeyOwner resolves a presented secret's hash to its key and owner.
-SELECT k.id, k.user_id, k.expires_at, k.last_used_at, u.role, u.disabled_at IS NOT NULL AS disabled
+SELECT k.id, k.user_id, k.expires_at, k.last_used_at, u.role, (u.disabled_at IS NOT NULL)::boolean AS disabled
 FROM api_keys k JOIN users u ON u.id = k.user_id
 WHERE k.key_hash = @key_hash;
 

@@ -38,7 +38,7 @@ UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = @user_id AND revoke
 -- name: SessionActive :one
 -- SessionActive is what an access token's checks need: the account's role and state, and
 -- whether its session (refresh-token family) is still live. No row: the account is gone.
-SELECT u.role, u.disabled_at IS NOT NULL AS disabled,
+SELECT u.role, (u.disabled_at IS NOT NULL)::boolean AS disabled,
        EXISTS (SELECT 1 FROM refresh_tokens rt
                WHERE rt.family_id = @family_id AND rt.user_id = u.id
                  AND rt.revoked_at IS NULL AND rt.session_expires_at > now()) AS live

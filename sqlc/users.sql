@@ -59,16 +59,10 @@ SET role        = coalesce(sqlc.narg(role), role),
 WHERE id = @id
 RETURNING *;
 
--- name: LoginFailed :one
--- LoginFailed counts a failed login against the account and answers the new count.
-UPDATE users SET login_failures = login_failures + 1, login_failed_at = now()
-WHERE id = @id
-RETURNING login_failures;
-
 -- name: LoginSucceeded :exec
--- LoginSucceeded clears the back-off and remembers the network the owner signs in from.
-UPDATE users SET login_failures = 0, login_failed_at = NULL, last_login_net = @net WHERE id = @id;
+-- LoginSucceeded remembers the network the owner signs in from.
+UPDATE users SET last_login_net = @net WHERE id = @id;
 
 -- name: ResetLoginFailures :exec
--- ResetLoginFailures clears the back-off (a new password was set).
-UPDATE users SET login_failures = 0, login_failed_at = NULL WHERE id = @id;
+-- ResetLoginFailures clears the login back-off of the user's email (a new password was set).
+DELETE FROM login_attempts WHERE email = (SELECT email FROM users WHERE id = @id);

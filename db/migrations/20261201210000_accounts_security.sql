@@ -1,11 +1,17 @@
 -- migrate:up
 ALTER TABLE users
     ADD COLUMN disabled_at timestamptz,
-    -- Failed logins since the last success, for the back-off; the address (IPv6: its
-    -- network) of the last successful login is spared it.
-    ADD COLUMN login_failures integer NOT NULL DEFAULT 0,
-    ADD COLUMN login_failed_at timestamptz,
+    -- The address (IPv6: its network) of the last successful login: the login back-off
+    -- spares it, so strangers' failures cannot lock the owner out.
     ADD COLUMN last_login_net text;
+
+-- Failed logins per email since the last success, for the back-off. Keyed by the email as
+-- typed (normalised), known or not, so that the back-off does not tell accounts apart.
+CREATE TABLE login_attempts (
+    email     text PRIMARY KEY,
+    failures  integer NOT NULL,
+    failed_at timestamptz NOT NULL
+);
 
 -- A session (refresh-token family) ends at session_expires_at however often it is rotated.
 ALTER TABLE refresh_tokens ADD COLUMN session_expires_at timestamptz;
@@ -48,12 +54,11 @@ CREATE TABLE token_usage (
 
 -- migrate:down
 DROP TABLE token_usage;
+DROP TABLE login_attempts;
 DROP TABLE password_resets;
 DROP TABLE invites;
 DROP INDEX refresh_tokens_expires_at_idx;
 ALTER TABLE refresh_tokens DROP COLUMN session_expires_at;
 ALTER TABLE users
     DROP COLUMN last_login_net,
-    DROP COLUMN login_failed_at,
-    DROP COLUMN login_failures,
     DROP COLUMN disabled_at;

@@ -78,7 +78,7 @@ func (q *Queries) DeleteUserAPIKeys(ctx context.Context, db DBTX, userID uuid.UU
 }
 
 const getAPIKeyOwner = `-- name: GetAPIKeyOwner :one
-SELECT k.id, k.user_id, k.expires_at, k.last_used_at, u.role, u.disabled_at IS NOT NULL AS disabled
+SELECT k.id, k.user_id, k.expires_at, k.last_used_at, u.role, (u.disabled_at IS NOT NULL)::boolean AS disabled
 FROM api_keys k JOIN users u ON u.id = k.user_id
 WHERE k.key_hash = $1
 `
@@ -89,7 +89,7 @@ type GetAPIKeyOwnerRow struct {
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
 	Role       string
-	Disabled   interface{}
+	Disabled   bool
 }
 
 // GetAPIKeyOwner resolves a presented secret's hash to its key and owner.

@@ -77,6 +77,12 @@ type Invite struct {
 	UsedBy    *uuid.UUID
 }
 
+type LoginAttempt struct {
+	Email    string
+	Failures int32
+	FailedAt time.Time
+}
+
 type Message struct {
 	ID                uuid.UUID
 	ConversationID    uuid.UUID
@@ -124,15 +130,13 @@ type TokenUsage struct {
 }
 
 type User struct {
-	ID            uuid.UUID
-	Email         string
-	DisplayName   string
-	Role          string
-	PasswordHash  string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	DisabledAt    *time.Time
-	LoginFailures int32
-	LoginFailedAt *time.Time
-	LastLoginNet  *string
+	ID           uuid.UUID
+	Email        string
+	DisplayName  string
+	Role         string
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	DisabledAt   *time.Time
+	LastLoginNet *string
 }

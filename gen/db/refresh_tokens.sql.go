@@ -164,7 +164,7 @@ func (q *Queries) RevokeUserRefreshFamilies(ctx context.Context, db DBTX, userID
 }
 
 const sessionActive = `-- name: SessionActive :one
-SELECT u.role, u.disabled_at IS NOT NULL AS disabled,
+SELECT u.role, (u.disabled_at IS NOT NULL)::boolean AS disabled,
        EXISTS (SELECT 1 FROM refresh_tokens rt
                WHERE rt.family_id = $1 AND rt.user_id = u.id
                  AND rt.revoked_at IS NULL AND rt.session_expires_at > now()) AS live
@@ -173,7 +173,7 @@ FROM users u WHERE u.id = $2
 
 type SessionActiveRow struct {
 	Role     string
-	Disabled interface{}
+	Disabled bool
 	Live     bool
 }
 

@@ -19,7 +19,7 @@ SET role        = coalesce($1, role),
                        ELSE NULL END,
     updated_at  = now()
 WHERE id = $3
-RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net
+RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, last_login_net
 `
 
 type AdminUpdateUserParams struct {
@@ -41,8 +41,6 @@ func (q *Queries) AdminUpdateUser(ctx context.Context, db DBTX, arg AdminUpdateU
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DisabledAt,
-		&i.LoginFailures,
-		&i.LoginFailedAt,
 		&i.LastLoginNet,
 	)
 	return i, err
@@ -55,7 +53,7 @@ VALUES (
     CASE WHEN $4::boolean OR ($5::boolean AND NOT EXISTS (SELECT 1 FROM users)) THEN 'admin' ELSE 'user' END,
     $6
 )
-RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net
+RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, last_login_net
 `
 
 type CreateUserParams struct {
@@ -89,8 +87,6 @@ func (q *Queries) CreateUser(ctx context.Context, db DBTX, arg CreateUserParams)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DisabledAt,
-		&i.LoginFailures,
-		&i.LoginFailedAt,
 		&i.LastLoginNet,
 	)
 	return i, err
@@ -110,7 +106,7 @@ func (q *Queries) DeleteUser(ctx context.Context, db DBTX, id uuid.UUID) (int64,
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net FROM users WHERE id = $1
+SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, last_login_net FROM users WHERE id = $1
 `
 
 // GetUser returns the user with the id, or pgx.ErrNoRows.
@@ -126,15 +122,13 @@ func (q *Queries) GetUser(ctx context.Context, db DBTX, id uuid.UUID) (User, err
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DisabledAt,
-		&i.LoginFailures,
-		&i.LoginFailedAt,
 		&i.LastLoginNet,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net FROM users WHERE email = $1
+SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, last_login_net FROM users WHERE email = $1
 `
 
 // GetUserByEmail looks a user up by normalised email, or pgx.ErrNoRows.
@@ -150,15 +144,13 @@ func (q *Queries) GetUserByEmail(ctx context.Context, db DBTX, email string) (Us
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DisabledAt,
-		&i.LoginFailures,
-		&i.LoginFailedAt,
 		&i.LastLoginNet,
 	)
 	return i, err
 }
 
 const listUsers = `-- name: ListUsers :many
-SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net FROM users
+SELECT id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, last_login_net FROM users
 WHERE ($1::uuid IS NULL OR id < $1::uuid)
   AND ($2::text IS NULL OR email ILIKE $2::text OR display_name ILIKE $2::text)
 ORDER BY id DESC
@@ -191,8 +183,6 @@ func (q *Queries) ListUsers(ctx context.Context, db DBTX, arg ListUsersParams) (
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.DisabledAt,
-			&i.LoginFailures,
-			&i.LoginFailedAt,
 			&i.LastLoginNet,
 		); err != nil {
 			return nil, err
@@ -215,35 +205,21 @@ func (q *Queries) LockRegistration(ctx context.Context, db DBTX) error {
 	return err
 }
 
-const loginFailed = `-- name: LoginFailed :one
-UPDATE users SET login_failures = login_failures + 1, login_failed_at = now()
-WHERE id = $1
-RETURNING login_failures
-`
-
-// LoginFailed counts a failed login against the account and answers the new count.
-func (q *Queries) LoginFailed(ctx context.Context, db DBTX, id uuid.UUID) (int32, error) {
-	row := db.QueryRow(ctx, loginFailed, id)
-	var login_failures int32
-	err := row.Scan(&login_failures)
-	return login_failures, err
-}
-
 const loginSucceeded = `-- name: LoginSucceeded :exec
-UPDATE users SET login_failures = 0, login_failed_at = NULL, last_login_net = $1 WHERE id = $2
+UPDATE users SET last_login_net = $1 WHERE id = $2
 `
 
-// LoginSucceeded clears the back-off and remembers the network the owner signs in from.
+// LoginSucceeded remembers the network the owner signs in from.
 func (q *Queries) LoginSucceeded(ctx context.Context, db DBTX, net *string, iD uuid.UUID) error {
 	_, err := db.Exec(ctx, loginSucceeded, net, iD)
 	return err
 }
 
 const resetLoginFailures = `-- name: ResetLoginFailures :exec
-UPDATE users SET login_failures = 0, login_failed_at = NULL WHERE id = $1
+DELETE FROM login_attempts WHERE email = (SELECT email FROM users WHERE id = $1)
 `
 
-// ResetLoginFailures clears the back-off (a new password was set).
+// ResetLoginFailures clears the login back-off of the user's email (a new password was set).
 func (q *Queries) ResetLoginFailures(ctx context.Context, db DBTX, id uuid.UUID) error {
 	_, err := db.Exec(ctx, resetLoginFailures, id)
 	return err
@@ -265,7 +241,7 @@ SET email        = coalesce($1, email),
     display_name = coalesce($2, display_name),
     updated_at   = now()
 WHERE id = $3
-RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, login_failures, login_failed_at, last_login_net
+RETURNING id, email, display_name, role, password_hash, created_at, updated_at, disabled_at, last_login_net
 `
 
 type UpdateUserParams struct {
@@ -287,8 +263,6 @@ func (q *Queries) UpdateUser(ctx context.Context, db DBTX, arg UpdateUserParams)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.DisabledAt,
-		&i.LoginFailures,
-		&i.LoginFailedAt,
 		&i.LastLoginNet,
 	)
 	return i, err

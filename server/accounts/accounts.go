@@ -32,8 +32,21 @@ type Accounts struct {
 	Tokens           *auth.Tokens
 	RefreshTTL       time.Duration
 	RegistrationMode string
-	OnDelete         []DeleteHook
-	Log              *slog.Logger
+	// SessionMaxAge ends a session however often it is refreshed.
+	SessionMaxAge time.Duration
+	// APIKeyDefaultTTL and APIKeyMaxTTL bound API keys' lifetimes; with NeverExpiringKeys
+	// false (production), a key must expire.
+	APIKeyDefaultTTL  time.Duration
+	APIKeyMaxTTL      time.Duration
+	NeverExpiringKeys bool
+	// Sessions is the authenticator's cache of session states, told at once when an
+	// operation here ends sessions.
+	Sessions *auth.SessionCache
+	// IPv6Prefix is the network an IPv6 client counts as (the login back-off's "owner's
+	// network").
+	IPv6Prefix int
+	OnDelete   []DeleteHook
+	Log        *slog.Logger
 }
 
 var errInvalidCredentials = &apierr.Error{
@@ -60,12 +73,17 @@ func toUser(u db.User) api.User {
 }
 
 // issueSession starts a session (family) or continues one: a new refresh token in the
-// family and an access token that names it.
-func (h *Accounts) issueSession(ctx context.Context, tx db.DBTX, u db.User, family uuid.UUID) (api.Session, error) {
+// family and an access token that names it. The session ends at sessionExpires, which
+// rotation carries over unchanged; no refresh token outlives it.
+func (h *Accounts) issueSession(ctx context.Context, tx db.DBTX, u db.User, family uuid.UUID, sessionExpires time.Time) (api.Session, error) {
 	secret, hash := auth.NewSecret(auth.RefreshTokenPrefix)
+	expires := time.Now().Add(h.RefreshTTL)
+	if expires.After(sessionExpires) {
+		expires = sessionExpires
+	}
 	err := h.Q.CreateRefreshToken(ctx, tx, db.CreateRefreshTokenParams{
 		ID: database.NewID(), UserID: u.ID, FamilyID: family, TokenHash: hash,
-		ExpiresAt: time.Now().Add(h.RefreshTTL),
+		ExpiresAt: expires, SessionExpiresAt: sessionExpires,
 	})
 	if err != nil {
 		return api.Session{}, err

@@ -150,7 +150,7 @@ func TestRefreshRotatesAndReuseRevokesTheFamily(t *testing.T) {
 	if r := refresh(env, s2.RefreshToken); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the family's newest token still works after reuse: %d %s", r.StatusCode, r.Body)
 	}
-	if !strings.Contains(env.Logs.String(), "refresh token reused") {
+	if !strings.Contains(env.Logs.String(), `"event":"refresh_reuse_detected"`) {
 		t.Error("reuse was not logged")
 	}
 
@@ -226,7 +226,7 @@ func TestUpdateAndDeleteMe(t *testing.T) {
 	if r.StatusCode != http.StatusOK || u.DisplayName != "Ada L." || u.Email != "ada@example.com" {
 		t.Fatalf("patch: %d %s", r.StatusCode, r.Body)
 	}
-	if r := env.As(a.AccessToken, http.MethodPatch, "/api/v1/users/me", map[string]any{"email": "BOB@example.com"}); r.StatusCode != http.StatusConflict {
+	if r := env.As(a.AccessToken, http.MethodPatch, "/api/v1/users/me", map[string]any{"email": "BOB@example.com", "current_password": "correct horse battery"}); r.StatusCode != http.StatusConflict {
 		t.Errorf("taking another account's email: %d %s", r.StatusCode, r.Body)
 	}
 	if r := env.As(a.AccessToken, http.MethodPatch, "/api/v1/users/me", map[string]any{}); r.StatusCode != http.StatusUnprocessableEntity {
@@ -262,7 +262,7 @@ func TestAPIKeys(t *testing.T) {
 	a := env.Register("ada@example.com", "correct horse battery")
 	b := env.Register("bob@example.com", "correct horse battery")
 
-	r := env.As(a.AccessToken, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "script"})
+	r := env.As(a.AccessToken, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "script", "current_password": "correct horse battery"})
 	if r.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.StatusCode, r.Body)
 	}
@@ -297,11 +297,11 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-	if r := env.As(a.AccessToken, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "old", "expires_at": past}); r.StatusCode != http.StatusUnprocessableEntity {
+	if r := env.As(a.AccessToken, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "old", "expires_at": past, "current_password": "correct horse battery"}); r.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("expiry in the past: %d", r.StatusCode)
 	}
 	// A key that expires stops working.
-	soon := env.As(a.AccessToken, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "soon", "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	soon := env.As(a.AccessToken, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "soon", "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "current_password": "correct horse battery"})
 	var sk api.ApiKeyCreated
 	soon.JSON(t, &sk)
 	if _, err := env.Pool.Exec(t.Context(), "UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", sk.Id); err != nil {
@@ -317,7 +317,7 @@ func TestAPIKeyPagination(t *testing.T) {
 	env := apitest.New(t)
 	a := env.Register("ada@example.com", "correct horse battery")
 	for i := 0; i < 5; i++ {
-		env.As(a.AccessToken, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "k" + string(rune('0'+i))})
+		env.As(a.AccessToken, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "k" + string(rune('0'+i)), "current_password": "correct horse battery"})
 	}
 	var names []string
 	path := "/api/v1/users/me/api-keys?limit=2"

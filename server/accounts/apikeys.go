@@ -2,7 +2,10 @@ package accounts
 
 import (
 	"context"
+	"log/slog"
 	"time"
+
+	"github.com/oapi-codegen/nullable"
 
 	"assistant/gen/api"
 	"assistant/gen/db"
@@ -10,6 +13,7 @@ import (
 	"assistant/server/auth"
 	"assistant/server/database"
 	"assistant/server/pagination"
+	"assistant/server/secevent"
 )
 
 func toAPIKey(k db.ApiKey) api.ApiKey {
@@ -37,23 +41,29 @@ func (h *Accounts) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestOb
 	return api.ListApiKeys200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
-// CreateApiKey makes a key and shows its secret, once.
+// CreateApiKey makes a key and shows its secret, once. It needs the current password, so a
+// stolen access token cannot turn itself into a long-lived key.
 func (h *Accounts) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequestObject) (api.CreateApiKeyResponseObject, error) {
-	_, p, err := h.currentUser(ctx)
+	u, p, err := h.currentUser(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if req.Body.ExpiresAt != nil && !req.Body.ExpiresAt.After(time.Now()) {
-		return nil, apierr.Validation(api.FieldError{Field: "body.expires_at", Message: "must be in the future"})
+	expires, err := h.keyExpiry(req.Body.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkPassword(ctx, u, req.Body.CurrentPassword); err != nil {
+		return nil, err
 	}
 	secret, hash := auth.NewSecret(auth.APIKeyPrefix)
 	k, err := h.Q.CreateAPIKey(ctx, h.DB, db.CreateAPIKeyParams{
 		ID: database.NewID(), UserID: p.UserID, Name: req.Body.Name,
-		Prefix: secret[:len(auth.APIKeyPrefix)+6], KeyHash: hash, ExpiresAt: req.Body.ExpiresAt,
+		Prefix: secret[:len(auth.APIKeyPrefix)+6], KeyHash: hash, ExpiresAt: expires,
 	})
 	if err != nil {
 		return nil, err
 	}
+	secevent.Log(ctx, h.Log, secevent.APIKeyCreated, p.UserID, slog.String("api_key_id", k.ID.String()))
 	v := toAPIKey(k)
 	return api.CreateApiKey201JSONResponse{Id: v.Id, Name: v.Name, Prefix: v.Prefix, CreatedAt: v.CreatedAt,
 		ExpiresAt: v.ExpiresAt, LastUsedAt: v.LastUsedAt, Key: secret}, nil
@@ -72,5 +82,30 @@ func (h *Accounts) DeleteApiKey(ctx context.Context, req api.DeleteApiKeyRequest
 	if n == 0 {
 		return nil, apierr.ErrNotFound
 	}
+	secevent.Log(ctx, h.Log, secevent.APIKeyDeleted, p.UserID, slog.String("api_key_id", req.KeyId.String()))
 	return api.DeleteApiKey204Response{}, nil
+}
+
+// keyExpiry is the key's expiry: the default lifetime when none is asked for; in the future
+// and within the longest lifetime when one is; never (nil) only where that is allowed.
+func (h *Accounts) keyExpiry(asked nullable.Nullable[time.Time]) (*time.Time, error) {
+	now := time.Now()
+	if !asked.IsSpecified() {
+		t := now.Add(h.APIKeyDefaultTTL)
+		return &t, nil
+	}
+	if asked.IsNull() {
+		if !h.NeverExpiringKeys {
+			return nil, apierr.Validation(api.FieldError{Field: "body.expires_at", Message: "must be a time: keys that never expire are not allowed here"})
+		}
+		return nil, nil
+	}
+	t := asked.MustGet()
+	switch {
+	case !t.After(now):
+		return nil, apierr.Validation(api.FieldError{Field: "body.expires_at", Message: "must be in the future"})
+	case t.After(now.Add(h.APIKeyMaxTTL)):
+		return nil, apierr.Validation(api.FieldError{Field: "body.expires_at", Message: "must be at most " + h.APIKeyMaxTTL.String() + " from now"})
+	}
+	return &t, nil
 }

@@ -12,6 +12,7 @@ import (
 	"assistant/gen/db"
 	"assistant/server/apierr"
 	"assistant/server/database"
+	"assistant/server/secevent"
 )
 
 // GetMe answers with the signed-in account.
@@ -23,14 +24,21 @@ func (h *Accounts) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.Get
 	return api.GetMe200JSONResponse(toUser(u)), nil
 }
 
-// UpdateMe changes the email and/or display name.
+// UpdateMe changes the email and/or display name. A new email needs the current password:
+// the email is where a password reset would go, so changing it is taking over the account.
 func (h *Accounts) UpdateMe(ctx context.Context, req api.UpdateMeRequestObject) (api.UpdateMeResponseObject, error) {
-	_, p, err := h.currentUser(ctx)
+	u, p, err := h.currentUser(ctx)
 	if err != nil {
 		return nil, err
 	}
 	params := db.UpdateUserParams{ID: p.UserID}
 	if req.Body.Email != nil {
+		if req.Body.CurrentPassword == nil {
+			return nil, apierr.Validation(api.FieldError{Field: "body.current_password", Message: "is required to change the email"})
+		}
+		if err := h.checkPassword(ctx, u, *req.Body.CurrentPassword); err != nil {
+			return nil, err
+		}
 		e := normalizeEmail(*req.Body.Email)
 		params.Email = &e
 	}
@@ -41,14 +49,32 @@ func (h *Accounts) UpdateMe(ctx context.Context, req api.UpdateMeRequestObject) 
 		}
 		params.DisplayName = &n
 	}
-	u, err := h.Q.UpdateUser(ctx, h.DB, params)
+	updated, err := h.Q.UpdateUser(ctx, h.DB, params)
 	if database.IsUniqueViolation(err, "users_email_key") {
 		return nil, apierr.Conflict("an account with this email already exists")
 	}
 	if err != nil {
 		return nil, err
 	}
-	return api.UpdateMe200JSONResponse(toUser(u)), nil
+	if params.Email != nil && *params.Email != u.Email {
+		secevent.Log(ctx, h.Log, secevent.EmailChanged, u.ID)
+	}
+	return api.UpdateMe200JSONResponse(toUser(updated)), nil
+}
+
+// checkPassword is the re-authentication of credential operations: 403 when the password
+// is wrong (the caller is signed in; this is not a login). The attempts are limited per
+// account by the rate limiter.
+func (h *Accounts) checkPassword(ctx context.Context, u db.User, password string) error {
+	ok, err := h.Passwords.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		secevent.Log(ctx, h.Log, secevent.PasswordCheckFailed, u.ID)
+		return apierr.New(http.StatusForbidden, api.ErrorBodyCodeForbidden, "the current password is wrong")
+	}
+	return nil
 }
 
 // DeleteMe deletes the account; sessions, keys and content go with it (ON DELETE CASCADE),
@@ -66,7 +92,8 @@ func (h *Accounts) DeleteMe(ctx context.Context, _ api.DeleteMeRequestObject) (a
 			h.Log.ErrorContext(ctx, "clean up a deleted account", slog.Any("error", err))
 		}
 	}
-	h.Log.InfoContext(ctx, "account deleted", slog.String("user_id", p.UserID.String()))
+	h.Sessions.ForgetUser(p.UserID)
+	secevent.Log(ctx, h.Log, secevent.AccountDeleted, p.UserID)
 	return api.DeleteMe204Response{}, nil
 }
 
@@ -77,12 +104,8 @@ func (h *Accounts) ChangePassword(ctx context.Context, req api.ChangePasswordReq
 	if err != nil {
 		return nil, err
 	}
-	ok, err := h.Passwords.Verify(ctx, u.PasswordHash, req.Body.CurrentPassword)
-	if err != nil {
+	if err := h.checkPassword(ctx, u, req.Body.CurrentPassword); err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, apierr.New(http.StatusForbidden, api.ErrorBodyCodeForbidden, "the current password is wrong")
 	}
 	hash, err := h.Passwords.Hash(ctx, req.Body.NewPassword)
 	if err != nil {
@@ -98,6 +121,7 @@ func (h *Accounts) ChangePassword(ctx context.Context, req api.ChangePasswordReq
 	if err != nil {
 		return nil, err
 	}
-	h.Log.InfoContext(ctx, "password changed; other sessions ended")
+	h.Sessions.ForgetUser(u.ID)
+	secevent.Log(ctx, h.Log, secevent.PasswordChanged, u.ID)
 	return api.ChangePassword204Response{}, nil
 }

@@ -4,38 +4,103 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/api"
+	"assistant/gen/db"
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
+	"assistant/server/middleware"
+	"assistant/server/secevent"
 )
 
+// Login back-off: after freeLoginFailures failed attempts on an email, each next attempt
+// waits twice as long as the one before, up to maxLoginBackoff, unless it comes from the
+// network the account last signed in from. A stranger can slow an account's logins from
+// elsewhere, never lock its owner out at home; and guessing is bounded to a few tries an
+// hour per account, however many addresses the guesser has.
+const (
+	freeLoginFailures = 5
+	maxLoginBackoff   = 15 * time.Minute
+)
+
+func loginBackoff(failures int32) time.Duration {
+	if failures < freeLoginFailures {
+		return 0
+	}
+	n := failures - freeLoginFailures
+	if n >= 10 {
+		return maxLoginBackoff
+	}
+	return min(time.Second<<n, maxLoginBackoff)
+}
+
 // Login checks the password and starts a session. An unknown email is verified against a
-// dummy hash, so both failures cost the same and answer the same.
+// dummy hash, so both failures cost the same and answer the same; a disabled account too.
 func (h *Accounts) Login(ctx context.Context, req api.LoginRequestObject) (api.LoginResponseObject, error) {
 	email := normalizeEmail(req.Body.Email)
 	u, err := h.Q.GetUserByEmail(ctx, h.DB, email)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, err
 	}
+	network := middleware.Network(middleware.ClientIP(ctx), h.IPv6Prefix)
+	if wait, err := h.loginWait(ctx, email, u, network); err != nil {
+		return nil, err
+	} else if wait > 0 {
+		secevent.Log(ctx, h.Log, secevent.LoginThrottled, u.ID, slog.Int64("retry_after_s", int64(wait.Seconds())))
+		e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited, "too many failed sign-ins for this account; try again later")
+		e.RetryAfter = wait
+		return nil, e
+	}
 	ok, err := h.Passwords.Verify(ctx, u.PasswordHash, req.Body.Password)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		h.Log.InfoContext(ctx, "login failed", slog.Bool("known_email", u.PasswordHash != ""))
+	if !ok || u.DisabledAt != nil {
+		failures, ferr := h.Q.LoginFailed(ctx, h.DB, email)
+		if ferr != nil {
+			h.Log.ErrorContext(ctx, "count a failed login", slog.Any("error", ferr))
+		}
+		secevent.Log(ctx, h.Log, secevent.LoginFailed, u.ID, slog.Bool("known_email", u.PasswordHash != ""),
+			slog.Bool("disabled", u.DisabledAt != nil), slog.Int("failures", int(failures)))
 		return nil, errInvalidCredentials
 	}
-	session, err := h.issueSession(ctx, h.DB, u, database.NewID())
+	session, err := h.issueSession(ctx, h.DB, u, database.NewID(), time.Now().Add(h.SessionMaxAge))
 	if err != nil {
 		return nil, err
 	}
-	h.Log.InfoContext(ctx, "login", slog.String("user_id", u.ID.String()))
+	if err := h.Q.ClearLoginAttempts(ctx, h.DB, email); err != nil {
+		h.Log.ErrorContext(ctx, "clear failed logins", slog.Any("error", err))
+	}
+	if err := h.Q.LoginSucceeded(ctx, h.DB, &network, u.ID); err != nil {
+		h.Log.ErrorContext(ctx, "remember the login network", slog.Any("error", err))
+	}
+	secevent.Log(ctx, h.Log, secevent.LoginSucceeded, u.ID)
 	return api.Login200JSONResponse{Body: session}, nil
+}
+
+// loginWait is how long this attempt must still wait under the email's back-off; the
+// owner's own network never waits.
+func (h *Accounts) loginWait(ctx context.Context, email string, u db.User, network string) (time.Duration, error) {
+	a, err := h.Q.GetLoginAttempts(ctx, h.DB, email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if u.LastLoginNet != nil && *u.LastLoginNet == network {
+		return 0, nil
+	}
+	wait := time.Until(a.FailedAt.Add(loginBackoff(a.Failures)))
+	if wait <= 0 {
+		return 0, nil
+	}
+	return wait, nil
 }
 
 var errRefreshInvalid = func() *apierr.Error {
@@ -46,19 +111,18 @@ var errRefreshInvalid = func() *apierr.Error {
 
 // RefreshSession rotates a refresh token. Using an already rotated token again revokes
 // its whole family, the newest token included: either the client or a thief is replaying
-// it, and the server cannot tell which.
+// it, and the server cannot tell which. Rotation, reuse detection and logout of one family
+// hold the family's lock, so a replay racing a rotation cannot leave a token alive.
 func (h *Accounts) RefreshSession(ctx context.Context, req api.RefreshSessionRequestObject) (api.RefreshSessionResponseObject, error) {
 	hash := auth.HashSecret(req.Body.RefreshToken)
 	var session api.Session
-	reused := false
+	var reused *db.RefreshToken
 	err := database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
-		rt, err := h.Q.GetRefreshTokenForUpdate(ctx, tx, hash)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errRefreshInvalid
-		}
+		rt, err := h.lockedToken(ctx, tx, hash)
 		if err != nil {
 			return err
 		}
+		now := time.Now()
 		switch {
 		case rt.RevokedAt != nil:
 			return errRefreshInvalid
@@ -66,53 +130,76 @@ func (h *Accounts) RefreshSession(ctx context.Context, req api.RefreshSessionReq
 			if _, err := h.Q.RevokeRefreshFamily(ctx, tx, rt.FamilyID); err != nil {
 				return err
 			}
-			reused = true
-			h.Log.WarnContext(ctx, "refresh token reused: session revoked",
-				slog.String("user_id", rt.UserID.String()), slog.String("family_id", rt.FamilyID.String()))
+			reused = &rt
 			return nil // commit the revocation, then answer 401
-		case !rt.ExpiresAt.After(time.Now()):
+		case !rt.ExpiresAt.After(now), !rt.SessionExpiresAt.After(now):
 			return errRefreshInvalid
-		}
-		if err := h.Q.MarkRefreshTokenRotated(ctx, tx, rt.ID); err != nil {
-			return err
 		}
 		u, err := h.Q.GetUser(ctx, tx, rt.UserID)
 		if err != nil {
 			return err
 		}
-		session, err = h.issueSession(ctx, tx, u, rt.FamilyID)
+		if u.DisabledAt != nil {
+			return errRefreshInvalid
+		}
+		if err := h.Q.MarkRefreshTokenRotated(ctx, tx, rt.ID); err != nil {
+			return err
+		}
+		session, err = h.issueSession(ctx, tx, u, rt.FamilyID, rt.SessionExpiresAt)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if reused {
+	if reused != nil {
+		h.Sessions.ForgetUser(reused.UserID)
+		secevent.Log(ctx, h.Log, secevent.RefreshReuseDetected, reused.UserID, slog.String("family_id", reused.FamilyID.String()))
 		return nil, errRefreshInvalid
 	}
 	return api.RefreshSession200JSONResponse{Body: session}, nil
 }
 
-// Logout revokes the token's session. Unknown tokens are not an error: the outcome the
-// client wants, no usable session, holds either way.
+// lockedToken finds the token, takes its family's lock and reads the token again under it
+// (a rotation that committed while this waited is then seen). pgx.ErrNoRows is the 401.
+func (h *Accounts) lockedToken(ctx context.Context, tx pgx.Tx, hash []byte) (db.RefreshToken, error) {
+	rt, err := h.Q.GetRefreshToken(ctx, tx, hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rt, errRefreshInvalid
+	}
+	if err != nil {
+		return rt, err
+	}
+	if err := h.Q.LockRefreshFamily(ctx, tx, rt.FamilyID); err != nil {
+		return rt, err
+	}
+	return h.Q.GetRefreshToken(ctx, tx, hash)
+}
+
+// Logout revokes the token's session; the session's access tokens stop working within a
+// second. Unknown tokens are not an error: the outcome the client wants, no usable
+// session, holds either way.
 func (h *Accounts) Logout(ctx context.Context, req api.LogoutRequestObject) (api.LogoutResponseObject, error) {
+	var ended *db.RefreshToken
 	err := database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
-		rt, err := h.Q.GetRefreshTokenForUpdate(ctx, tx, auth.HashSecret(req.Body.RefreshToken))
-		if errors.Is(err, pgx.ErrNoRows) {
+		rt, err := h.lockedToken(ctx, tx, auth.HashSecret(req.Body.RefreshToken))
+		if errors.Is(err, errRefreshInvalid) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		_, err = h.Q.RevokeRefreshFamily(ctx, tx, rt.FamilyID)
+		n, err := h.Q.RevokeRefreshFamily(ctx, tx, rt.FamilyID)
+		if n > 0 {
+			ended = &rt
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if ended != nil {
+		h.Sessions.ForgetUser(ended.UserID)
+		secevent.Log(ctx, h.Log, secevent.Logout, ended.UserID, slog.String("family_id", ended.FamilyID.String()))
+	}
 	return api.Logout204Response{}, nil
-}
-
-// ResetPassword sets a new password with a one-time reset token.
-func (h *Accounts) ResetPassword(ctx context.Context, req api.ResetPasswordRequestObject) (api.ResetPasswordResponseObject, error) {
-	return nil, errors.New("not implemented")
 }

@@ -7,10 +7,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"assistant/gen/api"
+	"assistant/server/apierr"
 )
 
 // Argon2Params are argon2id's cost parameters. The defaults are OWASP's first recommended
@@ -30,6 +37,10 @@ var ErrBadHash = errors.New("malformed password hash")
 type Passwords struct {
 	params Argon2Params
 	slots  chan struct{}
+	// queue bounds the hashes waiting for a slot; one more is ErrBusy at once, so a flood
+	// costs neither memory nor minutes of waiting.
+	queue   int64
+	waiting atomic.Int64
 	// dummy is verified against when the email is unknown, so that a login for an unknown
 	// email costs the same as one with a wrong password. Made on first use: hashing at
 	// start-up would cost every process MemoryKiB of resident memory it may never need.
@@ -42,8 +53,18 @@ func NewPasswords(p Argon2Params, concurrency int) *Passwords {
 	if p.Threads == 0 {
 		p.Threads = 1
 	}
-	return &Passwords{params: p, slots: make(chan struct{}, concurrency)}
+	return &Passwords{params: p, slots: make(chan struct{}, concurrency), queue: math.MaxInt64}
 }
+
+// WithQueue bounds the hashes that may wait for a slot (0: none may wait).
+func (ps *Passwords) WithQueue(n int) *Passwords {
+	ps.queue = int64(n)
+	return ps
+}
+
+// ErrBusy is the answer when every slot is taken and the queue is full.
+var ErrBusy = &apierr.Error{Status: http.StatusServiceUnavailable, Code: api.ErrorBodyCodeServiceUnavailable,
+	Message: "too many password checks at once; try again shortly", RetryAfter: time.Second}
 
 // Hash returns the PHC-formatted argon2id hash of password.
 func (ps *Passwords) Hash(ctx context.Context, password string) (string, error) {
@@ -106,6 +127,16 @@ func verify(hash, password string) (bool, error) {
 }
 
 func (ps *Passwords) acquire(ctx context.Context) error {
+	select {
+	case ps.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if ps.waiting.Add(1) > ps.queue {
+		ps.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer ps.waiting.Add(-1)
 	select {
 	case ps.slots <- struct{}{}:
 		return nil

@@ -388,7 +388,7 @@ func (w *world) ensure() {
 		w.export = decodeID(w.call(w.token, http.MethodPost, "/api/v1/conversations/"+w.conv+"/exports", map[string]any{"format": "json"}, http.StatusCreated), "id")
 	}
 	if w.keyID == "" {
-		b := w.call(w.token, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "property 🔑"}, http.StatusCreated)
+		b := w.call(w.token, http.MethodPost, "/api/v1/users/me/api-keys", map[string]any{"name": "property 🔑", "current_password": w.password}, http.StatusCreated)
 		w.keyID, w.apiKey = decodeID(b, "id"), decodeID(b, "key")
 	}
 	if w.otherToken == "" {

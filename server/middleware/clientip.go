@@ -73,3 +73,20 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
+
+// Network is what a client is counted as: an IPv4 address by itself, an IPv6 address by its
+// network of v6Bits (one subscriber commonly holds a whole /64, and a new address in it
+// costs nothing). The zero Addr is "unknown".
+func Network(a netip.Addr, v6Bits int) string {
+	if !a.IsValid() {
+		return "unknown"
+	}
+	if a.Is4() || v6Bits >= 128 {
+		return a.String()
+	}
+	p, err := a.Prefix(v6Bits)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
+}

@@ -1,6 +1,8 @@
-// Package ratelimit limits the authentication operations (register, login, refresh) per
-// client address, and login also per email, in process memory or in Redis so that several
-// replicas share one limit. It uses go-chi/httprate's sliding-window counters.
+// Package ratelimit limits the authentication operations (register, login, refresh,
+// password reset) per client network and over all clients together, and every operation
+// that checks a signed-in user's password per account; in process memory or in Redis so that
+// several replicas share one limit. It uses go-chi/httprate's sliding-window counters. (The
+// login back-off per email lives with the accounts: it needs to know the owner's network.)
 package ratelimit
 
 import (
@@ -8,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -17,36 +18,55 @@ import (
 
 	"assistant/gen/api"
 	"assistant/server/apierr"
+	"assistant/server/auth"
 	"assistant/server/config"
 	"assistant/server/middleware"
 )
 
 // Limiter holds the limits. The zero of Enabled means every method lets requests through.
 type Limiter struct {
-	enabled  bool
-	perIP    *httprate.RateLimiter
-	perEmail *httprate.RateLimiter
-	redis    *redis.Client
-	paths    map[string]bool
-	log      *slog.Logger
+	enabled    bool
+	perNetwork *httprate.RateLimiter
+	global     *httprate.RateLimiter
+	perAccount *httprate.RateLimiter
+	v6Bits     int
+	redis      *redis.Client
+	paths      map[string]bool
+	log        *slog.Logger
+}
+
+// passwordChecks are the operations of a signed-in user that verify the current password
+// (UpdateMe only when it changes the email): each is a guess at the password, so they share
+// one limit per account whatever the credentials or addresses used.
+var passwordChecks = map[string]func(request any) bool{
+	"ChangePassword": func(any) bool { return true },
+	"CreateApiKey":   func(any) bool { return true },
+	"UpdateMe": func(request any) bool {
+		req, ok := request.(api.UpdateMeRequestObject)
+		return ok && req.Body != nil && req.Body.Email != nil
+	},
 }
 
 // New builds the limiter from the configuration. basePath prefixes the limited paths.
 func New(cfg config.Config, basePath string, log *slog.Logger) (*Limiter, error) {
 	l := &Limiter{
 		enabled: cfg.RateLimitEnabled,
+		v6Bits:  cfg.RateLimitIPv6Prefix,
 		log:     log,
 		paths: map[string]bool{
-			basePath + "/auth/register": true,
-			basePath + "/auth/login":    true,
-			basePath + "/auth/refresh":  true,
+			basePath + "/auth/register":       true,
+			basePath + "/auth/login":          true,
+			basePath + "/auth/refresh":        true,
+			basePath + "/auth/password-reset": true,
 		},
 	}
 	if !l.enabled {
 		return l, nil
 	}
-	ipOpts := []httprate.Option{httprate.WithLimitHandler(l.onLimited), httprate.WithErrorHandler(l.onError)}
-	emailOpts := []httprate.Option{httprate.WithLimitHandler(l.onLimited), httprate.WithErrorHandler(l.onError)}
+	opts := func() []httprate.Option {
+		return []httprate.Option{httprate.WithLimitHandler(l.onLimited), httprate.WithErrorHandler(l.onError)}
+	}
+	networkOpts, globalOpts, accountOpts := opts(), opts(), opts()
 	if cfg.RateLimitBackend == "redis" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -75,11 +95,13 @@ func New(cfg config.Config, basePath string, log *slog.Logger) (*Limiter, error)
 				},
 			})
 		}
-		ipOpts = append(ipOpts, counter("ip"))
-		emailOpts = append(emailOpts, counter("email"))
+		networkOpts = append(networkOpts, counter("ip"))
+		globalOpts = append(globalOpts, counter("global"))
+		accountOpts = append(accountOpts, counter("account"))
 	}
-	l.perIP = httprate.NewRateLimiter(cfg.RateLimitAuthRequests, cfg.RateLimitAuthWindow, ipOpts...)
-	l.perEmail = httprate.NewRateLimiter(cfg.RateLimitAuthRequests, cfg.RateLimitAuthWindow, emailOpts...)
+	l.perNetwork = httprate.NewRateLimiter(cfg.RateLimitAuthRequests, cfg.RateLimitAuthWindow, networkOpts...)
+	l.global = httprate.NewRateLimiter(cfg.RateLimitGlobalRequests, cfg.RateLimitAuthWindow, globalOpts...)
+	l.perAccount = httprate.NewRateLimiter(cfg.RateLimitAuthRequests, cfg.RateLimitAuthWindow, accountOpts...)
 	return l, nil
 }
 
@@ -99,16 +121,17 @@ func (l *Limiter) RedisCheck() func(context.Context) error {
 	return func(ctx context.Context) error { return l.redis.Ping(ctx).Err() }
 }
 
-// Middleware limits the limited operations per client address (never ip:port: a new
-// connection is the same client). It runs before validation, so malformed requests count.
+// Middleware limits the limited operations per client network (an IPv4 address, an IPv6
+// /64 by default; never ip:port: a new connection is the same client), then over all
+// clients. It runs before validation, so malformed requests count.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	if !l.enabled {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && l.paths[r.URL.Path] {
-			key := r.URL.Path + "|" + middleware.ClientIP(r.Context()).String()
-			if l.perIP.RespondOnLimit(w, r, key) {
+			key := r.URL.Path + "|" + middleware.Network(middleware.ClientIP(r.Context()), l.v6Bits)
+			if l.perNetwork.RespondOnLimit(w, r, key) || l.global.RespondOnLimit(w, r, r.URL.Path) {
 				return
 			}
 		}
@@ -116,16 +139,16 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// StrictMiddleware limits login per normalised email, which needs the validated body:
-// spreading attempts on one account over many addresses still hits this limit.
+// StrictMiddleware limits the password checks of signed-in users per account, which needs
+// the authenticated principal and the validated body.
 func (l *Limiter) StrictMiddleware(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
-	if !l.enabled || operationID != "Login" {
+	checks, ok := passwordChecks[operationID]
+	if !l.enabled || !ok {
 		return f
 	}
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {
-		if req, ok := request.(api.LoginRequestObject); ok && req.Body != nil {
-			key := "login|" + strings.ToLower(strings.TrimSpace(string(req.Body.Email)))
-			if l.perEmail.RespondOnLimit(w, r, key) {
+		if p, ok := auth.FromContext(ctx); ok && checks(request) {
+			if l.perAccount.RespondOnLimit(w, r, "password|"+p.UserID.String()) {
 				return nil, nil // the envelope is written
 			}
 		}

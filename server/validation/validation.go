@@ -64,29 +64,40 @@ func SchemaOptions() []openapi3.SchemaValidationOption {
 type Validator struct {
 	routes map[string]*routers.Route // "METHOD /api/v1/path/{param}"
 	params map[*routers.Route]declared
-	opts   *openapi3filter.Options
-	log    *slog.Logger
+	// checked is each route as kin-openapi checks it: the same operation without its
+	// security requirements, which the validator decides first, before the body is read.
+	checked      map[*routers.Route]*routers.Route
+	authenticate openapi3filter.AuthenticationFunc
+	opts         *openapi3filter.Options
+	log          *slog.Logger
 }
 
 // New returns a validator for the operations of spec mounted under basePath. authenticate
 // is called for each security scheme of the matched operation (kin-openapi's
-// AuthenticationFunc); the *apierr.Error it returns is the answer (any other error is a
-// 401). With bodiless, bodies are not validated (see Split).
+// AuthenticationFunc), before anything else of the request is looked at: a request without
+// valid credentials costs what a 401 costs, whatever its body. The *apierr.Error it returns
+// is the answer (any other error is a 401). With bodiless, bodies are not validated (see
+// Split).
 func New(spec *openapi3.T, basePath string, authenticate openapi3filter.AuthenticationFunc, bodiless bool, log *slog.Logger) *Validator {
-	v := &Validator{routes: map[string]*routers.Route{}, params: map[*routers.Route]declared{}, log: log, opts: &openapi3filter.Options{
-		MultiError:              true,
-		AuthenticationFunc:      authenticate,
-		SchemaValidationOptions: SchemaOptions(),
-		// The handler binds the value that was validated (exact keys) instead of decoding
-		// the body again: no case-insensitive second reading can slip past the schema.
-		KeepValidatedValue: !bodiless,
-		ExcludeRequestBody: bodiless,
-	}}
+	v := &Validator{routes: map[string]*routers.Route{}, params: map[*routers.Route]declared{},
+		checked: map[*routers.Route]*routers.Route{}, authenticate: authenticate, log: log, opts: &openapi3filter.Options{
+			MultiError:              true,
+			SchemaValidationOptions: SchemaOptions(),
+			// The handler binds the value that was validated (exact keys) instead of decoding
+			// the body again: no case-insensitive second reading can slip past the schema.
+			KeepValidatedValue: !bodiless,
+			ExcludeRequestBody: bodiless,
+		}}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			route := &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
 			v.routes[method+" "+basePath+path] = route
 			v.params[route] = declaredParams(item, op)
+			unsecured := *op
+			unsecured.Security = &openapi3.SecurityRequirements{}
+			checked := *route
+			checked.Operation = &unsecured
+			v.checked[route] = &checked
 		}
 	}
 	return v
@@ -108,6 +119,11 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			params[k] = rc.URLParams.Values[i]
 		}
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
+		if err := v.checkSecurity(r.Context(), in); err != nil {
+			apierr.Write(w, r, v.log, err)
+			return
+		}
+		in.Route = v.checked[route]
 		var body []byte
 		if route.Operation.RequestBody != nil && !v.opts.ExcludeRequestBody && r.Body != nil && r.Body != http.NoBody {
 			// Read here so that the raw bytes can be checked; the validator reads them again
@@ -140,6 +156,55 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		}
 		apierr.Write(w, r, v.log, withText(err, text))
 	})
+}
+
+// checkSecurity decides the operation's security requirements (the operation's own, else the
+// document's): the first requirement whose every scheme authenticates wins; an empty one
+// lets anyone through. It never touches the body.
+func (v *Validator) checkSecurity(ctx context.Context, in *openapi3filter.RequestValidationInput) *apierr.Error {
+	route := in.Route
+	security := route.Operation.Security
+	if security == nil {
+		security = &route.Spec.Security
+	}
+	if len(*security) == 0 {
+		return nil
+	}
+	var first error
+	for _, req := range *security {
+		err := v.requirement(ctx, in, req)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	var ae *apierr.Error
+	if errors.As(first, &ae) {
+		return ae
+	}
+	return apierr.ErrUnauthorized
+}
+
+func (v *Validator) requirement(ctx context.Context, in *openapi3filter.RequestValidationInput, req openapi3.SecurityRequirement) error {
+	names := make([]string, 0, len(req))
+	for name := range req {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ref := in.Route.Spec.Components.SecuritySchemes[name]
+		if ref == nil || ref.Value == nil {
+			return fmt.Errorf("security scheme %q is not defined", name)
+		}
+		if err := v.authenticate(ctx, &openapi3filter.AuthenticationInput{
+			RequestValidationInput: in, SecuritySchemeName: name, SecurityScheme: ref.Value, Scopes: req[name],
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type errReader struct{ err error }
