@@ -2,9 +2,10 @@
 -- LockUserStorage serialises quota checks of one user until the transaction ends.
 SELECT pg_advisory_xact_lock(72612, hashtext(sqlc.arg(user_id)::text));
 
--- name: UserStorageBytes :one
--- UserStorageBytes is what the user's files take.
-SELECT coalesce(sum(size_bytes), 0)::bigint FROM files WHERE user_id = @user_id;
+-- name: StorageUsed :one
+-- StorageUsed is what the user's files and exports take together (the storage quota).
+SELECT ((SELECT coalesce(sum(f.size_bytes), 0) FROM files f WHERE f.user_id = sqlc.arg(user_id)::uuid)
+      + (SELECT coalesce(sum(e.size_bytes), 0) FROM exports e WHERE e.user_id = sqlc.arg(user_id)::uuid))::bigint;
 
 -- name: CreateFile :one
 -- CreateFile records an uploaded file.

@@ -223,13 +223,14 @@ func (q *Queries) LockUserStorage(ctx context.Context, db DBTX, userID string) e
 	return err
 }
 
-const userStorageBytes = `-- name: UserStorageBytes :one
-SELECT coalesce(sum(size_bytes), 0)::bigint FROM files WHERE user_id = $1
+const storageUsed = `-- name: StorageUsed :one
+SELECT ((SELECT coalesce(sum(f.size_bytes), 0) FROM files f WHERE f.user_id = $1::uuid)
+      + (SELECT coalesce(sum(e.size_bytes), 0) FROM exports e WHERE e.user_id = $1::uuid))::bigint
 `
 
-// UserStorageBytes is what the user's files take.
-func (q *Queries) UserStorageBytes(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error) {
-	row := db.QueryRow(ctx, userStorageBytes, userID)
+// StorageUsed is what the user's files and exports take together (the storage quota).
+func (q *Queries) StorageUsed(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error) {
+	row := db.QueryRow(ctx, storageUsed, userID)
 	var column_1 int64
 	err := row.Scan(&column_1)
 	return column_1, err

@@ -167,6 +167,8 @@ type Querier interface {
 	SessionActive(ctx context.Context, db DBTX, familyID uuid.UUID, userID uuid.UUID) (SessionActiveRow, error)
 	// SetInviteUser records who used the invitation.
 	SetInviteUser(ctx context.Context, db DBTX, usedBy *uuid.UUID, iD uuid.UUID) error
+	// StorageUsed is what the user's files and exports take together (the storage quota).
+	StorageUsed(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// TokensUsedOn is the user's tokens (prompt and completion) of one day, every model.
 	TokensUsedOn(ctx context.Context, db DBTX, userID uuid.UUID, day pgtype.Date) (int64, error)
 	// TouchAPIKey records use, at most once a minute per key (no write on every request).
@@ -184,8 +186,6 @@ type Querier interface {
 	UseInvite(ctx context.Context, db DBTX, tokenHash []byte, email *string) (Invite, error)
 	// UsePasswordReset consumes a live reset token; pgx.ErrNoRows when there is none.
 	UsePasswordReset(ctx context.Context, db DBTX, tokenHash []byte) (PasswordReset, error)
-	// UserStorageBytes is what the user's files take.
-	UserStorageBytes(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 }
 
 var _ Querier = (*Queries)(nil)

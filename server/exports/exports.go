@@ -34,13 +34,15 @@ import (
 
 // Exports implements the exports operations.
 type Exports struct {
-	DB    db.DBTX
+	DB    database.DB
 	Q     *db.Queries
 	Store storage.Store
 	// MaxMessages and MaxBytes bound what is exported at once (synchronously); a larger
 	// conversation is a 413, not a timeout.
 	MaxMessages int
 	MaxBytes    int64
+	// Quota limits what one user's files and exports take together.
+	Quota int64
 	// Timeout bounds one export: its wait for a worker and its rendering.
 	Timeout time.Duration
 	// Workers bounds the exports rendering at once in this process (each user has at most
@@ -96,6 +98,15 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 		return nil, e
 	}
 
+	// A user already at the quota gets nothing rendered; what is left bounds the render.
+	used, err := h.Q.StorageUsed(ctx, h.DB, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if used >= h.Quota {
+		return nil, overQuota(used, h.Quota, "")
+	}
+
 	format := formats[req.Body.Format]
 	id := database.NewID()
 	key := p.UserID.String() + "/" + id.String()
@@ -107,12 +118,18 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 		return nil, err
 	}
 	sum := sha256.New()
-	counter := &countingWriter{w: io.MultiWriter(blob, sum)}
+	counter := &countingWriter{w: io.MultiWriter(blob, sum), limit: h.Quota - used}
 	// The timeout is the render's: the row below is written on the request's own context,
 	// so a render that ends just in time is still stored.
 	rctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
-	if err := h.render(rctx, p.UserID, counter, req.Body.Format, conv, msgs, now); err != nil {
+	err = h.render(rctx, p.UserID, counter, req.Body.Format, conv, msgs, now)
+	if counter.over {
+		// Whatever the renderer made of the refused write, the file is incomplete.
+		blob.Abort()
+		return nil, overQuota(used, h.Quota, fmt.Sprintf("this export is more than %d bytes", counter.limit))
+	}
+	if err != nil {
 		blob.Abort()
 		var ae *apierr.Error
 		if errors.As(err, &ae) {
@@ -129,17 +146,53 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 		}
 		return nil, fmt.Errorf("render %s export: %w", req.Body.Format, err)
 	}
-	if err := blob.Commit(); err != nil {
-		return nil, err
-	}
-	row, err := h.Q.CreateExport(ctx, h.DB, db.CreateExportParams{ID: id, UserID: p.UserID, ConversationID: &conv.ID,
-		Format: string(req.Body.Format), Filename: name, ContentType: format.ctype, SizeBytes: counter.n,
-		Sha256: hex.EncodeToString(sum.Sum(nil)), StorageKey: key})
+	var row db.Export
+	committed := false
+	err = database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
+		// Serialised with the user's uploads and other exports: each sees what the
+		// others stored.
+		if err := h.Q.LockUserStorage(ctx, tx, p.UserID.String()); err != nil {
+			return err
+		}
+		used, err := h.Q.StorageUsed(ctx, tx, p.UserID)
+		if err != nil {
+			return err
+		}
+		if used+counter.n > h.Quota {
+			return overQuota(used, h.Quota, fmt.Sprintf("this export is %d bytes", counter.n))
+		}
+		row, err = h.Q.CreateExport(ctx, tx, db.CreateExportParams{ID: id, UserID: p.UserID, ConversationID: &conv.ID,
+			Format: string(req.Body.Format), Filename: name, ContentType: format.ctype, SizeBytes: counter.n,
+			Sha256: hex.EncodeToString(sum.Sum(nil)), StorageKey: key})
+		if err != nil {
+			return err
+		}
+		// The file becomes visible only with the row: a failed commit below removes it.
+		if err := blob.Commit(); err != nil {
+			return err
+		}
+		committed = true
+		return nil
+	})
 	if err != nil {
-		_ = h.Store.Delete(key)
+		if committed {
+			_ = h.Store.Delete(key)
+		} else {
+			blob.Abort()
+		}
 		return nil, err
 	}
 	return api.CreateExport201JSONResponse(toExport(row)), nil
+}
+
+// overQuota is the 429 for an export that does not fit what is left of the storage quota
+// (it frees up only when something is deleted: no Retry-After).
+func overQuota(used, quota int64, needs string) *apierr.Error {
+	msg := fmt.Sprintf("the export would exceed your storage quota: %d bytes used of %d (files and exports together)", used, quota)
+	if needs != "" {
+		msg += "; " + needs
+	}
+	return apierr.QuotaExceeded(msg+"; delete files or exports to make room", 0)
 }
 
 // errBusy answers a user's second export while the first is rendering.
@@ -245,12 +298,22 @@ func (d *detachableWriter) detach() {
 	d.mu.Unlock()
 }
 
+// countingWriter counts what is written and refuses to write more than limit bytes (what
+// is left of the storage quota), so that a render cannot fill the disk past it.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w     io.Writer
+	n     int64
+	limit int64
+	over  bool
 }
 
+var errOverQuota = errors.New("the export exceeds the storage quota")
+
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n+int64(len(p)) > c.limit {
+		c.over = true
+		return 0, errOverQuota
+	}
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -34,13 +35,18 @@ type Files struct {
 	Store storage.Store
 	// MaxUpload limits a file's own bytes (not the multipart envelope).
 	MaxUpload int64
-	// Quota limits what one user's files take together.
+	// Quota limits what one user's files and exports take together.
 	Quota int64
+	// PerUser caps one user's uploads in progress at once in this process (0: no cap).
+	PerUser int
 	// TextLimits bound reading a file's text for the model (zero: the defaults).
 	TextLimits TextLimits
 	Log        *slog.Logger
 
 	texts texts
+
+	mu        sync.Mutex
+	uploading map[uuid.UUID]int // uploads in progress per user
 }
 
 // Allowed are the types an upload may have, decided from the content.

@@ -174,8 +174,9 @@ func TestQuota(t *testing.T) {
 	}
 	r := env.Upload(token, "b.txt", bytes.Repeat([]byte("b"), 600))
 	e := r.Envelope(t)
-	if r.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(e.Message, "quota") {
-		t.Fatalf("over quota: %d %s", r.StatusCode, r.Body)
+	if r.StatusCode != http.StatusTooManyRequests || e.Code != api.ErrorBodyCodeQuotaExceeded || !strings.Contains(e.Message, "quota") ||
+		r.Header.Get("Retry-After") != "" {
+		t.Fatalf("over quota: %d %v %s", r.StatusCode, r.Header, r.Body)
 	}
 	if rows(t, env) != 1 || len(storedFiles(t, env.Config.UploadDir)) != 1 {
 		t.Error("the refused file was kept")

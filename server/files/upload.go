@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,13 +23,48 @@ import (
 	"assistant/server/database"
 )
 
+// Envelope is what an upload's multipart envelope (boundaries, part headers) may add to
+// its file: the body limit allows MAX_UPLOAD_BYTES plus this, and a declared body size is
+// held against the storage quota less this.
+const Envelope = 1 << 20
+
+type declaredSizeKey struct{}
+
+// KeepDeclaredSize is a strict middleware that keeps an upload's declared body size (its
+// Content-Length) in the context, for refusing an upload that cannot fit the storage quota
+// before reading it: the generated request object carries only the multipart reader.
+func KeepDeclaredSize(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
+	if operationID != "UploadFile" {
+		return f
+	}
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {
+		return f(context.WithValue(ctx, declaredSizeKey{}, r.ContentLength), w, r, request)
+	}
+}
+
 // UploadFile streams the part named "file" to storage: never whole in memory, its size
 // checked as it arrives, its type from its content. A failed or aborted upload leaves
-// neither bytes nor a row.
+// neither bytes nor a row. The storage quota (files and exports together) is checked
+// before the body is read (against its declared size, when it has one), while it streams
+// (it stops the moment the file crosses what is left) and, serialised per user, in the
+// transaction that records the file.
 func (h *Files) UploadFile(ctx context.Context, req api.UploadFileRequestObject) (api.UploadFileResponseObject, error) {
 	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
+	}
+	release, err := h.startUpload(p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	used, err := h.Q.StorageUsed(ctx, h.DB, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	remaining := max(h.Quota-used, 0)
+	if declared, ok := ctx.Value(declaredSizeKey{}).(int64); ok && declared-Envelope > remaining {
+		return nil, unread(overQuota(used, h.Quota, fmt.Sprintf("this upload declares %d bytes", declared)))
 	}
 	var stored *db.File
 	for {
@@ -49,7 +85,7 @@ func (h *Files) UploadFile(ctx context.Context, req api.UploadFileRequestObject)
 			h.discard(stored)
 			return nil, apierr.Validation(api.FieldError{Field: "body.file", Message: "send one file per upload"})
 		}
-		f, err := h.receive(ctx, p.UserID, part)
+		f, err := h.receive(ctx, p.UserID, part, used)
 		if err != nil {
 			return nil, err
 		}
@@ -65,6 +101,48 @@ func (h *Files) UploadFile(ctx context.Context, req api.UploadFileRequestObject)
 	defer cancel()
 	_, _ = h.extractText(wait, fileRef{ID: stored.ID, ContentType: stored.ContentType, SizeBytes: stored.SizeBytes, StorageKey: stored.StorageKey})
 	return api.UploadFile201JSONResponse(toFile(*stored)), nil
+}
+
+// startUpload counts one more upload of the user in this process, refusing one beyond
+// PerUser; release counts it done.
+func (h *Files) startUpload(userID uuid.UUID) (release func(), err error) {
+	if h.PerUser <= 0 {
+		return func() {}, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.uploading[userID] >= h.PerUser {
+		e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
+			fmt.Sprintf("you have %d uploads in progress, the most at once (UPLOADS_PER_USER); try again when one is done", h.PerUser))
+		e.RetryAfter = 2 * time.Second
+		return nil, unread(e)
+	}
+	if h.uploading == nil {
+		h.uploading = map[uuid.UUID]int{}
+	}
+	h.uploading[userID]++
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.uploading[userID]--; h.uploading[userID] <= 0 {
+			delete(h.uploading, userID)
+		}
+	}, nil
+}
+
+// overQuota is the 429 for a file that does not fit what is left of the storage quota.
+func overQuota(used, quota int64, needs string) *apierr.Error {
+	e := apierr.QuotaExceeded("the file would exceed your storage quota; delete files or exports to make room", 0)
+	e.Details = []api.FieldError{{Field: "body.file", Message: fmt.Sprintf(
+		"%d bytes used of %d (USER_STORAGE_QUOTA_BYTES, files and exports together); %s", used, quota, needs)}}
+	return e
+}
+
+// unread marks a refusal sent before the body has been read: the connection is closed after
+// the answer instead of the rest of the body being read away first.
+func unread(e *apierr.Error) *apierr.Error {
+	e.Header = http.Header{"Connection": {"close"}}
+	return e
 }
 
 // discard removes a file already stored when the rest of the request turns out bad.
@@ -94,17 +172,43 @@ func tooLarge(limit int64) *apierr.Error {
 	return e
 }
 
-func (h *Files) receive(ctx context.Context, userID uuid.UUID, p *multipart.Part) (db.File, error) {
+// receive stores one file part. used is what the user's files and exports took when the
+// upload began: the part is read only up to what is left of the quota (and MaxUpload), and
+// checked once more against the quota under the user's lock before its row is written.
+func (h *Files) receive(ctx context.Context, userID uuid.UUID, p *multipart.Part, used int64) (db.File, error) {
 	name := CleanFilename(dispositionFilename(p))
 	id := database.NewID()
 	key := storageKey(userID, id)
+	remaining := max(h.Quota-used, 0)
+
+	// A part that says its own size is held to it before a byte of it is read.
+	if cl, err := strconv.ParseInt(p.Header.Get("Content-Length"), 10, 64); err == nil && cl >= 0 {
+		if cl > h.MaxUpload {
+			return db.File{}, unread(tooLarge(h.MaxUpload))
+		}
+		if cl > remaining {
+			return db.File{}, unread(overQuota(used, h.Quota, fmt.Sprintf("this file is %d bytes", cl)))
+		}
+	}
+	// One byte more than allowed tells "exactly the limit" from "over it".
+	limit := min(h.MaxUpload, remaining)
+	in := io.LimitReader(p, limit+1)
+	over := func(size int64) error {
+		if size > h.MaxUpload {
+			return unread(tooLarge(h.MaxUpload))
+		}
+		return unread(overQuota(used, h.Quota, fmt.Sprintf("this file is more than %d bytes", size-1)))
+	}
 
 	head := make([]byte, 512)
-	n, err := io.ReadFull(p, head)
+	n, err := io.ReadFull(in, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return db.File{}, bodyError(err, h.MaxUpload)
 	}
 	head = head[:n]
+	if int64(n) > limit {
+		return db.File{}, over(int64(n))
+	}
 	ctype, ok := detectType(head, name)
 	if !ok {
 		return db.File{}, apierr.New(http.StatusUnsupportedMediaType, api.ErrorBodyCodeUnsupportedMediaType,
@@ -126,8 +230,7 @@ func (h *Files) receive(ctx context.Context, userID uuid.UUID, p *multipart.Part
 	if _, err := w.Write(head); err != nil {
 		return db.File{}, err
 	}
-	// One byte more than allowed tells "exactly the limit" from "over it".
-	rest, err := io.Copy(w, io.LimitReader(p, h.MaxUpload-int64(len(head))+1))
+	rest, err := io.Copy(w, in)
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -140,25 +243,23 @@ func (h *Files) receive(ctx context.Context, userID uuid.UUID, p *multipart.Part
 		return db.File{}, bodyError(err, h.MaxUpload)
 	}
 	size := int64(len(head)) + rest
-	if size > h.MaxUpload {
-		return db.File{}, tooLarge(h.MaxUpload)
+	if size > limit {
+		return db.File{}, over(size)
 	}
 
 	var f db.File
 	err = database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
+		// Concurrent uploads and exports of the user are serialised here: each sees what
+		// the others stored.
 		if err := h.Q.LockUserStorage(ctx, tx, userID.String()); err != nil {
 			return err
 		}
-		used, err := h.Q.UserStorageBytes(ctx, tx, userID)
+		used, err := h.Q.StorageUsed(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
 		if used+size > h.Quota {
-			e := apierr.TooLarge(h.Quota)
-			e.Message = "the file would exceed your storage quota"
-			e.Details = []api.FieldError{{Field: "body.file", Message: fmt.Sprintf(
-				"%d bytes used of %d; this file needs %d (USER_STORAGE_QUOTA_BYTES)", used, h.Quota, size)}}
-			return e
+			return overQuota(used, h.Quota, fmt.Sprintf("this file is %d bytes", size))
 		}
 		f, err = h.Q.CreateFile(ctx, tx, db.CreateFileParams{ID: id, UserID: userID, Filename: name, ContentType: ctype,
 			SizeBytes: size, Sha256: hexSum(sum.Sum(nil)), StorageKey: key})
