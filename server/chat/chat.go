@@ -24,6 +24,7 @@ import (
 	"assistant/server/files"
 	"assistant/server/generation"
 	"assistant/server/llm"
+	"assistant/server/notify"
 )
 
 // FileTexts reads the text of a user's files for the model (package files).
@@ -40,7 +41,12 @@ type Chat struct {
 	// ContextTokens is the budget for the system prompt and history sent to the model.
 	ContextTokens int
 	// PerUser caps a user's concurrent generations.
-	PerUser   int
+	PerUser int
+	// StreamsPerUser caps a user's open event streams on this process (0: no cap).
+	StreamsPerUser int
+	// Notify wakes followers of replies running on other replicas (nil: they poll).
+	Notify    *notify.Listener
+	streams   streamSlots
 	Heartbeat time.Duration
 	Log       *slog.Logger
 }

@@ -12,8 +12,10 @@ import (
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/apierr"
+	"assistant/server/auth"
 	"assistant/server/generation"
 	"assistant/server/logging"
+	"assistant/server/notify"
 	"assistant/server/sse"
 )
 
@@ -27,10 +29,12 @@ type eventStream struct {
 	follow    followFunc
 	log       *slog.Logger
 	heartbeat time.Duration
+	// release frees the user's stream slot (SSE_STREAMS_PER_USER) when the stream ends.
+	release func()
 }
 
-func (c *Chat) stream(ctx context.Context, follow followFunc) eventStream {
-	return eventStream{ctx: ctx, follow: follow, log: c.Log, heartbeat: c.Heartbeat}
+func (c *Chat) stream(ctx context.Context, release func(), follow followFunc) eventStream {
+	return eventStream{ctx: ctx, follow: follow, log: c.Log, heartbeat: c.Heartbeat, release: release}
 }
 
 func (s eventStream) VisitSendMessageStreamResponse(w http.ResponseWriter) error { return s.visit(w) }
@@ -39,6 +43,7 @@ func (s eventStream) VisitStreamMessageEventsResponse(w http.ResponseWriter) err
 }
 
 func (s eventStream) visit(w http.ResponseWriter) error {
+	defer s.release()
 	sw := sse.Start(w)
 	requestID := logging.RequestID(s.ctx)
 	emit := func(e generation.Event) error {
@@ -83,27 +88,45 @@ func (c *Chat) StreamMessageEvents(ctx context.Context, req api.StreamMessageEve
 			return nil, apierr.Validation(api.FieldError{Field: "header.Last-Event-ID", Message: "is not an event id"})
 		}
 	}
+	p, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	release, err := c.acquireStream(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
 	if run, ok := c.Generations.Lookup(m.ID); ok {
-		return c.stream(ctx, func(ctx context.Context, emit func(generation.Event) error, ping func() error) error {
+		return c.stream(ctx, release, func(ctx context.Context, emit func(generation.Event) error, ping func() error) error {
 			return run.Follow(ctx, after, c.Heartbeat, emit, ping)
 		}), nil
 	}
-	return c.stream(ctx, c.followStored(m.ID, after)), nil
+	return c.stream(ctx, release, c.followStored(m.ID, after)), nil
 }
 
 // followStored follows a reply through the database: new text at each checkpoint as one
-// delta, then the final event. For a reply that has ended, only the final event.
+// delta (the text left at the end too), then the final event. For a reply that had ended
+// already, only the final event. The row is read again when the replica running the reply
+// notifies a checkpoint or its end and, in case a notification was missed, on the
+// listener's fallback timer and after it reconnects.
 func (c *Chat) followStored(id uuid.UUID, after int64) followFunc {
 	return func(ctx context.Context, emit func(generation.Event) error, ping func() error) error {
+		// Subscribed before the first read: whatever changes after it wakes this follower.
+		sub := c.Notify.Subscribe(id, notify.Progress|notify.Done)
+		defer sub.Close()
+		fallback := time.NewTimer(c.Notify.Fallback())
+		defer fallback.Stop()
+		heartbeat := time.NewTicker(c.Heartbeat)
+		defer heartbeat.Stop()
 		sent := max(after, 0)
-		lastPing := time.Now()
 		for first := true; ; first = false {
 			m, err := c.Q.GetMessageByID(ctx, c.DB, id)
 			if err != nil {
 				return err
 			}
 			n := int64(len(m.Content))
-			if final(m.Status) {
+			ended := final(m.Status)
+			if ended && first {
 				return emit(finalEvent(m))
 			}
 			if first && after < 0 {
@@ -122,16 +145,35 @@ func (c *Chat) followStored(id uuid.UUID, after int64) followFunc {
 				}
 				sent = n
 			}
-			if time.Since(lastPing) >= c.Heartbeat {
-				if err := ping(); err != nil {
-					return err
-				}
-				lastPing = time.Now()
+			if ended {
+				// A follower that watched the reply gets its last words as a delta, as on
+				// the replica that ran it, then the end.
+				return emit(finalEvent(m))
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(500 * time.Millisecond):
+			if err := wake(ctx, sub.C, fallback, c.Notify.Fallback(), heartbeat.C, ping); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// wake waits until the row should be read again: a notification, or the fallback timer
+// when none came for a while (the timer is re-armed either way). It pings the client at
+// every heartbeat meanwhile.
+func wake(ctx context.Context, notified <-chan struct{}, fallback *time.Timer, every time.Duration, heartbeat <-chan time.Time, ping func() error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-notified:
+			fallback.Reset(every)
+			return nil
+		case <-fallback.C:
+			fallback.Reset(every)
+			return nil
+		case <-heartbeat:
+			if err := ping(); err != nil {
+				return err
 			}
 		}
 	}

@@ -12,9 +12,11 @@ import (
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/apierr"
+	"assistant/server/auth"
 	"assistant/server/database"
 	"assistant/server/generation"
 	"assistant/server/llm"
+	"assistant/server/notify"
 	"assistant/server/pagination"
 	"assistant/server/recovery"
 )
@@ -148,11 +150,22 @@ func (c *Chat) SendMessage(ctx context.Context, req api.SendMessageRequestObject
 
 // SendMessageStream stores the message and streams the reply.
 func (c *Chat) SendMessageStream(ctx context.Context, req api.SendMessageStreamRequestObject) (api.SendMessageStreamResponseObject, error) {
-	_, _, run, err := c.start(ctx, req.ConversationId, api.SendMessageRequest(*req.Body))
+	// The slot is taken before the reply starts: a stream refused must not leave a reply
+	// running that nobody asked to follow.
+	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return c.stream(ctx, func(ctx context.Context, emit func(generation.Event) error, ping func() error) error {
+	release, err := c.acquireStream(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	_, _, run, err := c.start(ctx, req.ConversationId, api.SendMessageRequest(*req.Body))
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return c.stream(ctx, release, func(ctx context.Context, emit func(generation.Event) error, ping func() error) error {
 		return run.Follow(ctx, -1, c.Heartbeat, emit, ping)
 	}), nil
 }
@@ -173,23 +186,44 @@ func (c *Chat) CancelMessage(ctx context.Context, req api.CancelMessageRequestOb
 	if local {
 		return api.CancelMessage200JSONResponse(toMessage(stored)), nil
 	}
-	// Running on another replica: ask it through the database and wait for the outcome.
-	if _, err := c.Q.RequestCancel(ctx, c.DB, m.ID); err != nil && !isNoRows(err) {
+	// Running on another replica: ask it through the database, wake it with a
+	// notification, and wait for the notification of its final state (or, should one be
+	// missed, the fallback timer).
+	done := c.Notify.Subscribe(m.ID, notify.Done)
+	defer done.Close()
+	if _, err := c.Q.RequestCancel(ctx, c.DB, m.ID); err == nil {
+		if err := notify.Send(ctx, c.DB, notify.Cancel, m.ID); err != nil {
+			c.Log.WarnContext(ctx, "notify a cancel request", slog.Any("error", err))
+		}
+	} else if !isNoRows(err) {
 		return nil, err
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	fallback := time.NewTimer(c.Notify.Fallback())
+	defer fallback.Stop()
 	for {
 		m, err = c.Q.GetMessageByID(ctx, c.DB, m.ID)
 		if err != nil {
 			return nil, err
 		}
-		if final(m.Status) || time.Now().After(deadline) {
+		if final(m.Status) {
 			return api.CancelMessage200JSONResponse(toMessage(m)), nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-deadline.C:
+			// Not stored yet: answered as it stands; the replica stores it cancelled.
+			m, err = c.Q.GetMessageByID(ctx, c.DB, m.ID)
+			if err != nil {
+				return nil, err
+			}
+			return api.CancelMessage200JSONResponse(toMessage(m)), nil
+		case <-done.C:
+			fallback.Reset(c.Notify.Fallback())
+		case <-fallback.C:
+			fallback.Reset(c.Notify.Fallback())
 		}
 	}
 }

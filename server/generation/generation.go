@@ -20,6 +20,7 @@ import (
 	"assistant/gen/db"
 	"assistant/server/llm"
 	"assistant/server/logging"
+	"assistant/server/notify"
 	"assistant/server/recovery"
 )
 
@@ -138,6 +139,9 @@ type Manager struct {
 	log      *slog.Logger
 	// checkpoint is how often a run saves its text and looks for a cancel request.
 	checkpoint time.Duration
+	// notify tells other replicas of checkpoints and final states, and wakes a run at
+	// once when another replica asks for its cancellation (nil: checkpoints only).
+	notify *notify.Listener
 
 	base     context.Context
 	stopBase context.CancelCauseFunc
@@ -153,6 +157,10 @@ func NewManager(dbtx db.DBTX, q *db.Queries, provider llm.Provider, checkpoint t
 	return &Manager{db: dbtx, q: q, provider: provider, log: log, checkpoint: checkpoint,
 		base: base, stopBase: stop, running: map[uuid.UUID]*Run{}}
 }
+
+// SetNotify makes the runs announce their checkpoints and final states through l's
+// channel and listen there for cancel requests. Call before the first Start.
+func (m *Manager) SetNotify(l *notify.Listener) { m.notify = l }
 
 // Provider is the model provider the runs use.
 func (m *Manager) Provider() llm.Provider { return m.provider }
@@ -347,6 +355,7 @@ func (m *Manager) store(r *Run, text, status, code string, res llm.Result, log *
 		msg, err = m.q.FinishMessage(ctx, m.db, p)
 		cancel()
 		if err == nil {
+			m.announce(notify.Done, r.MessageID, log)
 			return msg
 		}
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -368,6 +377,11 @@ func (m *Manager) store(r *Run, text, status, code string, res llm.Result, log *
 func (m *Manager) checkpoints(ctx context.Context, r *Run, stop <-chan struct{}, log *slog.Logger) {
 	t := time.NewTicker(m.checkpoint)
 	defer t.Stop()
+	// A cancel requested on another replica wakes the run for a checkpoint at once, which
+	// reads the request from the row.
+	cancels := m.notify.Subscribe(r.MessageID, notify.Cancel)
+	defer cancels.Close()
+	announced := -1
 	for {
 		select {
 		case <-stop:
@@ -375,6 +389,7 @@ func (m *Manager) checkpoints(ctx context.Context, r *Run, stop <-chan struct{},
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-cancels.C:
 		}
 		r.mu.Lock()
 		text := string(r.text)
@@ -390,7 +405,25 @@ func (m *Manager) checkpoints(ctx context.Context, r *Run, stop <-chan struct{},
 		}
 		if requested != nil {
 			r.cancel(ErrCancelled)
+			continue
 		}
+		if len(text) != announced {
+			announced = len(text)
+			m.announce(notify.Progress, r.MessageID, log)
+		}
+	}
+}
+
+// announce tells every replica's followers of the message to look at its row again. A
+// failure is logged; they look again on their fallback timer.
+func (m *Manager) announce(kind notify.Kind, messageID uuid.UUID, log *slog.Logger) {
+	if m.notify == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := notify.Send(ctx, m.db, kind, messageID); err != nil {
+		log.Warn("notify other replicas", slog.Any("error", err))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	specfile "assistant/api"
@@ -32,6 +33,7 @@ import (
 	"assistant/server/llm"
 	"assistant/server/logging"
 	"assistant/server/middleware"
+	"assistant/server/notify"
 	"assistant/server/ratelimit"
 	"assistant/server/storage"
 	"assistant/server/system"
@@ -74,6 +76,9 @@ type App struct {
 	files       *files.Files
 	exports     *exports.Exports
 	closers     []func() error
+
+	// Notify is the process's LISTEN connection for replies on other replicas.
+	Notify *notify.Listener
 }
 
 // ExportsRunning is the number of export renders in progress (a render whose request gave
@@ -136,11 +141,16 @@ func New(d Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One listening connection per process, besides the pool, for news of replies running
+	// on other replicas.
+	listener := notify.Start(func(ctx context.Context) (*pgx.Conn, error) {
+		return pgx.ConnectConfig(ctx, d.Pool.Config().ConnConfig)
+	}, log)
+	generations.SetNotify(listener)
 	fileHandlers := &files.Files{DB: d.Pool, Q: queries, Store: uploads, MaxUpload: cfg.MaxUploadBytes,
-		Quota: cfg.UserStorageQuotaBytes, PerUser: cfg.UploadsPerUser, Log: log}
+		Quota: cfg.UserStorageQuotaBytes, Log: log}
 	exportHandlers := &exports.Exports{DB: d.Pool, Q: queries, Store: exportStore, MaxMessages: cfg.ExportMaxMessages,
-		MaxBytes: cfg.ExportMaxBytes, Quota: cfg.UserStorageQuotaBytes, Timeout: cfg.ExportTimeout,
-		Conversation: chat.ToConversation, Message: chat.ToMessage, Log: log}
+		MaxBytes: cfg.ExportMaxBytes, Timeout: cfg.ExportTimeout, Conversation: chat.ToConversation, Message: chat.ToMessage, Log: log}
 	srv := &Server{
 		Health: &system.Health{
 			Version:  d.Version,
@@ -169,6 +179,9 @@ func New(d Deps) (*App, error) {
 			PerUser:       cfg.GenerationsPerUser,
 			Heartbeat:     cfg.SSEHeartbeat,
 			Log:           log,
+
+			StreamsPerUser: cfg.SSEStreamsPerUser,
+			Notify:         listener,
 		},
 		Files:   fileHandlers,
 		Exports: exportHandlers,
@@ -196,7 +209,7 @@ func New(d Deps) (*App, error) {
 		apierr.Write(w, r, log, methodNotAllowed(root, r))
 	})
 
-	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware, download.WithRequest, files.KeepDeclaredSize, chat.LiftWriteDeadline}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware, download.WithRequest, chat.LiftWriteDeadline}, api.StrictHTTPServerOptions{
 		// The validator has checked the body, so a decode failure here is a body the
 		// validator let through but Go cannot bind: still the client's fault.
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -218,7 +231,7 @@ func New(d Deps) (*App, error) {
 			// The multipart envelope may exceed the file's own limit by its headers.
 			r.Use(middleware.BodyLimit(func(r *http.Request) int64 {
 				if upload(r) {
-					return cfg.MaxUploadBytes + files.Envelope
+					return cfg.MaxUploadBytes + 1<<20
 				}
 				return cfg.MaxJSONBodyBytes
 			}, log))
@@ -234,8 +247,8 @@ func New(d Deps) (*App, error) {
 			})
 		})
 	})
-	return &App{Handler: root, Generations: generations, files: fileHandlers, exports: exportHandlers,
-		closers: []func() error{limiter.Close}}, nil
+	return &App{Handler: root, Generations: generations, Notify: listener, files: fileHandlers, exports: exportHandlers,
+		closers: []func() error{limiter.Close, listener.Close}}, nil
 }
 
 // bindError answers the generated wrapper's parameter binding failures. The validator has
