@@ -25,6 +25,7 @@ import (
 	"assistant/server/generation"
 	"assistant/server/llm"
 	"assistant/server/notify"
+	"assistant/server/usage"
 )
 
 // FileTexts reads the text of a user's files for the model (package files).
@@ -38,6 +39,9 @@ type Chat struct {
 	Q           *db.Queries
 	Generations *generation.Manager
 	Files       FileTexts
+	// Spending says which models may be chosen, caps each reply and records its tokens
+	// against the user's daily budget.
+	Spending *usage.Usage
 	// ContextTokens is the budget for the system prompt and history sent to the model.
 	ContextTokens int
 	// PerUser caps a user's concurrent generations.
@@ -126,9 +130,9 @@ func deriveTitle(content string) string {
 	return strings.TrimRight(cut, " ,.;:") + "…"
 }
 
-// estimateTokens is a provider-independent estimate: about four characters a token, plus
-// a few for the message's framing.
-func estimateTokens(s string) int { return utf8.RuneCountInString(s)/4 + 4 }
+// estimateTokens is llm.EstimateTokens: the context budget and the usage of replies whose
+// provider reports none use the same estimate.
+func estimateTokens(s string) int { return llm.EstimateTokens(s) }
 
 // buildRequest is the system prompt, then the newest history that fits the budget, then
 // the new message (always sent, whatever its size) preceded by the text of its files, each

@@ -54,6 +54,11 @@ func (c *Chat) CreateConversation(ctx context.Context, req api.CreateConversatio
 	if s := req.Body.SystemPrompt; s != nil && *s != "" {
 		params.SystemPrompt = s
 	}
+	if m := req.Body.Model; m != nil {
+		if err := c.Spending.CheckModel(ctx, *m, "body.model"); err != nil {
+			return nil, err
+		}
+	}
 	params.Model = req.Body.Model
 	conv, err := c.Q.CreateConversation(ctx, c.DB, params)
 	if err != nil {
@@ -90,6 +95,11 @@ func (c *Chat) UpdateConversation(ctx context.Context, req api.UpdateConversatio
 		params.SystemPrompt = s
 	}
 	if m := req.Body.Model; m != nil {
+		if *m != "" {
+			if err := c.Spending.CheckModel(ctx, *m, "body.model"); err != nil {
+				return nil, err
+			}
+		}
 		params.ClearModel = *m == ""
 		params.Model = m
 	}

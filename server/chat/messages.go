@@ -48,9 +48,12 @@ type firstEvent struct {
 	AssistantMessageID uuid.UUID   `json:"assistant_message_id"`
 }
 
-// start stores the user's message and a pending reply, in one transaction that also
-// enforces one running reply per conversation (409) and the user's cap (429), then starts
-// the reply. The user's message is committed before the provider is called.
+// start builds the model's request, admits it under the user's daily token budget (429
+// quota_exceeded, its max_tokens capped to what the budget leaves), stores the user's
+// message and a pending reply, in one transaction that also enforces one running reply
+// per conversation (409) and the user's cap (429), then starts the reply. Nothing is
+// stored for a message that is refused. The user's message is committed before the
+// provider is called.
 func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessageRequest) (db.Message, db.Message, *generation.Run, error) {
 	content := body.Content
 	conv, p, err := c.conversation(ctx, convID)
@@ -69,6 +72,26 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessage
 	model := c.Generations.Provider().DefaultModel()
 	if conv.Model != nil {
 		model = *conv.Model
+		// LLM_MODELS may have changed since the conversation chose it.
+		if err := c.Spending.CheckStoredModel(ctx, model); err != nil {
+			return db.Message{}, db.Message{}, nil, err
+		}
+	}
+	// The request is built before anything is stored (its history is what precedes the
+	// user's message, whose id is taken now), so that the budget can refuse it first.
+	userID := database.NewID()
+	var req llm.Request
+	err = recovery.Do(ctx, c.Log, "build the model's request", func() error {
+		var err error
+		req, err = c.buildRequest(ctx, conv, userID, content, docs, model)
+		return err
+	})
+	if err != nil {
+		return db.Message{}, db.Message{}, nil, err
+	}
+	grant, err := c.Spending.Admit(ctx, p.UserID, &req)
+	if err != nil {
+		return db.Message{}, db.Message{}, nil, err
 	}
 	var user, assistant db.Message
 	err = database.WithTx(ctx, c.DB, func(tx pgx.Tx) error {
@@ -86,7 +109,7 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessage
 			return e
 		}
 		user, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{
-			ID: database.NewID(), ConversationID: conv.ID, Role: "user", Content: content, Status: "complete", FileIds: fileIDs})
+			ID: userID, ConversationID: conv.ID, Role: "user", Content: content, Status: "complete", FileIds: fileIDs})
 		if err != nil {
 			return err
 		}
@@ -101,27 +124,12 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessage
 		return c.Q.TouchConversation(ctx, tx, deriveTitle(content), conv.ID)
 	})
 	if err != nil {
+		grant.Release()
 		return db.Message{}, db.Message{}, nil, err
 	}
-	// The message and its pending reply are committed: the reply must start even if the
-	// client has just gone (a pending reply that never runs would block the conversation).
-	var req llm.Request
-	err = recovery.Do(ctx, c.Log, "build the model's request", func() error {
-		var err error
-		req, err = c.buildRequest(context.WithoutCancel(ctx), conv, user.ID, content, docs, model)
-		return err
-	})
-	if err != nil {
-		// The reply cannot start: it is stored as failed, so that it does not hold the
-		// conversation until the stale sweep.
-		code := "internal"
-		if _, ferr := c.Q.FinishMessage(context.WithoutCancel(ctx), c.DB, db.FinishMessageParams{
-			ID: assistant.ID, Status: "failed", ErrorCode: &code}); ferr != nil {
-			c.Log.ErrorContext(ctx, "store a reply that could not start", slog.Any("error", ferr))
-		}
-		return db.Message{}, db.Message{}, nil, err
-	}
-	run := c.Generations.Start(ctx, assistant, req, firstEvent{UserMessage: toMessage(user), AssistantMessageID: assistant.ID})
+	// The message and its pending reply are committed: the reply starts even if the client
+	// has just gone (a pending reply that never runs would block the conversation).
+	run := c.Generations.Start(ctx, assistant, req, firstEvent{UserMessage: toMessage(user), AssistantMessageID: assistant.ID}, grant.Record)
 	return user, assistant, run, nil
 }
 

@@ -9,10 +9,11 @@ import (
 	"assistant/server/apierr"
 )
 
-// ListModels lists what the provider offers.
+// ListModels lists the models users may choose: LLM_MODELS, or what the provider offers,
+// and the default model.
 func (c *Chat) ListModels(ctx context.Context, _ api.ListModelsRequestObject) (api.ListModelsResponseObject, error) {
 	provider := c.Generations.Provider()
-	ids, err := provider.Models(ctx)
+	ids, err := c.Spending.FreshModels(ctx)
 	if err != nil {
 		c.Log.ErrorContext(ctx, "list models", slog.Any("error", err))
 		return nil, apierr.New(http.StatusBadGateway, api.ErrorBodyCodeUpstreamError, "the AI provider could not list its models")

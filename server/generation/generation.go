@@ -75,6 +75,23 @@ type Run struct {
 	changed chan struct{} // closed and replaced at every new event
 	final   *db.Message
 	done    chan struct{} // closed once the final state is stored and published
+	meter   Meter         // told how the reply ended, once; nil after
+}
+
+// Meter is told, once, how a reply ended: its text, what the provider reported, and
+// whether it failed. Package usage records the reply's tokens with it.
+type Meter func(text string, res llm.Result, failed bool)
+
+// spend tells the run's meter how it ended, the first time only. A panic in the meter is
+// logged and does not touch the reply.
+func (m *Manager) spend(r *Run, text string, res llm.Result, failed bool) {
+	r.mu.Lock()
+	meter := r.meter
+	r.meter = nil
+	r.mu.Unlock()
+	if meter != nil {
+		_ = recovery.Do(context.Background(), m.log, "record a reply's usage", func() error { meter(text, res, failed); return nil })
+	}
 }
 
 func (r *Run) publish(e Event) {
@@ -175,13 +192,14 @@ func (m *Manager) Lookup(messageID uuid.UUID) (*Run, bool) {
 
 // Start runs the reply for the assistant message (already stored as pending). first is the
 // message event's payload. The run outlives the request that starts it; reqCtx gives only
-// its request and user ids to the run's log lines.
-func (m *Manager) Start(reqCtx context.Context, assistant db.Message, req llm.Request, first any) *Run {
+// its request and user ids to the run's log lines. meter, when not nil, is told how the
+// reply ended once its final state is stored (before the final event is published).
+func (m *Manager) Start(reqCtx context.Context, assistant db.Message, req llm.Request, first any, meter Meter) *Run {
 	base := logging.WithRequestID(m.base, logging.RequestID(reqCtx))
 	logging.SetUserID(base, logging.UserID(reqCtx))
 	ctx, cancel := context.WithCancelCause(base)
 	r := &Run{MessageID: assistant.ID, ConversationID: assistant.ConversationID, cancel: cancel,
-		changed: make(chan struct{}), done: make(chan struct{})}
+		changed: make(chan struct{}), done: make(chan struct{}), meter: meter}
 	r.events = append(r.events, Event{ID: 0, Name: EventMessage, Data: first})
 	m.mu.Lock()
 	m.running[r.MessageID] = r
@@ -284,6 +302,7 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 	text := string(r.text)
 	r.mu.Unlock()
 	final := m.store(r, text, status, code, res, log)
+	m.spend(r, text, res, status == "failed")
 
 	n := int64(len(text)) + 1
 	r.mu.Lock()
@@ -318,6 +337,7 @@ func (m *Manager) abandon(r *Run) {
 		r.final = &final
 		r.mu.Unlock()
 	}
+	m.spend(r, text, llm.Result{}, true)
 	r.publish(Event{ID: int64(len(text)) + 1, Name: EventError, Data: Failure{Code: "internal", Message: "the reply failed; the partial reply is stored"}})
 }
 

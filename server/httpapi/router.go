@@ -186,8 +186,9 @@ func New(d Deps) (*App, error) {
 		Files:   fileHandlers,
 		Exports: exportHandlers,
 		Admin:   &admin.Admin{},
-		Usage:   &usage.Usage{},
+		Usage:   &usage.Usage{DB: d.Pool, Q: queries, Provider: provider, Models: cfg.LLMModels, MaxTokens: cfg.LLMMaxTokens, DailyBudget: cfg.UserDailyTokenBudget, Log: log},
 	}
+	srv.Chat.Spending = srv.Usage // replies' models, caps and budget
 
 	root := chi.NewRouter()
 	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log, logging.NewAccess(d.LogWriter, cfg.LogLevel)),

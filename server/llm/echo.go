@@ -31,6 +31,12 @@ func (e Echo) Stream(ctx context.Context, req Request, onDelta func(string) erro
 	}
 	reply := EchoReply(last)
 	words := strings.SplitAfter(reply, " ")
+	// A word is a token here (as its usage says), so MaxTokens cuts the reply after that
+	// many words, finishing with "length" as an OpenAI-compatible provider does.
+	finish := "stop"
+	if req.MaxTokens > 0 && len(words) > req.MaxTokens {
+		words, finish = words[:req.MaxTokens], "length"
+	}
 	for i, w := range words {
 		if i > 0 && e.Delay > 0 {
 			t := time.NewTimer(e.Delay)
@@ -52,7 +58,7 @@ func (e Echo) Stream(ctx context.Context, req Request, onDelta func(string) erro
 	for _, m := range req.Messages {
 		prompt += len(strings.Fields(m.Content))
 	}
-	return Result{FinishReason: "stop", Usage: &Usage{PromptTokens: prompt, CompletionTokens: len(words)}}, nil
+	return Result{FinishReason: finish, Usage: &Usage{PromptTokens: prompt, CompletionTokens: len(words)}}, nil
 }
 
 func (Echo) Models(context.Context) ([]string, error) { return []string{EchoModel}, nil }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Roles of the messages sent to the model.
@@ -26,6 +27,22 @@ type Message struct {
 type Request struct {
 	Model    string
 	Messages []Message
+	// MaxTokens caps the reply's completion tokens (0: the provider's own limit).
+	MaxTokens int
+}
+
+// EstimateTokens is a provider-independent estimate of a message's tokens: about four
+// characters a token, plus a few for the message's framing. It budgets the context sent to
+// the model and stands in for the usage of replies whose provider reports none.
+func EstimateTokens(s string) int { return utf8.RuneCountInString(s)/4 + 4 }
+
+// EstimatePrompt is the estimate of a request's prompt tokens.
+func EstimatePrompt(req Request) int {
+	n := 0
+	for _, m := range req.Messages {
+		n += EstimateTokens(m.Content)
+	}
+	return n
 }
 
 // Usage is the token count, when the provider reports it.

@@ -76,8 +76,11 @@ func (o *OpenAI) Stream(ctx context.Context, req Request, onDelta func(string) e
 	}()
 
 	stream, err := o.client.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{
-		Model:         model,
-		Messages:      msgs,
+		Model:    model,
+		Messages: msgs,
+		// max_tokens, not max_completion_tokens: the one every OpenAI-compatible server
+		// (Ollama, vLLM, llama.cpp, LM Studio) understands.
+		MaxTokens:     req.MaxTokens,
 		Stream:        true,
 		StreamOptions: &openai.StreamOptions{IncludeUsage: true},
 	})

@@ -3,6 +3,7 @@
 package fakeopenai
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,6 +34,11 @@ type Behavior struct {
 	Step chan struct{}
 	// Delay is slept before each chunk after the first.
 	Delay time.Duration
+	// NoUsage leaves out the usage chunk, as providers that do not report usage do.
+	NoUsage bool
+	// PromptTokens and CompletionTokens are the usage reported (7 and 3 when zero; the
+	// completion at most the max_tokens asked for).
+	PromptTokens, CompletionTokens int
 }
 
 // Request is what the fake received.
@@ -43,6 +49,12 @@ type Request struct {
 		Content string `json:"content"`
 	} `json:"messages"`
 	Stream bool `json:"stream"`
+	// MaxTokens is the max_tokens sent (nil when absent). Each chunk counts as a token: a
+	// stream longer than max_tokens is cut there and finishes with "length".
+	MaxTokens     *int `json:"max_tokens"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
 }
 
 // Server is the fake provider.
@@ -174,6 +186,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	gone := func() { s.cancelled.Add(1) }
 
+	finish := "stop"
+	if req.MaxTokens != nil && *req.MaxTokens >= 0 && len(b.Chunks) > *req.MaxTokens {
+		b.Chunks, finish = b.Chunks[:*req.MaxTokens], "length"
+	}
 	for i, c := range b.Chunks {
 		if i > 0 && !wait() {
 			gone()
@@ -206,8 +222,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		gone()
 		return
 	}
-	send(chunk("", "stop"))
-	send(`{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1,"model":"fake-model","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`)
+	send(chunk("", finish))
+	if !b.NoUsage && req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		prompt, completion := cmp.Or(b.PromptTokens, 7), cmp.Or(b.CompletionTokens, 3)
+		if req.MaxTokens != nil {
+			completion = min(completion, *req.MaxTokens)
+		}
+		send(fmt.Sprintf(`{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1,"model":"fake-model","choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`,
+			prompt, completion, prompt+completion))
+	}
 	send("[DONE]")
 	s.completed.Add(1)
 }
