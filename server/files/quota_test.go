@@ -92,7 +92,12 @@ func (u *streamedUpload) finish(t *testing.T, env *apitest.Env) *apitest.Respons
 // answer waits for the answer, checked against the spec, without ending the body.
 func (u *streamedUpload) answer(t *testing.T, env *apitest.Env) *apitest.Response {
 	t.Helper()
-	res := <-u.done
+	var res uploadResult
+	select {
+	case res = <-u.done:
+	case <-time.After(time.Minute): // only so that a server that never answers fails the test
+		t.Fatal("no answer to the upload")
+	}
 	if res.err != nil {
 		t.Fatalf("upload: %v", res.err)
 	}
@@ -250,5 +255,37 @@ func TestUploadsPerUserAreCapped(t *testing.T) {
 	}
 	if rows(t, env) != 4 {
 		t.Errorf("%d rows, want 4", rows(t, env))
+	}
+}
+
+// An export made while an upload streams counts when the upload is recorded: the upload
+// fitted when it began, but not any more, so it is refused and leaves nothing.
+func TestUploadCountsAnExportMadeWhileItStreamed(t *testing.T) {
+	t.Parallel()
+	const quota = 3000
+	env, token := setup(t, func(c *config.Config) { c.MaxUploadBytes = quota; c.UserStorageQuotaBytes = quota })
+	var conv api.Conversation
+	env.As(token, http.MethodPost, "/api/v1/conversations", map[string]any{"title": "notes"}).JSON(t, &conv)
+	export := func() int64 {
+		t.Helper()
+		r := env.As(token, http.MethodPost, "/api/v1/conversations/"+conv.Id.String()+"/exports", map[string]any{"format": "markdown"})
+		var e api.Export
+		r.JSON(t, &e)
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("export: %d %s", r.StatusCode, r.Body)
+		}
+		return e.SizeBytes
+	}
+	size := export()
+
+	u := startUpload(t, env, token, fileHeader("u.txt"), 0)
+	u.send(t, int(quota-2*size+1)) // fits beside one export, not two
+	waitFor(t, "the upload to stream", func() bool { return len(storedFiles(t, env.Config.UploadDir)) == 1 })
+	if again := export(); again != size {
+		t.Fatalf("the second export is %d bytes, the first %d", again, size)
+	}
+	wantQuotaExceeded(t, "an upload that an export overtook", u.finish(t, env))
+	if got := storedFiles(t, env.Config.UploadDir); len(got) != 0 || rows(t, env) != 0 {
+		t.Fatalf("after the refused upload: disk %v, %d rows", got, rows(t, env))
 	}
 }
