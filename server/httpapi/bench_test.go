@@ -17,7 +17,8 @@ import (
 
 // BenchmarkRouter is the whole in-process cost of a request through the real handler (no
 // network): an authenticated GET without database work, and a validated JSON POST that
-// writes a row.
+// writes a row; and what a request with a bad token costs, with an empty body and with an
+// 800 KB one (the same: credentials are decided before the body is read).
 func BenchmarkRouter(b *testing.B) {
 	pool, url := pgtest.New(b)
 	cfg := apitest.Config()
@@ -40,6 +41,7 @@ func BenchmarkRouter(b *testing.B) {
 	if token == "" {
 		b.Fatalf("register: %d %s", rec.Code, rec.Body)
 	}
+	large := `{"title":"Trip","system_prompt":"` + strings.Repeat("Be brief. ", 80_000) + `"}`
 	for _, c := range []struct {
 		name, method, path, body string
 		status                   int
@@ -47,12 +49,18 @@ func BenchmarkRouter(b *testing.B) {
 		{"GET_models", "GET", "/api/v1/models", "", 200},
 		{"POST_conversations", "POST", "/api/v1/conversations", `{"title":"Trip","system_prompt":"Be brief.","model":"echo"}`, 201},
 		{"POST_conversations_invalid", "POST", "/api/v1/conversations", `{"title":"","owner":"eve","model":5}`, 422},
+		{"POST_401_empty_body", "POST", "/api/v1/conversations", `{}`, 401},
+		{"POST_401_800KB_body", "POST", "/api/v1/conversations", large, 401},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
-				req.Header.Set("Authorization", "Bearer "+token)
+				if c.status == http.StatusUnauthorized {
+					req.Header.Set("Authorization", "Bearer not-a-valid-token")
+				} else {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
 				if c.body != "" {
 					req.Header.Set("Content-Type", "application/json")
 				}
