@@ -314,3 +314,43 @@ func quotaExceeded(t *testing.T, r *apitest.Response) {
 		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
 	}
 }
+
+// Replies running at once share the budget: a running reply holds its prompt and its
+// max_tokens until it ends, so a second one is refused (with a short Retry-After) while the
+// first holds the rest, and gets what the first did not use once it has ended.
+func TestDailyBudgetWithRunningReplies(t *testing.T) {
+	t.Parallel()
+	const budget = 30
+	f := setup(t, func(c *configT) { c.UserDailyTokenBudget = budget })
+	step := make(chan struct{})
+	f.fake.Set(fakeopenai.Behavior{Chunks: []string{"Hello", ", world", "!"}, Step: step})
+	s := f.stream("hi")
+	s.MustNext(t) // the message event
+	s.MustNext(t) // the first delta: the reply runs, holding 30 of 30
+	if req := f.fake.Requests()[0]; req.MaxTokens == nil || *req.MaxTokens != budget-int(estimate(req)) {
+		t.Fatalf("max_tokens %v", req.MaxTokens)
+	}
+
+	second := f.newConversation(f.token, map[string]any{})
+	path := "/api/v1/conversations/" + second.Id.String() + "/messages"
+	r := f.call(http.MethodPost, path, map[string]any{"content": "hi"})
+	quotaExceeded(t, r)
+	if r.Header.Get("Retry-After") != "5" || !strings.Contains(r.Envelope(t).Message, "being generated") {
+		t.Fatalf("refused while the first reply holds the budget: %s %s", r.Header.Get("Retry-After"), r.Body)
+	}
+
+	for range 3 {
+		step <- struct{}{}
+	}
+	if evs := s.Rest(t); len(evs) == 0 || evs[len(evs)-1].Name != "done" {
+		t.Fatalf("the first reply: %+v", evs)
+	}
+	// It used 7 + 3: the second reply gets what is left after its prompt.
+	f.fake.Set(fakeopenai.Behavior{Chunks: []string{"ok"}})
+	if r := f.call(http.MethodPost, path, map[string]any{"content": "hi"}); r.StatusCode != http.StatusCreated {
+		t.Fatalf("second send: %d %s", r.StatusCode, r.Body)
+	}
+	if req := f.fake.Requests()[1]; req.MaxTokens == nil || *req.MaxTokens != budget-10-int(estimate(req)) {
+		t.Fatalf("max_tokens %v", req.MaxTokens)
+	}
+}

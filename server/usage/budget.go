@@ -13,6 +13,10 @@ import (
 	"assistant/server/llm"
 )
 
+// heldRetry is the Retry-After of a refusal because running replies hold the rest of the
+// budget: they may end at any moment.
+const heldRetry = 5 * time.Second
+
 // Grant is a reply admitted under the budget: its max_tokens, and what this process holds
 // for it until its usage is recorded.
 type Grant struct {
@@ -52,16 +56,23 @@ func (u *Usage) Admit(ctx context.Context, userID uuid.UUID, req *llm.Request) (
 			u.mu.Unlock()
 			continue
 		}
-		left := u.DailyBudget - used - u.reserved[userID]
+		held := u.reserved[userID]
+		left := u.DailyBudget - used - held
 		forReply := left - int64(g.prompt)
 		if forReply <= 0 {
 			u.mu.Unlock()
 			resets := nextMidnight(now).Sub(now)
-			if left <= 0 {
+			switch {
+			case used >= u.DailyBudget:
 				return nil, apierr.QuotaExceeded("the daily token budget is used up; it starts again at midnight UTC", resets)
+			case held > 0 && u.DailyBudget-used-int64(g.prompt) > 0:
+				// What is left is held by replies still being generated: what they do not
+				// use comes back when they end.
+				return nil, apierr.QuotaExceeded(
+					"the rest of the daily token budget is held by the replies being generated; try again when they have finished", heldRetry)
 			}
 			return nil, apierr.QuotaExceeded(fmt.Sprintf(
-				"the daily token budget has about %d tokens left, not enough for this message and a reply; it starts again at midnight UTC", left), resets)
+				"the daily token budget has about %d tokens left, not enough for this message and a reply; it starts again at midnight UTC", max(left, 0)), resets)
 		}
 		if req.MaxTokens <= 0 || int64(req.MaxTokens) > forReply {
 			req.MaxTokens = int(forReply)
