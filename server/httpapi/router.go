@@ -148,9 +148,10 @@ func New(d Deps) (*App, error) {
 	}, log)
 	generations.SetNotify(listener)
 	fileHandlers := &files.Files{DB: d.Pool, Q: queries, Store: uploads, MaxUpload: cfg.MaxUploadBytes,
-		Quota: cfg.UserStorageQuotaBytes, Log: log}
+		Quota: cfg.UserStorageQuotaBytes, PerUser: cfg.UploadsPerUser, Log: log}
 	exportHandlers := &exports.Exports{DB: d.Pool, Q: queries, Store: exportStore, MaxMessages: cfg.ExportMaxMessages,
-		MaxBytes: cfg.ExportMaxBytes, Timeout: cfg.ExportTimeout, Conversation: chat.ToConversation, Message: chat.ToMessage, Log: log}
+		MaxBytes: cfg.ExportMaxBytes, Quota: cfg.UserStorageQuotaBytes, Timeout: cfg.ExportTimeout,
+		Conversation: chat.ToConversation, Message: chat.ToMessage, Log: log}
 	srv := &Server{
 		Health: &system.Health{
 			Version:  d.Version,
@@ -210,7 +211,7 @@ func New(d Deps) (*App, error) {
 		apierr.Write(w, r, log, methodNotAllowed(root, r))
 	})
 
-	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware, download.WithRequest, chat.LiftWriteDeadline}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(srv, []api.StrictMiddlewareFunc{limiter.StrictMiddleware, download.WithRequest, files.KeepDeclaredSize, chat.LiftWriteDeadline}, api.StrictHTTPServerOptions{
 		// The validator has checked the body, so a decode failure here is a body the
 		// validator let through but Go cannot bind: still the client's fault.
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -232,7 +233,7 @@ func New(d Deps) (*App, error) {
 			// The multipart envelope may exceed the file's own limit by its headers.
 			r.Use(middleware.BodyLimit(func(r *http.Request) int64 {
 				if upload(r) {
-					return cfg.MaxUploadBytes + 1<<20
+					return cfg.MaxUploadBytes + files.Envelope
 				}
 				return cfg.MaxJSONBodyBytes
 			}, log))
