@@ -139,6 +139,12 @@ type Config struct {
 	ExportTimeout     time.Duration
 }
 
+// Retired are settings that are no longer read, with what replaced them: a deployment that
+// still sets one is told, rather than silently getting a different behaviour.
+var Retired = map[string]string{
+	"REGISTRATION_ENABLED": "use REGISTRATION_MODE (open, invite or closed)",
+}
+
 // Getenv is os.Getenv's shape; tests pass a map-backed one.
 type Getenv func(string) string
 
@@ -168,8 +174,10 @@ func Load(getenv Getenv) (Config, error) {
 	c.JWTSecret, c.JWTSecretRandom = p.secret("JWT_SECRET", prod)
 	c.AccessTokenTTL = p.duration("ACCESS_TOKEN_TTL", 15*time.Minute)
 	c.RefreshTokenTTL = p.duration("REFRESH_TOKEN_TTL", 30*24*time.Hour)
-	if _, ok := p.raw("REGISTRATION_ENABLED"); ok {
-		p.fail("REGISTRATION_ENABLED", "is replaced by REGISTRATION_MODE (open, invite or closed)")
+	for name, instead := range Retired {
+		if _, ok := p.raw(name); ok {
+			p.fail(name, "is no longer read: "+instead)
+		}
 	}
 	c.RegistrationMode = p.oneOf("REGISTRATION_MODE", map[bool]string{false: "open", true: "invite"}[prod], "open", "invite", "closed")
 	c.SessionMaxAge = p.duration("SESSION_MAX_AGE", 90*24*time.Hour)

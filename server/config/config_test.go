@@ -34,6 +34,16 @@ func TestDefaultsDependOnEnvironment(t *testing.T) {
 	if prod.DocsEnabled {
 		t.Error("docs are on by default in production")
 	}
+	if dev.RegistrationMode != "open" || prod.RegistrationMode != "invite" {
+		t.Errorf("registration mode: %q in development, %q in production", dev.RegistrationMode, prod.RegistrationMode)
+	}
+	if prod.APIKeyDefaultTTL != 90*24*time.Hour || prod.APIKeyMaxTTL != 365*24*time.Hour || prod.SessionMaxAge != 90*24*time.Hour {
+		t.Errorf("key and session lifetimes: %v %v %v", prod.APIKeyDefaultTTL, prod.APIKeyMaxTTL, prod.SessionMaxAge)
+	}
+	_, err = config.Load(env(map[string]string{"DATABASE_URL": "postgres://u@localhost/db", "REGISTRATION_ENABLED": "false"}))
+	if err == nil || !strings.Contains(err.Error(), "REGISTRATION_MODE") {
+		t.Errorf("a retired REGISTRATION_ENABLED: %v", err)
+	}
 	on, _ := config.Load(env(map[string]string{
 		"APP_ENV": "production", "DATABASE_URL": "postgres://u:p@db/assistant", "JWT_SECRET": goodSecret, "DOCS_ENABLED": "true", "LLM_ALLOW_ECHO": "true",
 	}))

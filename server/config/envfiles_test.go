@@ -17,7 +17,9 @@ func settings() []string {
 	_, _ = config.Load(func(k string) string { seen[k] = true; return "" })
 	var out []string
 	for k := range seen {
-		out = append(out, k)
+		if _, retired := config.Retired[k]; !retired {
+			out = append(out, k)
+		}
 	}
 	sort.Strings(out)
 	return out
