@@ -22,6 +22,8 @@ type Querier interface {
 	// CheckpointMessage saves the partial text of a running generation and reports whether a
 	// cancel was requested.
 	CheckpointMessage(ctx context.Context, db DBTX, content string, iD uuid.UUID) (*time.Time, error)
+	// ClearLoginAttempts ends the email's back-off (a successful login).
+	ClearLoginAttempts(ctx context.Context, db DBTX, email string) error
 	// ConversationForExport is every message of a conversation, oldest first, up to a limit
 	// (the caller asks for one more than it accepts, to detect a conversation too large).
 	ConversationForExport(ctx context.Context, db DBTX, conversationID uuid.UUID, maxMessages int32) ([]Message, error)
@@ -65,6 +67,8 @@ type Querier interface {
 	DeleteInvite(ctx context.Context, db DBTX, id uuid.UUID) (int64, error)
 	// DeleteStaleInvites removes invitations a day after they expired or were used.
 	DeleteStaleInvites(ctx context.Context, db DBTX) (int64, error)
+	// DeleteStaleLoginAttempts forgets failures older than a day.
+	DeleteStaleLoginAttempts(ctx context.Context, db DBTX) (int64, error)
 	// DeleteUser deletes the user; their tokens, keys and content go with them (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, db DBTX, id uuid.UUID) (int64, error)
 	// DeleteUserAPIKeys deletes every key of the user (a password reset).
@@ -93,6 +97,8 @@ type Querier interface {
 	// GetFilesWithText returns those of the ids that are the user's files, with their text
 	// when it has been extracted (extracted is false for files not read yet).
 	GetFilesWithText(ctx context.Context, db DBTX, userID uuid.UUID, ids []uuid.UUID) ([]GetFilesWithTextRow, error)
+	// GetLoginAttempts is the email's failed logins since its last success; pgx.ErrNoRows for none.
+	GetLoginAttempts(ctx context.Context, db DBTX, email string) (LoginAttempt, error)
 	// GetMessage returns a message of the user's conversation, or pgx.ErrNoRows.
 	GetMessage(ctx context.Context, db DBTX, arg GetMessageParams) (Message, error)
 	// GetMessageByID reads a message without an ownership check (for the generation itself).
@@ -137,9 +143,9 @@ type Querier interface {
 	LockUserGenerations(ctx context.Context, db DBTX, userID string) error
 	// LockUserStorage serialises quota checks of one user until the transaction ends.
 	LockUserStorage(ctx context.Context, db DBTX, userID string) error
-	// LoginFailed counts a failed login against the account and answers the new count.
-	LoginFailed(ctx context.Context, db DBTX, id uuid.UUID) (int32, error)
-	// LoginSucceeded clears the back-off and remembers the network the owner signs in from.
+	// LoginFailed counts a failed login for the email and answers the new count.
+	LoginFailed(ctx context.Context, db DBTX, email string) (int32, error)
+	// LoginSucceeded remembers the network the owner signs in from.
 	LoginSucceeded(ctx context.Context, db DBTX, net *string, iD uuid.UUID) error
 	// MarkRefreshTokenRotated uses the token up.
 	MarkRefreshTokenRotated(ctx context.Context, db DBTX, id uuid.UUID) error
@@ -151,7 +157,7 @@ type Querier interface {
 	RecentMessages(ctx context.Context, db DBTX, arg RecentMessagesParams) ([]RecentMessagesRow, error)
 	// RequestCancel marks a running generation for cancellation (for the replica running it).
 	RequestCancel(ctx context.Context, db DBTX, id uuid.UUID) (Message, error)
-	// ResetLoginFailures clears the back-off (a new password was set).
+	// ResetLoginFailures clears the login back-off of the user's email (a new password was set).
 	ResetLoginFailures(ctx context.Context, db DBTX, id uuid.UUID) error
 	// RevokeOtherRefreshFamilies ends every session of the user but the one given.
 	RevokeOtherRefreshFamilies(ctx context.Context, db DBTX, userID uuid.UUID, keepFamilyID uuid.UUID) (int64, error)

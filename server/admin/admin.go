@@ -1,38 +1,67 @@
 // Package admin implements the operator's operations: accounts (list, disable, role,
 // delete, password-reset links) and invitations. Only admins reach them (the spec's
-// x-role on each operation, enforced by the authenticator).
+// x-role on each operation, enforced by the authenticator), so the handlers do not check
+// the role again.
 package admin
 
 import (
-	"context"
 	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"assistant/gen/api"
+	"assistant/gen/db"
+	"assistant/server/accounts"
+	"assistant/server/database"
 )
 
-var errTODO = errors.New("not implemented")
+// Prefixes of the opaque secrets this package issues (only their hashes are stored).
+const (
+	InvitePrefix        = "inv_"
+	PasswordResetPrefix = "pr_"
+)
 
 // Admin implements the admin operations of the strict server.
-type Admin struct{}
+type Admin struct {
+	DB database.DB
+	Q  *db.Queries
+	// InviteTTL is an invitation's lifetime when the admin names none; ResetTTL a
+	// password-reset token's.
+	InviteTTL time.Duration
+	ResetTTL  time.Duration
+	// OnDelete removes what a deleted account owns on disk (as DELETE /users/me does).
+	OnDelete []accounts.DeleteHook
+	Log      *slog.Logger
+}
 
-func (h *Admin) AdminListUsers(ctx context.Context, req api.AdminListUsersRequestObject) (api.AdminListUsersResponseObject, error) {
-	return nil, errTODO
+func toUser(u db.User) api.User {
+	return api.User{
+		Id:          u.ID,
+		Email:       api.Email(u.Email),
+		DisplayName: u.DisplayName,
+		Role:        api.UserRole(u.Role),
+		Disabled:    u.DisabledAt != nil,
+		CreatedAt:   u.CreatedAt,
+	}
 }
-func (h *Admin) AdminUpdateUser(ctx context.Context, req api.AdminUpdateUserRequestObject) (api.AdminUpdateUserResponseObject, error) {
-	return nil, errTODO
+
+// normalizeEmail is the stored form of an email (as accounts stores it).
+func normalizeEmail(e api.Email) string {
+	return strings.ToLower(strings.TrimSpace(string(e)))
 }
-func (h *Admin) AdminDeleteUser(ctx context.Context, req api.AdminDeleteUserRequestObject) (api.AdminDeleteUserResponseObject, error) {
-	return nil, errTODO
+
+// likeContains is the ILIKE pattern matching q anywhere: its metacharacters (% _ and the
+// escape character \) match only themselves.
+func likeContains(q string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(q) + "%"
 }
-func (h *Admin) AdminCreatePasswordReset(ctx context.Context, req api.AdminCreatePasswordResetRequestObject) (api.AdminCreatePasswordResetResponseObject, error) {
-	return nil, errTODO
-}
-func (h *Admin) AdminListInvites(ctx context.Context, req api.AdminListInvitesRequestObject) (api.AdminListInvitesResponseObject, error) {
-	return nil, errTODO
-}
-func (h *Admin) AdminCreateInvite(ctx context.Context, req api.AdminCreateInviteRequestObject) (api.AdminCreateInviteResponseObject, error) {
-	return nil, errTODO
-}
-func (h *Admin) AdminDeleteInvite(ctx context.Context, req api.AdminDeleteInviteRequestObject) (api.AdminDeleteInviteResponseObject, error) {
-	return nil, errTODO
+
+// isForeignKeyViolation reports an insert that referenced a row gone meanwhile.
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }

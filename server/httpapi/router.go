@@ -127,7 +127,8 @@ func New(d Deps) (*App, error) {
 	}
 	queries := db.New()
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.AccessTokenTTL)
-	authenticator := &auth.Authenticator{Tokens: tokens, DB: d.Pool, Q: queries, Log: log}
+	sessions := auth.NewSessionCache(100_000)
+	authenticator := &auth.Authenticator{Tokens: tokens, DB: d.Pool, Q: queries, Log: log, Sessions: sessions}
 	provider := d.Provider
 	if provider == nil {
 		provider = NewProvider(cfg)
@@ -162,14 +163,21 @@ func New(d Deps) (*App, error) {
 			Log:      log,
 		},
 		Accounts: &accounts.Accounts{
-			DB:               d.Pool,
-			Q:                queries,
-			Passwords:        auth.NewPasswords(auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time}, cfg.PasswordHashConcurrency),
-			Tokens:           tokens,
-			RefreshTTL:       cfg.RefreshTokenTTL,
-			RegistrationMode: cfg.RegistrationMode,
-			OnDelete:         []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData},
-			Log:              log,
+			DB: d.Pool,
+			Q:  queries,
+			Passwords: auth.NewPasswords(auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time}, cfg.PasswordHashConcurrency).
+				WithQueue(cfg.PasswordHashQueue),
+			Tokens:            tokens,
+			RefreshTTL:        cfg.RefreshTokenTTL,
+			RegistrationMode:  cfg.RegistrationMode,
+			SessionMaxAge:     cfg.SessionMaxAge,
+			APIKeyDefaultTTL:  cfg.APIKeyDefaultTTL,
+			APIKeyMaxTTL:      cfg.APIKeyMaxTTL,
+			NeverExpiringKeys: cfg.AppEnv != config.Production,
+			IPv6Prefix:        cfg.RateLimitIPv6Prefix,
+			Sessions:          sessions,
+			OnDelete:          []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData},
+			Log:               log,
 		},
 		Chat: &chat.Chat{
 			DB:            d.Pool,
@@ -186,7 +194,7 @@ func New(d Deps) (*App, error) {
 		},
 		Files:   fileHandlers,
 		Exports: exportHandlers,
-		Admin:   &admin.Admin{},
+		Admin:   &admin.Admin{DB: d.Pool, Q: queries, InviteTTL: cfg.InviteTTL, ResetTTL: cfg.PasswordResetTTL, OnDelete: []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData}, Log: log},
 		Usage:   &usage.Usage{DB: d.Pool, Q: queries, Provider: provider, Models: cfg.LLMModels, MaxTokens: cfg.LLMMaxTokens, DailyBudget: cfg.UserDailyTokenBudget, Log: log},
 	}
 	srv.Chat.Spending = srv.Usage // replies' models, caps and budget
