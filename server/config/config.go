@@ -127,7 +127,7 @@ type Config struct {
 	PDFDir    string
 	// MaxUploadBytes limits an uploaded file's own bytes.
 	MaxUploadBytes int64
-	// UserStorageQuotaBytes limits what one user's files take together.
+	// UserStorageQuotaBytes limits what one user's files and exports take together.
 	UserStorageQuotaBytes int64
 	// UploadsPerUser caps a user's concurrent uploads.
 	UploadsPerUser int
