@@ -1,4 +1,4 @@
-// Command assistant is the whole service: serve, migrate, healthcheck and version.
+// Command assistant is the whole service: serve, migrate, healthcheck, users and version.
 package main
 
 import (
@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"assistant/gen/db"
+	"assistant/server/accounts"
 	"assistant/server/config"
 	"assistant/server/database"
 	"assistant/server/generation"
@@ -37,6 +39,8 @@ commands:
   serve        serve the API (configured by the environment; see .env.example)
   migrate      apply database migrations to DATABASE_URL, then exit
   healthcheck  exit 0 when GET /api/v1/health answers 200, 1 otherwise [--url URL]
+  users        users create --email EMAIL [--admin] [--display-name NAME]: create an
+               account (the password is read from standard input), print its id
   version      print the version
 `
 
@@ -75,6 +79,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return runMigrate(ctx, args[1:], getenv, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, args[1:], getenv)
+	case "users":
+		return runUsers(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, buildVersion())
 		return nil
@@ -137,6 +143,10 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		go serveDebug(ctx, cfg.DebugAddr, log)
 	}
 	go sweepStale(ctx, app.Generations, cfg.CheckpointInterval, log)
+	recovery.Go(ctx, log, "purge expired credentials", func() error {
+		purgeCredentials(ctx, pool, time.Hour, time.Minute, log)
+		return nil
+	}, nil)
 	go func() {
 		if err := recovery.Do(ctx, log, "sweep stored files", func() error { return app.Sweep(ctx) }); err != nil && ctx.Err() == nil {
 			log.Warn("sweep stored files", slog.Any("error", err))
@@ -167,6 +177,34 @@ func sweepStale(ctx context.Context, m *generation.Manager, checkpoint time.Dura
 		})
 		if err != nil && ctx.Err() == nil {
 			log.Warn("sweep interrupted replies", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// purgeCredentials removes dead refresh tokens, invitations, reset tokens and stale login
+// failures at start and then every interval, each run bounded by timeout; a failure is
+// logged and tried again at the next run.
+func purgeCredentials(ctx context.Context, conn db.DBTX, interval, timeout time.Duration, log *slog.Logger) {
+	q := db.New()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		err := recovery.Do(ctx, log, "purge expired credentials", func() error {
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			n, err := accounts.Purge(rctx, conn, q)
+			log.Info("purged expired credentials", slog.Int64("refresh_tokens", n.RefreshTokens),
+				slog.Int64("invites", n.Invites), slog.Int64("password_resets", n.PasswordResets),
+				slog.Int64("login_attempts", n.LoginAttempts))
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			log.Warn("purge expired credentials", slog.Any("error", err))
 		}
 		select {
 		case <-ctx.Done():
