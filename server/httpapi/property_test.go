@@ -458,7 +458,8 @@ func (w *world) forget(o operation, token string, path string, body any, resp []
 			if t := decodeID(resp, "access_token"); t != "" {
 				w.token, w.refresh = t, decodeID(resp, "refresh_token")
 			} else {
-				w.refresh = ""
+				// A logout ends the session's access token too: start a new user.
+				w.refresh, w.token = "", ""
 			}
 		}
 	}
