@@ -66,3 +66,11 @@ UPDATE users SET last_login_net = @net WHERE id = @id;
 -- name: ResetLoginFailures :exec
 -- ResetLoginFailures clears the login back-off of the user's email (a new password was set).
 DELETE FROM login_attempts WHERE email = (SELECT email FROM users WHERE id = @id);
+
+-- name: LockAdmins :exec
+-- LockAdmins serialises changes to who is an enabled admin until the end of the transaction.
+SELECT pg_advisory_xact_lock(7261127003);
+
+-- name: CountActiveAdmins :one
+-- CountActiveAdmins is the number of enabled admins.
+SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL;

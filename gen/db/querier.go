@@ -27,6 +27,8 @@ type Querier interface {
 	// ConversationForExport is every message of a conversation, oldest first, up to a limit
 	// (the caller asks for one more than it accepts, to detect a conversation too large).
 	ConversationForExport(ctx context.Context, db DBTX, conversationID uuid.UUID, maxMessages int32) ([]Message, error)
+	// CountActiveAdmins is the number of enabled admins.
+	CountActiveAdmins(ctx context.Context, db DBTX) (int64, error)
 	// CountRunningGenerations counts the user's generations that are still running.
 	CountRunningGenerations(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// CreateAPIKey stores a new API key (the hash of its secret).
@@ -133,6 +135,8 @@ type Querier interface {
 	// ListUsers is one page of every account, newest first, after the cursor id if given;
 	// with q, those whose email or display name contains it (q is a LIKE pattern, escaped).
 	ListUsers(ctx context.Context, db DBTX, arg ListUsersParams) ([]User, error)
+	// LockAdmins serialises changes to who is an enabled admin until the end of the transaction.
+	LockAdmins(ctx context.Context, db DBTX) error
 	// LockRefreshFamily serialises rotation, reuse detection and logout of one session until
 	// the end of the transaction (the family's tokens are separate rows, so a row lock on the
 	// presented token alone lets a replay and a rotation of its successor interleave).

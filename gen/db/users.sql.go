@@ -46,6 +46,18 @@ func (q *Queries) AdminUpdateUser(ctx context.Context, db DBTX, arg AdminUpdateU
 	return i, err
 }
 
+const countActiveAdmins = `-- name: CountActiveAdmins :one
+SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL
+`
+
+// CountActiveAdmins is the number of enabled admins.
+func (q *Queries) CountActiveAdmins(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, countActiveAdmins)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (id, email, display_name, role, password_hash)
 VALUES (
@@ -193,6 +205,16 @@ func (q *Queries) ListUsers(ctx context.Context, db DBTX, arg ListUsersParams) (
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockAdmins = `-- name: LockAdmins :exec
+SELECT pg_advisory_xact_lock(7261127003)
+`
+
+// LockAdmins serialises changes to who is an enabled admin until the end of the transaction.
+func (q *Queries) LockAdmins(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, lockAdmins)
+	return err
 }
 
 const lockRegistration = `-- name: LockRegistration :exec

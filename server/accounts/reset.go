@@ -73,5 +73,6 @@ func (h *Accounts) ResetPassword(ctx context.Context, req api.ResetPasswordReque
 	}
 	secevent.Log(ctx, h.Log, secevent.PasswordReset, reset.UserID,
 		slog.Int64("sessions_ended", sessions), slog.Int64("api_keys_deleted", keysGone))
+	h.Sessions.ForgetUser(reset.UserID)
 	return api.ResetPassword204Response{}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/accounts"
+	"assistant/server/auth"
 	"assistant/server/database"
 )
 
@@ -34,6 +35,9 @@ type Admin struct {
 	ResetTTL  time.Duration
 	// OnDelete removes what a deleted account owns on disk (as DELETE /users/me does).
 	OnDelete []accounts.DeleteHook
+	// Sessions is the authenticator's cache of session states, told at once when an
+	// account is disabled, demoted or deleted.
+	Sessions *auth.SessionCache
 	Log      *slog.Logger
 }
 

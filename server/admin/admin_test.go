@@ -705,3 +705,35 @@ func TestAdminForbiddenForAPIKeys(t *testing.T) {
 		t.Errorf("bob was changed through an API key: %d", r.StatusCode)
 	}
 }
+
+// Two admins demoting each other at the same moment: one change wins, the other is refused,
+// and the installation keeps an enabled admin.
+func TestTheLastAdminStays(t *testing.T) {
+	t.Parallel()
+	for round := range 5 {
+		env, a := setup(t)
+		env.Register("b@example.com", pw)
+		b := mustLogin(t, env, "b@example.com", pw)
+		if r := updateUser(env, a.AccessToken, b.User.Id, map[string]any{"role": "admin"}); r.StatusCode != http.StatusOK {
+			t.Fatalf("promote: %d %s", r.StatusCode, r.Body)
+		}
+		var wg sync.WaitGroup
+		codes := make([]int, 2)
+		wg.Go(func() { codes[0] = updateUser(env, a.AccessToken, b.User.Id, map[string]any{"role": "user"}).StatusCode })
+		wg.Go(func() { codes[1] = updateUser(env, b.AccessToken, a.User.Id, map[string]any{"disabled": true}).StatusCode })
+		wg.Wait()
+		slices.Sort(codes)
+		// The loser is refused as whatever it is by then: still an admin (409, the last one),
+		// demoted (403) or disabled (401).
+		if codes[0] != http.StatusOK || (codes[1] != http.StatusConflict && codes[1] != http.StatusForbidden && codes[1] != http.StatusUnauthorized) {
+			t.Errorf("round %d: demoting each other at once: %v, want one 200 and one refusal", round, codes)
+		}
+		var admins int
+		if err := env.Pool.QueryRow(t.Context(), `SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL`).Scan(&admins); err != nil {
+			t.Fatal(err)
+		}
+		if admins != 1 {
+			t.Errorf("round %d: %d enabled admins left", round, admins)
+		}
+	}
+}

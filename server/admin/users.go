@@ -67,12 +67,18 @@ func (h *Admin) AdminUpdateUser(ctx context.Context, req api.AdminUpdateUserRequ
 		ended int64
 	)
 	err = database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
+		if err := h.Q.LockAdmins(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		u, err = h.Q.AdminUpdateUser(ctx, tx, params)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apierr.ErrNotFound
 		}
 		if err != nil {
+			return err
+		}
+		if err := h.keepAnAdmin(ctx, tx); err != nil {
 			return err
 		}
 		if b.Disabled != nil && *b.Disabled {
@@ -83,12 +89,26 @@ func (h *Admin) AdminUpdateUser(ctx context.Context, req api.AdminUpdateUserRequ
 	if err != nil {
 		return nil, err
 	}
+	h.Sessions.ForgetUser(u.ID)
 	attrs := []slog.Attr{slog.String("role", u.Role), slog.Bool("disabled", u.DisabledAt != nil)}
 	if b.Disabled != nil && *b.Disabled {
 		attrs = append(attrs, slog.Int64("sessions_ended", ended))
 	}
 	secevent.Log(ctx, h.Log, secevent.AdminUserUpdated, u.ID, attrs...)
 	return api.AdminUpdateUser200JSONResponse(toUser(u)), nil
+}
+
+// keepAnAdmin refuses a change that leaves the installation without an enabled admin (two
+// admins demoting each other at once: the second waits for the lock and is refused).
+func (h *Admin) keepAnAdmin(ctx context.Context, tx pgx.Tx) error {
+	n, err := h.Q.CountActiveAdmins(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return apierr.Conflict("the installation would have no enabled admin left")
+	}
+	return nil
 }
 
 // AdminDeleteUser deletes an account as DELETE /users/me does: its rows go with it (ON
@@ -101,13 +121,23 @@ func (h *Admin) AdminDeleteUser(ctx context.Context, req api.AdminDeleteUserRequ
 	if req.UserId == p.UserID {
 		return nil, apierr.Conflict("you cannot delete your own account here")
 	}
-	n, err := h.Q.DeleteUser(ctx, h.DB, req.UserId)
+	err = database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
+		if err := h.Q.LockAdmins(ctx, tx); err != nil {
+			return err
+		}
+		n, err := h.Q.DeleteUser(ctx, tx, req.UserId)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return apierr.ErrNotFound
+		}
+		return h.keepAnAdmin(ctx, tx)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		return nil, apierr.ErrNotFound
-	}
+	h.Sessions.ForgetUser(req.UserId)
 	for _, hook := range h.OnDelete {
 		if err := hook(ctx, req.UserId); err != nil {
 			h.Log.ErrorContext(ctx, "clean up a deleted account", slog.String("target_user_id", req.UserId.String()), slog.Any("error", err))

@@ -194,7 +194,7 @@ func New(d Deps) (*App, error) {
 		},
 		Files:   fileHandlers,
 		Exports: exportHandlers,
-		Admin:   &admin.Admin{DB: d.Pool, Q: queries, InviteTTL: cfg.InviteTTL, ResetTTL: cfg.PasswordResetTTL, OnDelete: []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData}, Log: log},
+		Admin:   &admin.Admin{DB: d.Pool, Q: queries, InviteTTL: cfg.InviteTTL, ResetTTL: cfg.PasswordResetTTL, Sessions: sessions, OnDelete: []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData}, Log: log},
 		Usage:   &usage.Usage{DB: d.Pool, Q: queries, Provider: provider, Models: cfg.LLMModels, MaxTokens: cfg.LLMMaxTokens, DailyBudget: cfg.UserDailyTokenBudget, Log: log},
 	}
 	srv.Chat.Spending = srv.Usage // replies' models, caps and budget
