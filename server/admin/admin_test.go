@@ -719,8 +719,12 @@ func TestTheLastAdminStays(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		codes := make([]int, 2)
-		wg.Go(func() { codes[0] = updateUser(env, a.AccessToken, b.User.Id, map[string]any{"role": "user"}).StatusCode })
-		wg.Go(func() { codes[1] = updateUser(env, b.AccessToken, a.User.Id, map[string]any{"disabled": true}).StatusCode })
+		wg.Go(func() {
+			codes[0] = updateUser(env, a.AccessToken, b.User.Id, map[string]any{"role": "user"}).StatusCode
+		})
+		wg.Go(func() {
+			codes[1] = updateUser(env, b.AccessToken, a.User.Id, map[string]any{"disabled": true}).StatusCode
+		})
 		wg.Wait()
 		slices.Sort(codes)
 		// The loser is refused as whatever it is by then: still an admin (409, the last one),
