@@ -74,3 +74,10 @@ SELECT pg_advisory_xact_lock(7261127003);
 -- name: CountActiveAdmins :one
 -- CountActiveAdmins is the number of enabled admins.
 SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL;
+
+-- name: LockUserSessions :exec
+-- LockUserSessions serialises, per user, what creates session tokens (refresh) with what
+-- ends them all (password change or reset, disable) until the end of the transaction: a
+-- refresh racing a revocation either finishes first, and its new token is revoked too, or
+-- sees its token revoked.
+SELECT pg_advisory_xact_lock(hashtextextended(sqlc.arg(user_id)::uuid::text, 7261127004));

@@ -44,15 +44,34 @@ func (q *Queries) GetLoginAttempts(ctx context.Context, db DBTX, email string) (
 	return i, err
 }
 
-const loginFailed = `-- name: LoginFailed :one
-INSERT INTO login_attempts (email, failures, failed_at) VALUES ($1, 1, now())
-ON CONFLICT (email) DO UPDATE SET failures = login_attempts.failures + 1, failed_at = now()
+const reserveLoginAttempt = `-- name: ReserveLoginAttempt :one
+INSERT INTO login_attempts AS a (email, failures, failed_at) VALUES ($1, 1, now())
+ON CONFLICT (email) DO UPDATE SET failures = a.failures + 1, failed_at = now()
+WHERE $2::boolean OR a.failures < $3::int
+   OR a.failed_at + least(make_interval(secs => $4::float8),
+                          make_interval(secs => power(2, least(a.failures - $3::int, 30))::float8)) <= now()
 RETURNING failures
 `
 
-// LoginFailed counts a failed login for the email and answers the new count.
-func (q *Queries) LoginFailed(ctx context.Context, db DBTX, email string) (int32, error) {
-	row := db.QueryRow(ctx, loginFailed, email)
+type ReserveLoginAttemptParams struct {
+	Email       string
+	Exempt      bool
+	Free        int32
+	MaxBackoffS float64
+}
+
+// ReserveLoginAttempt counts an attempt on the email before its password is checked, unless
+// the email is in its back-off (pgx.ErrNoRows): free attempts first, then one per back-off
+// period (2^(failures-free) seconds, at most max_backoff_s). Concurrent attempts take turns
+// on the row, so a burst gets no more than one at a time. exempt (the owner's network)
+// always counts and passes. A success clears the row.
+func (q *Queries) ReserveLoginAttempt(ctx context.Context, db DBTX, arg ReserveLoginAttemptParams) (int32, error) {
+	row := db.QueryRow(ctx, reserveLoginAttempt,
+		arg.Email,
+		arg.Exempt,
+		arg.Free,
+		arg.MaxBackoffS,
+	)
 	var failures int32
 	err := row.Scan(&failures)
 	return failures, err

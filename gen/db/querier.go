@@ -145,10 +145,13 @@ type Querier interface {
 	LockRegistration(ctx context.Context, db DBTX) error
 	// LockUserGenerations serialises starting generations for one user until the transaction ends.
 	LockUserGenerations(ctx context.Context, db DBTX, userID string) error
+	// LockUserSessions serialises, per user, what creates session tokens (refresh) with what
+	// ends them all (password change or reset, disable) until the end of the transaction: a
+	// refresh racing a revocation either finishes first, and its new token is revoked too, or
+	// sees its token revoked.
+	LockUserSessions(ctx context.Context, db DBTX, userID uuid.UUID) error
 	// LockUserStorage serialises quota checks of one user until the transaction ends.
 	LockUserStorage(ctx context.Context, db DBTX, userID string) error
-	// LoginFailed counts a failed login for the email and answers the new count.
-	LoginFailed(ctx context.Context, db DBTX, email string) (int32, error)
 	// LoginSucceeded remembers the network the owner signs in from.
 	LoginSucceeded(ctx context.Context, db DBTX, net *string, iD uuid.UUID) error
 	// MarkRefreshTokenRotated uses the token up.
@@ -161,6 +164,12 @@ type Querier interface {
 	RecentMessages(ctx context.Context, db DBTX, arg RecentMessagesParams) ([]RecentMessagesRow, error)
 	// RequestCancel marks a running generation for cancellation (for the replica running it).
 	RequestCancel(ctx context.Context, db DBTX, id uuid.UUID) (Message, error)
+	// ReserveLoginAttempt counts an attempt on the email before its password is checked, unless
+	// the email is in its back-off (pgx.ErrNoRows): free attempts first, then one per back-off
+	// period (2^(failures-free) seconds, at most max_backoff_s). Concurrent attempts take turns
+	// on the row, so a burst gets no more than one at a time. exempt (the owner's network)
+	// always counts and passes. A success clears the row.
+	ReserveLoginAttempt(ctx context.Context, db DBTX, arg ReserveLoginAttemptParams) (int32, error)
 	// ResetLoginFailures clears the login back-off of the user's email (a new password was set).
 	ResetLoginFailures(ctx context.Context, db DBTX, id uuid.UUID) error
 	// RevokeOtherRefreshFamilies ends every session of the user but the one given.

@@ -227,6 +227,19 @@ func (q *Queries) LockRegistration(ctx context.Context, db DBTX) error {
 	return err
 }
 
+const lockUserSessions = `-- name: LockUserSessions :exec
+SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7261127004))
+`
+
+// LockUserSessions serialises, per user, what creates session tokens (refresh) with what
+// ends them all (password change or reset, disable) until the end of the transaction: a
+// refresh racing a revocation either finishes first, and its new token is revoked too, or
+// sees its token revoked.
+func (q *Queries) LockUserSessions(ctx context.Context, db DBTX, userID uuid.UUID) error {
+	_, err := db.Exec(ctx, lockUserSessions, userID)
+	return err
+}
+
 const loginSucceeded = `-- name: LoginSucceeded :exec
 UPDATE users SET last_login_net = $1 WHERE id = $2
 `

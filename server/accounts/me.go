@@ -97,8 +97,9 @@ func (h *Accounts) DeleteMe(ctx context.Context, _ api.DeleteMeRequestObject) (a
 	return api.DeleteMe204Response{}, nil
 }
 
-// ChangePassword replaces the password after checking the current one, and ends every
-// other session of the account.
+// ChangePassword replaces the password after checking the current one, ends every other
+// session of the account and deletes its API keys: a password change is what an owner does
+// who fears it was known, and a key made with it would otherwise outlive it by up to a year.
 func (h *Accounts) ChangePassword(ctx context.Context, req api.ChangePasswordRequestObject) (api.ChangePasswordResponseObject, error) {
 	u, p, err := h.currentUser(ctx)
 	if err != nil {
@@ -111,17 +112,25 @@ func (h *Accounts) ChangePassword(ctx context.Context, req api.ChangePasswordReq
 	if err != nil {
 		return nil, err
 	}
+	var ended, keys int64
 	err = database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
+		if err := h.Q.LockUserSessions(ctx, tx, u.ID); err != nil {
+			return err
+		}
 		if err := h.Q.UpdatePassword(ctx, tx, hash, u.ID); err != nil {
 			return err
 		}
-		_, err := h.Q.RevokeOtherRefreshFamilies(ctx, tx, u.ID, p.SessionID)
+		var err error
+		if ended, err = h.Q.RevokeOtherRefreshFamilies(ctx, tx, u.ID, p.SessionID); err != nil {
+			return err
+		}
+		keys, err = h.Q.DeleteUserAPIKeys(ctx, tx, u.ID)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	h.Sessions.ForgetUser(u.ID)
-	secevent.Log(ctx, h.Log, secevent.PasswordChanged, u.ID)
+	secevent.Log(ctx, h.Log, secevent.PasswordChanged, u.ID, slog.Int64("sessions_ended", ended), slog.Int64("api_keys_deleted", keys))
 	return api.ChangePassword204Response{}, nil
 }

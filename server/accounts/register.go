@@ -16,6 +16,7 @@ import (
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
+	"assistant/server/middleware"
 	"assistant/server/secevent"
 )
 
@@ -103,6 +104,7 @@ func (h *Accounts) Register(ctx context.Context, req api.RegisterRequestObject) 
 	if inviteID != uuid.Nil {
 		attrs = append(attrs, slog.String("invite_id", inviteID.String()))
 	}
+	h.rememberNetwork(ctx, session.User.Id, middleware.Network(middleware.ClientIP(ctx), h.IPv6Prefix))
 	secevent.Log(ctx, h.Log, secevent.Registered, session.User.Id, attrs...)
 	return api.Register201JSONResponse{Body: session}, nil
 }

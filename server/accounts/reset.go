@@ -13,6 +13,7 @@ import (
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
+	"assistant/server/middleware"
 	"assistant/server/secevent"
 )
 
@@ -54,6 +55,9 @@ func (h *Accounts) ResetPassword(ctx context.Context, req api.ResetPasswordReque
 		if err != nil {
 			return err
 		}
+		if err := h.Q.LockUserSessions(ctx, tx, reset.UserID); err != nil {
+			return err
+		}
 		if err := h.Q.UpdatePassword(ctx, tx, hash, reset.UserID); err != nil {
 			return err
 		}
@@ -74,5 +78,6 @@ func (h *Accounts) ResetPassword(ctx context.Context, req api.ResetPasswordReque
 	secevent.Log(ctx, h.Log, secevent.PasswordReset, reset.UserID,
 		slog.Int64("sessions_ended", sessions), slog.Int64("api_keys_deleted", keysGone))
 	h.Sessions.ForgetUser(reset.UserID)
+	h.rememberNetwork(ctx, reset.UserID, middleware.Network(middleware.ClientIP(ctx), h.IPv6Prefix))
 	return api.ResetPassword204Response{}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/api"
@@ -48,23 +49,15 @@ func (h *Accounts) Login(ctx context.Context, req api.LoginRequestObject) (api.L
 		return nil, err
 	}
 	network := middleware.Network(middleware.ClientIP(ctx), h.IPv6Prefix)
-	if wait, err := h.loginWait(ctx, email, u, network); err != nil {
+	failures, err := h.reserveAttempt(ctx, email, u, network)
+	if err != nil {
 		return nil, err
-	} else if wait > 0 {
-		secevent.Log(ctx, h.Log, secevent.LoginThrottled, u.ID, slog.Int64("retry_after_s", int64(wait.Seconds())))
-		e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited, "too many failed sign-ins for this account; try again later")
-		e.RetryAfter = wait
-		return nil, e
 	}
 	ok, err := h.Passwords.Verify(ctx, u.PasswordHash, req.Body.Password)
 	if err != nil {
 		return nil, err
 	}
 	if !ok || u.DisabledAt != nil {
-		failures, ferr := h.Q.LoginFailed(ctx, h.DB, email)
-		if ferr != nil {
-			h.Log.ErrorContext(ctx, "count a failed login", slog.Any("error", ferr))
-		}
 		secevent.Log(ctx, h.Log, secevent.LoginFailed, u.ID, slog.Bool("known_email", u.PasswordHash != ""),
 			slog.Bool("disabled", u.DisabledAt != nil), slog.Int("failures", int(failures)))
 		return nil, errInvalidCredentials
@@ -76,31 +69,41 @@ func (h *Accounts) Login(ctx context.Context, req api.LoginRequestObject) (api.L
 	if err := h.Q.ClearLoginAttempts(ctx, h.DB, email); err != nil {
 		h.Log.ErrorContext(ctx, "clear failed logins", slog.Any("error", err))
 	}
-	if err := h.Q.LoginSucceeded(ctx, h.DB, &network, u.ID); err != nil {
-		h.Log.ErrorContext(ctx, "remember the login network", slog.Any("error", err))
-	}
+	h.rememberNetwork(ctx, u.ID, network)
 	secevent.Log(ctx, h.Log, secevent.LoginSucceeded, u.ID)
 	return api.Login200JSONResponse{Body: session}, nil
 }
 
-// loginWait is how long this attempt must still wait under the email's back-off; the
-// owner's own network never waits.
-func (h *Accounts) loginWait(ctx context.Context, email string, u db.User, network string) (time.Duration, error) {
-	a, err := h.Q.GetLoginAttempts(ctx, h.DB, email)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
+// rememberNetwork records the network the owner signs in from (at login, registration and
+// password reset): the login back-off spares it.
+func (h *Accounts) rememberNetwork(ctx context.Context, id uuid.UUID, network string) {
+	if err := h.Q.LoginSucceeded(ctx, h.DB, &network, id); err != nil {
+		h.Log.ErrorContext(ctx, "remember the login network", slog.Any("error", err))
 	}
-	if err != nil {
+}
+
+// reserveAttempt counts this attempt on the email before the password is checked, so that
+// attempts sent at once cannot all pass a back-off read before any is counted; in the
+// back-off it is the 429. The owner's own network is counted but never held back.
+func (h *Accounts) reserveAttempt(ctx context.Context, email string, u db.User, network string) (int32, error) {
+	exempt := u.LastLoginNet != nil && *u.LastLoginNet == network
+	n, err := h.Q.ReserveLoginAttempt(ctx, h.DB, db.ReserveLoginAttemptParams{
+		Email: email, Exempt: exempt, Free: freeLoginFailures, MaxBackoffS: maxLoginBackoff.Seconds(),
+	})
+	if err == nil {
+		return n, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, err
 	}
-	if u.LastLoginNet != nil && *u.LastLoginNet == network {
-		return 0, nil
+	wait := time.Second
+	if a, err := h.Q.GetLoginAttempts(ctx, h.DB, email); err == nil {
+		wait = max(time.Until(a.FailedAt.Add(loginBackoff(a.Failures))), time.Second)
 	}
-	wait := time.Until(a.FailedAt.Add(loginBackoff(a.Failures)))
-	if wait <= 0 {
-		return 0, nil
-	}
-	return wait, nil
+	secevent.Log(ctx, h.Log, secevent.LoginThrottled, u.ID, slog.Int64("retry_after_s", int64(wait.Seconds())))
+	e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited, "too many failed sign-ins for this account; try again later")
+	e.RetryAfter = wait
+	return 0, e
 }
 
 var errRefreshInvalid = func() *apierr.Error {
@@ -159,8 +162,9 @@ func (h *Accounts) RefreshSession(ctx context.Context, req api.RefreshSessionReq
 	return api.RefreshSession200JSONResponse{Body: session}, nil
 }
 
-// lockedToken finds the token, takes its family's lock and reads the token again under it
-// (a rotation that committed while this waited is then seen). pgx.ErrNoRows is the 401.
+// lockedToken finds the token, takes its family's lock and its user's, and reads the token
+// again under them (a rotation, or a revocation of every session, that committed while this
+// waited is then seen). pgx.ErrNoRows is the 401.
 func (h *Accounts) lockedToken(ctx context.Context, tx pgx.Tx, hash []byte) (db.RefreshToken, error) {
 	rt, err := h.Q.GetRefreshToken(ctx, tx, hash)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -170,6 +174,9 @@ func (h *Accounts) lockedToken(ctx context.Context, tx pgx.Tx, hash []byte) (db.
 		return rt, err
 	}
 	if err := h.Q.LockRefreshFamily(ctx, tx, rt.FamilyID); err != nil {
+		return rt, err
+	}
+	if err := h.Q.LockUserSessions(ctx, tx, rt.UserID); err != nil {
 		return rt, err
 	}
 	return h.Q.GetRefreshToken(ctx, tx, hash)

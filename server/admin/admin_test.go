@@ -409,6 +409,14 @@ func TestDisabledAccountTokensStop(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	// Enabling the account again does not bring back its keys (a thief's among them).
+	if r := updateUser(env, admin.AccessToken, bob.User.Id, map[string]any{"disabled": false}); r.StatusCode != http.StatusOK {
+		t.Fatalf("enable: %d %s", r.StatusCode, r.Body)
+	}
+	mustLogin(t, env, "bob@example.com", pw)
+	if r := env.As(key.Key, http.MethodGet, "/api/v1/conversations", nil); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a key of a disabled account works again after enabling: %d", r.StatusCode)
+	}
 }
 
 // A promoted account can use the admin operations.

@@ -82,7 +82,15 @@ func (h *Admin) AdminUpdateUser(ctx context.Context, req api.AdminUpdateUserRequ
 			return err
 		}
 		if b.Disabled != nil && *b.Disabled {
-			ended, err = h.Q.RevokeUserRefreshFamilies(ctx, tx, u.ID)
+			// A disabled account is often a compromised one: its keys go, so enabling it
+			// again does not bring back a key a thief made.
+			if err := h.Q.LockUserSessions(ctx, tx, u.ID); err != nil {
+				return err
+			}
+			if ended, err = h.Q.RevokeUserRefreshFamilies(ctx, tx, u.ID); err != nil {
+				return err
+			}
+			_, err = h.Q.DeleteUserAPIKeys(ctx, tx, u.ID)
 		}
 		return err
 	})

@@ -94,13 +94,22 @@ func Start(connect func(ctx context.Context) (*pgx.Conn, error), log *slog.Logge
 	ctx, stop := context.WithCancel(context.Background())
 	l := &Listener{connect: connect, log: log, subs: map[uuid.UUID]map[*Sub]struct{}{}, stop: stop, done: make(chan struct{})}
 	l.fallback.Store(int64(DefaultFallback))
-	recovery.Go(ctx, log, "notification listener", func() error { l.run(ctx); return nil }, func(err error) {
-		if err != nil && ctx.Err() == nil {
-			// The loop itself panicked: subscribers fall back to their timer.
-			l.log.Error("notification listener stopped; replicas are followed by polling")
+	recovery.Go(ctx, log, "notification listener", func() error {
+		for {
+			err := recovery.Do(ctx, log, "notification listener loop", func() error { l.run(ctx); return nil })
+			if err == nil || ctx.Err() != nil {
+				return nil
+			}
+			// The loop itself panicked (logged with its stack): subscribers fall back to their
+			// timer until it is listening again.
+			l.log.Error("notification listener restarting after a panic")
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
 		}
-		close(l.done)
-	})
+	}, func(error) { close(l.done) })
 	return l
 }
 
