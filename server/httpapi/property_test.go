@@ -445,6 +445,7 @@ func (w *world) forget(o operation, token string, path string, body any, resp []
 		if m, ok := body.(map[string]any); ok && ours {
 			if p, ok := m["new_password"].(string); ok {
 				w.password = p
+				w.keyID, w.apiKey = "", "" // a password change deletes the API keys
 			}
 		}
 	case "updateMe":
