@@ -159,6 +159,9 @@ func baseEnv(dbURL string, port int, extra ...string) []string {
 		"JWT_SECRET=" + secret(),
 		"LLM_PROVIDER=echo", "LLM_ALLOW_ECHO=true", "ECHO_DELAY=0s",
 		"ARGON2_MEMORY_KIB=8192", "ARGON2_TIME=1",
+		// Production defaults to invitations; these checks sign up as a stranger would on an
+		// open installation.
+		"REGISTRATION_MODE=open",
 	}, extra...)
 }
 
