@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	specfile "assistant/api"
+	"assistant"
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/accounts"
@@ -232,7 +232,7 @@ func New(d Deps) (*App, error) {
 
 	root.Route(BasePath, func(r chi.Router) {
 		if cfg.DocsEnabled {
-			docs.Mount(r, BasePath, specfile.Spec, specJSON, log)
+			docs.Mount(r, BasePath, assistant.Spec, specJSON, log)
 		}
 		r.Group(func(r chi.Router) {
 			upload := func(r *http.Request) bool {

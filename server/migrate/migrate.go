@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"assistant/db"
+	"assistant"
 )
 
 // lockKey is an arbitrary constant shared by every migrating process.
@@ -64,8 +64,8 @@ func newDBMate(databaseURL string, out io.Writer) (*dbmate.DB, error) {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	m := dbmate.New(u)
-	m.FS = db.Migrations
-	m.MigrationsDir = []string{"migrations"}
+	m.FS = assistant.Migrations
+	m.MigrationsDir = []string{"db/migrations"}
 	m.AutoDumpSchema = false
 	m.Log = out
 	return m, nil

@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"assistant/db"
+	"assistant"
 	"assistant/server/migrate"
 )
 
@@ -102,11 +102,11 @@ func drop(t testing.TB, name string) {
 func ensureTemplate(t testing.TB) (string, error) {
 	ctx := context.Background()
 	h := sha256.New()
-	err := fs.WalkDir(db.Migrations, ".", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(assistant.Migrations, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := fs.ReadFile(db.Migrations, p)
+		b, err := fs.ReadFile(assistant.Migrations, p)
 		h.Write([]byte(p))
 		h.Write(b)
 		return err
