@@ -62,7 +62,7 @@ func TestUsersCreateMakesAnAdminThatCanSignIn(t *testing.T) {
 		t.Fatalf("users create bob: %v\n%s", err, errOut2)
 	}
 
-	env := apitest.NewWithPool(t, pool, dbURL, func(c *config.Config) { c.RegistrationMode = "closed" })
+	env := apitest.New(t, apitest.WithPool(pool, dbURL), apitest.WithConfig(func(c *config.Config) { c.RegistrationMode = "closed" }))
 	login := env.Call(http.MethodPost, "/api/v1/auth/login", map[string]any{"email": "ada@example.com", "password": password})
 	if login.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d %s", login.StatusCode, login.Body)

@@ -114,7 +114,7 @@ func TestPasswordLimitsAreCharacters(t *testing.T) {
 
 func TestRegistrationDisabled(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) { c.RegistrationMode = "closed" })
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.RegistrationMode = "closed" }))
 	r := env.Call(http.MethodPost, "/api/v1/auth/register", map[string]any{"email": "a@example.com", "password": "correct horse battery"})
 	if r.StatusCode != http.StatusForbidden || r.Envelope(t).Code != api.ErrorBodyCodeForbidden {
 		t.Fatalf("got %d %s", r.StatusCode, r.Body)

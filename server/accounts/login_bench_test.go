@@ -12,12 +12,12 @@ import (
 // parameters: an unknown email must cost the same as a wrong password (no user
 // enumeration by timing). Compare the two sub-benchmarks' ns/op from one run.
 func BenchmarkLogin(b *testing.B) {
-	env := apitest.New(b, func(c *config.Config) {
+	env := apitest.New(b, apitest.WithConfig(func(c *config.Config) {
 		c.Argon2MemoryKiB = 19456
 		c.Argon2Time = 2
 		c.RateLimitEnabled = false
 		c.LogLevel = 12 // nothing below error
-	})
+	}))
 	env.Register("ada@example.com", "correct horse battery")
 	cases := []struct {
 		name, email, password string

@@ -30,7 +30,7 @@ func registerFrom(t *testing.T, env *apitest.Env, email, addr string) api.Sessio
 // stranger's ten wrong passwords.
 func TestOwnerWhoOnlyRegisteredIsNotLockedOutAtHome(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, proxied, func(c *config.Config) { c.RateLimitAuthRequests = 1000 })
+	env := apitest.New(t, apitest.WithConfig(proxied, func(c *config.Config) { c.RateLimitAuthRequests = 1000 }))
 	const home, attacker = "198.51.100.7", "203.0.113.9"
 	registerFrom(t, env, "ada@example.com", home)
 	for range 10 {
@@ -47,10 +47,10 @@ func TestOwnerWhoOnlyRegisteredIsNotLockedOutAtHome(t *testing.T) {
 // bursts too.
 func TestLoginBackoffHoldsForConcurrentGuesses(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, proxied, func(c *config.Config) {
+	env := apitest.New(t, apitest.WithConfig(proxied, func(c *config.Config) {
 		c.RateLimitAuthRequests = 1000
 		c.PasswordHashQueue = 100
-	})
+	}))
 	env.Register("ada@example.com", password)
 	const n = 30
 	codes := make([]int, n)
@@ -94,7 +94,7 @@ func TestAPIKeysDoNotSurviveAPasswordChange(t *testing.T) {
 // password, whatever the interleaving.
 func TestStolenSessionEndsWithAPasswordChangeRacingARefresh(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) { c.RateLimitEnabled = false })
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.RateLimitEnabled = false }))
 	pw := password
 	for round := range 20 {
 		email := fmt.Sprintf("u%d@example.com", round)
@@ -150,7 +150,7 @@ func TestStolenSessionEndsWithAPasswordChangeRacingARefresh(t *testing.T) {
 // loop refreshes, ends the thief's session.
 func TestStolenSessionEndsWithAPasswordResetRacingARefresh(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) { c.RateLimitEnabled = false })
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.RateLimitEnabled = false }))
 	admin := env.Register("admin@example.com", password)
 	for round := range 20 {
 		email := fmt.Sprintf("u%d@example.com", round)

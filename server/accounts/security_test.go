@@ -134,7 +134,7 @@ func TestCreatingAKeyNeedsTheSessionAndPassword(t *testing.T) {
 
 func TestProductionRefusesKeysThatNeverExpire(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) { c.AppEnv = config.Production })
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.AppEnv = config.Production }))
 	s := env.Register("ada@example.com", password)
 	r := createKey(t, env, s.AccessToken, map[string]any{"name": "k", "expires_at": nil})
 	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "body.expires_at") {
@@ -147,11 +147,11 @@ func TestProductionRefusesKeysThatNeverExpire(t *testing.T) {
 // with the other operations that check the password.
 func TestPasswordChecksAreLimitedPerAccount(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) {
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) {
 		c.RateLimitEnabled = true
 		c.RateLimitAuthRequests = 5
 		c.RateLimitAuthWindow = time.Hour
-	})
+	}))
 	s := env.Register("ada@example.com", password)
 	key := newKey(t, env, s.AccessToken) // the first check of the five
 	guess := func(token string, i int) *apitest.Response {
@@ -204,7 +204,7 @@ func loginFrom(env *apitest.Env, email, pw, addr string) *apitest.Response {
 // owner out at home; and an unknown email is throttled exactly like a known one.
 func TestOwnerLogsInAfterAnAttackersFailures(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, proxied, func(c *config.Config) { c.RateLimitAuthRequests = 1000 })
+	env := apitest.New(t, apitest.WithConfig(proxied, func(c *config.Config) { c.RateLimitAuthRequests = 1000 }))
 	env.Register("ada@example.com", password)
 	const home, attacker = "198.51.100.7", "203.0.113.9"
 	if r := loginFrom(env, "ada@example.com", password, home); r.StatusCode != http.StatusOK {
@@ -244,11 +244,11 @@ func TestOwnerLogsInAfterAnAttackersFailures(t *testing.T) {
 // over all clients.
 func TestIPv6ClientsAreLimitedPerNetwork(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, proxied, func(c *config.Config) {
+	env := apitest.New(t, apitest.WithConfig(proxied, func(c *config.Config) {
 		c.RateLimitAuthRequests = 5
 		c.RateLimitAuthWindow = time.Hour
 		c.RateLimitGlobalRequests = 12
-	})
+	}))
 	register := func(i int, addr string) int {
 		req := env.Request(http.MethodPost, "/api/v1/auth/register", map[string]any{"email": fmt.Sprintf("u%d@example.com", i), "password": password})
 		req.Header.Set("X-Forwarded-For", addr)
@@ -282,7 +282,7 @@ func TestIPv6ClientsAreLimitedPerNetwork(t *testing.T) {
 // family is left working.
 func TestRefreshReuseRaceLeavesNothingAlive(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) { c.RateLimitEnabled = false })
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.RateLimitEnabled = false }))
 	for round := range 3 {
 		s0 := env.Register(fmt.Sprintf("u%d@example.com", round), password)
 		r := refresh(env, s0.RefreshToken)

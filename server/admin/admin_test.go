@@ -23,9 +23,11 @@ import (
 
 const pw = "correct horse battery"
 
-func noLimit(c *config.Config) { c.RateLimitEnabled = false }
+var noLimit = apitest.WithConfig(func(c *config.Config) { c.RateLimitEnabled = false })
 
-func mode(m string) apitest.Option { return func(c *config.Config) { c.RegistrationMode = m } }
+func mode(m string) apitest.Option {
+	return apitest.WithConfig(func(c *config.Config) { c.RegistrationMode = m })
+}
 
 // setup is an open-mode API whose first account (the admin) is signed in.
 func setup(t *testing.T, opts ...apitest.Option) (*apitest.Env, api.Session) {
@@ -135,10 +137,10 @@ func hasEvent(t *testing.T, env *apitest.Env, event string) bool {
 func TestInvitations(t *testing.T) {
 	t.Parallel()
 	pool, dbURL := pgtest.New(t)
-	open := apitest.NewWithPool(t, pool, dbURL, noLimit)
+	open := apitest.New(t, apitest.WithPool(pool, dbURL), noLimit)
 	admin := open.Register("admin@example.com", pw).AccessToken
-	env := apitest.NewWithPool(t, pool, dbURL, noLimit, mode("invite"))
-	closed := apitest.NewWithPool(t, pool, dbURL, noLimit, mode("closed"))
+	env := apitest.New(t, apitest.WithPool(pool, dbURL), noLimit, mode("invite"))
+	closed := apitest.New(t, apitest.WithPool(pool, dbURL), noLimit, mode("closed"))
 
 	before := time.Now()
 	anyone := createInvite(t, env, admin, map[string]any{})
@@ -273,9 +275,9 @@ func TestInvitationsPaginate(t *testing.T) {
 func TestInvitationUsedOnceUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	pool, dbURL := pgtest.New(t)
-	open := apitest.NewWithPool(t, pool, dbURL, noLimit)
+	open := apitest.New(t, apitest.WithPool(pool, dbURL), noLimit)
 	admin := open.Register("admin@example.com", pw).AccessToken
-	env := apitest.NewWithPool(t, pool, dbURL, noLimit, mode("invite"), func(c *config.Config) { c.PasswordHashQueue = 100 })
+	env := apitest.New(t, apitest.WithPool(pool, dbURL), noLimit, mode("invite"), apitest.WithConfig(func(c *config.Config) { c.PasswordHashQueue = 100 }))
 	inv := createInvite(t, env, admin, map[string]any{})
 
 	const n = 50

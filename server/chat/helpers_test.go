@@ -25,17 +25,17 @@ type fixture struct {
 	conv  api.Conversation
 }
 
-func setup(t *testing.T, opts ...apitest.Option) *fixture {
+func setup(t *testing.T, cfg ...func(*configT)) *fixture {
 	t.Helper()
-	return setupTimeout(t, 5*time.Second, opts...)
+	return setupTimeout(t, 5*time.Second, cfg...)
 }
 
 // setupTimeout is setup with the provider's idle timeout (LLM_TIMEOUT).
-func setupTimeout(t testing.TB, timeout time.Duration, opts ...apitest.Option) *fixture {
+func setupTimeout(t testing.TB, timeout time.Duration, cfg ...func(*configT)) *fixture {
 	t.Helper()
 	fake := fakeopenai.New(t)
 	provider := llm.NewOpenAI(fake.BaseURL(), "test-key", "fake-model", timeout)
-	env := apitest.NewWithProvider(t, provider, opts...)
+	env := apitest.New(t, apitest.WithProvider(provider), apitest.WithConfig(cfg...))
 	s := env.Register("ada@example.com", "correct horse battery")
 	f := &fixture{t: t, env: env, fake: fake, token: s.AccessToken}
 	f.conv = f.newConversation(s.AccessToken, map[string]any{})

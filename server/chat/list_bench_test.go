@@ -18,7 +18,7 @@ import (
 // 100 and of 100,000 messages, at the start and deep inside. Keyset pagination on the
 // (conversation_id, id) index makes every page cost the same; compare ns/op in one run.
 func BenchmarkListMessages(b *testing.B) {
-	env := apitest.New(b, func(c *configT) { c.LogLevel = 12 })
+	env := apitest.New(b, apitest.WithConfig(func(c *configT) { c.LogLevel = 12 }))
 	token := env.Register("ada@example.com", "correct horse battery").AccessToken
 	ctx := context.Background()
 	for _, n := range []int{100, 100_000} {

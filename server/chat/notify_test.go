@@ -23,13 +23,13 @@ type pair struct {
 	base  string
 }
 
-func twoReplicas(t *testing.T, optsA ...apitest.Option) *pair {
+func twoReplicas(t *testing.T, cfgA ...func(*configT)) *pair {
 	t.Helper()
 	fake := fakeopenai.New(t)
 	provider := llm.NewOpenAI(fake.BaseURL(), "k", "fake-model", 5*time.Second)
 	pool, url := pgtest.New(t)
-	a := apitest.NewWithPoolAndProvider(t, pool, url, provider, optsA...)
-	b := apitest.NewWithPoolAndProvider(t, pool, url, provider)
+	a := apitest.New(t, apitest.WithPool(pool, url), apitest.WithProvider(provider), apitest.WithConfig(cfgA...))
+	b := apitest.New(t, apitest.WithPool(pool, url), apitest.WithProvider(provider))
 	// Nothing but a notification (or a reconnection of the listener) makes these replicas
 	// look at a row again within the test's time.
 	a.App.Notify.SetFallback(time.Hour)

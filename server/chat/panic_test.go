@@ -26,7 +26,7 @@ func (panicky) Stream(_ context.Context, _ llm.Request, onDelta func(string) err
 // and nothing else: the server goes on serving.
 func TestPanickingProviderFailsTheReplyNotTheServer(t *testing.T) {
 	t.Parallel()
-	env := apitest.NewWithProvider(t, panicky{})
+	env := apitest.New(t, apitest.WithProvider(panicky{}))
 	token := env.Register("ada@example.com", "correct horse battery").AccessToken
 	var conv api.Conversation
 	env.As(token, http.MethodPost, "/api/v1/conversations", map[string]any{"title": "t"}).JSON(t, &conv)

@@ -19,8 +19,8 @@ func TestAcrossReplicas(t *testing.T) {
 	fake := fakeopenai.New(t)
 	provider := llm.NewOpenAI(fake.BaseURL(), "k", "fake-model", 5*time.Second)
 	pool, url := pgtest.New(t)
-	a := apitest.NewWithPoolAndProvider(t, pool, url, provider)
-	b := apitest.NewWithPoolAndProvider(t, pool, url, provider)
+	a := apitest.New(t, apitest.WithPool(pool, url), apitest.WithProvider(provider))
+	b := apitest.New(t, apitest.WithPool(pool, url), apitest.WithProvider(provider))
 	token := a.Register("ada@example.com", "correct horse battery").AccessToken
 	// B must accept A's tokens: replicas share JWT_SECRET.
 	var conv api.Conversation

@@ -160,7 +160,7 @@ func TestMaxTokensReachesTheProvider(t *testing.T) {
 // The echo provider honours the cap too (a word is a token there).
 func TestMaxTokensEcho(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *configT) { c.LLMMaxTokens = 3 })
+	env := apitest.New(t, apitest.WithConfig(func(c *configT) { c.LLMMaxTokens = 3 }))
 	token := env.Register("ada@example.com", "correct horse battery").AccessToken
 	var conv api.Conversation
 	env.As(token, http.MethodPost, "/api/v1/conversations", map[string]any{}).JSON(t, &conv)

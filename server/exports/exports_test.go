@@ -27,9 +27,9 @@ type fixture struct {
 	conv  api.Conversation
 }
 
-func setup(t *testing.T, opts ...apitest.Option) *fixture {
+func setup(t *testing.T, cfg ...func(*config.Config)) *fixture {
 	t.Helper()
-	env := apitest.New(t, opts...)
+	env := apitest.New(t, apitest.WithConfig(cfg...))
 	token := env.Register("ada@example.com", "correct horse battery").AccessToken
 	r := env.As(token, http.MethodPost, "/api/v1/conversations", map[string]any{"title": "Путешествие · café", "system_prompt": "Be helpful."})
 	var c api.Conversation

@@ -23,13 +23,12 @@ import (
 
 const limit = 1000
 
-func setup(t *testing.T, opts ...apitest.Option) (*apitest.Env, string) {
+func setup(t *testing.T, cfg ...func(*config.Config)) (*apitest.Env, string) {
 	t.Helper()
-	opts = append([]apitest.Option{func(c *config.Config) {
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) {
 		c.MaxUploadBytes = limit
 		c.UserStorageQuotaBytes = 10 * limit
-	}}, opts...)
-	env := apitest.New(t, opts...)
+	}), apitest.WithConfig(cfg...))
 	return env, env.Register("ada@example.com", "correct horse battery").AccessToken
 }
 

@@ -30,7 +30,7 @@ func TestRoutesAreTheSpec(t *testing.T) {
 	slices.Sort(want)
 
 	for _, docs := range []bool{false, true} {
-		env := apitest.New(t, func(c *config.Config) { c.DocsEnabled = docs })
+		env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.DocsEnabled = docs }))
 		var got []string
 		err := chi.Walk(env.Handler.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 			route = strings.TrimSuffix(strings.ReplaceAll(route, "/*/", "/"), "/*")

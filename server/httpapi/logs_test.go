@@ -39,12 +39,12 @@ func TestLogLinesCannotBeForged(t *testing.T) {
 
 func TestLogLevelFilters(t *testing.T) {
 	t.Parallel()
-	quiet := apitest.New(t, func(c *config.Config) { c.LogLevel = slog.LevelWarn })
+	quiet := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.LogLevel = slog.LevelWarn }))
 	quiet.Call(http.MethodGet, "/api/v1/health", nil)
 	if s := quiet.Logs.String(); s != "" {
 		t.Errorf("LOG_LEVEL=warn still logs requests:\n%s", s)
 	}
-	loud := apitest.New(t, func(c *config.Config) { c.LogLevel = slog.LevelInfo })
+	loud := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.LogLevel = slog.LevelInfo }))
 	loud.Call(http.MethodGet, "/api/v1/health", nil)
 	lines := loud.Logs.Lines(t)
 	if len(lines) != 1 || lines[0]["msg"] != "request" || lines[0]["route"] != "/api/v1/health" ||

@@ -77,7 +77,7 @@ func TestPostgresOutageUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	env := apitest.NewWithPool(t, pool, dbURL)
+	env := apitest.New(t, apitest.WithPool(pool, dbURL))
 	token := env.Register("outage@example.com", "correct horse battery").AccessToken
 
 	type result struct {

@@ -86,11 +86,11 @@ func TestAPIProperties(t *testing.T) {
 
 	s := &sink{TB: t}
 	pool, dbURL := pgtest.New(t)
-	env := apitest.NewWithPool(s, pool, dbURL, func(c *config.Config) {
+	env := apitest.New(s, apitest.WithPool(pool, dbURL), apitest.WithConfig(func(c *config.Config) {
 		// Auth rate limits stay on (their code runs) but high enough that the run is not
 		// a long series of 429s.
 		c.RateLimitAuthRequests = 1_000_000
-	})
+	}))
 	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)

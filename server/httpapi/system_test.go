@@ -97,7 +97,7 @@ func TestDocsOnlyWhenEnabled(t *testing.T) {
 	t.Parallel()
 	paths := []string{"/api/v1/openapi.yaml", "/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/swagger-ui-bundle.js"}
 
-	on := apitest.New(t, func(c *config.Config) { c.DocsEnabled = true })
+	on := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.DocsEnabled = true }))
 	for _, p := range paths {
 		r := on.Call(http.MethodGet, p, nil)
 		if r.StatusCode != http.StatusOK {
@@ -120,7 +120,7 @@ func TestDocsOnlyWhenEnabled(t *testing.T) {
 		t.Errorf("unknown docs asset = %d", r.StatusCode)
 	}
 
-	off := apitest.New(t, func(c *config.Config) { c.DocsEnabled = false })
+	off := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.DocsEnabled = false }))
 	for _, p := range paths {
 		r := off.Call(http.MethodGet, p, nil)
 		if r.StatusCode != http.StatusNotFound || r.Envelope(t).Code != api.ErrorBodyCodeNotFound {
@@ -131,7 +131,7 @@ func TestDocsOnlyWhenEnabled(t *testing.T) {
 
 func TestCORSOnlyForConfiguredOrigins(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) { c.CORSAllowedOrigins = []string{"https://app.example.com"} })
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.CORSAllowedOrigins = []string{"https://app.example.com"} }))
 	preflight := func(origin string) *http.Response {
 		req := env.Request(http.MethodOptions, "/api/v1/users/me", nil)
 		req.Header.Set("Origin", origin)

@@ -38,12 +38,12 @@ func withRedis(t *testing.T, prefix string) apitest.Option {
 	if u == "" {
 		t.Fatal("TEST_REDIS_URL is not set: run the tests with `make test`, which starts Redis")
 	}
-	return func(c *config.Config) {
+	return apitest.WithConfig(func(c *config.Config) {
 		memory(c)
 		c.RateLimitBackend = "redis"
 		c.RedisURL = u
 		c.RedisKeyPrefix = prefix
-	}
+	})
 }
 
 func randomPrefix() string {
@@ -83,7 +83,7 @@ func parallelLogins(t *testing.T, env *apitest.Env, m int) int {
 
 func TestExactlyNPassUnderConcurrency(t *testing.T) {
 	t.Parallel()
-	for name, opt := range map[string]apitest.Option{"memory": memory, "redis": withRedis(t, randomPrefix())} {
+	for name, opt := range map[string]apitest.Option{"memory": apitest.WithConfig(memory), "redis": withRedis(t, randomPrefix())} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			env := apitest.New(t, opt)
@@ -96,7 +96,7 @@ func TestExactlyNPassUnderConcurrency(t *testing.T) {
 
 func TestRateLimitedAnswer(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, memory)
+	env := apitest.New(t, apitest.WithConfig(memory))
 	var r *apitest.Response
 	for i := 0; i <= limit; i++ {
 		r = env.Call(http.MethodPost, "/api/v1/auth/register", map[string]any{"email": fmt.Sprintf("u%d@example.com", i), "password": "correct horse battery"})
@@ -113,7 +113,7 @@ func TestRateLimitedAnswer(t *testing.T) {
 		t.Errorf("limit headers: %v", r.Header)
 	}
 	// Malformed requests count too: the limit runs before validation.
-	env2 := apitest.New(t, memory)
+	env2 := apitest.New(t, apitest.WithConfig(memory))
 	for i := 0; i < limit; i++ {
 		env2.Call(http.MethodPost, "/api/v1/auth/refresh", `{"broken`)
 	}
@@ -126,8 +126,8 @@ func TestTwoInstancesShareOneLimitThroughRedis(t *testing.T) {
 	t.Parallel()
 	prefix := randomPrefix()
 	pool, url := pgtest.New(t)
-	a := apitest.NewWithPool(t, pool, url, withRedis(t, prefix))
-	b := apitest.NewWithPool(t, pool, url, withRedis(t, prefix))
+	a := apitest.New(t, apitest.WithPool(pool, url), withRedis(t, prefix))
+	b := apitest.New(t, apitest.WithPool(pool, url), withRedis(t, prefix))
 	passed := 0
 	for i := 0; i < 2*limit; i++ {
 		env := a
@@ -146,7 +146,7 @@ func TestTwoInstancesShareOneLimitThroughRedis(t *testing.T) {
 func TestForwardedForIsTrustedOnlyFromProxies(t *testing.T) {
 	t.Parallel()
 	// Untrusted peer: a forged X-Forwarded-For does not give a fresh key per request.
-	direct := apitest.New(t, memory)
+	direct := apitest.New(t, apitest.WithConfig(memory))
 	passed := 0
 	for i := 0; i < 2*limit; i++ {
 		if r := login(direct, fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("198.51.100.%d", i)); r.StatusCode != http.StatusTooManyRequests {
@@ -158,9 +158,9 @@ func TestForwardedForIsTrustedOnlyFromProxies(t *testing.T) {
 	}
 
 	// Behind a trusted proxy: the rightmost untrusted address is the client.
-	proxied := apitest.New(t, memory, func(c *config.Config) {
+	proxied := apitest.New(t, apitest.WithConfig(memory, func(c *config.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
-	})
+	}))
 	for i := 0; i < 2*limit; i++ {
 		if r := login(proxied, fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("203.0.113.%d", i)); r.StatusCode == http.StatusTooManyRequests {
 			t.Fatalf("distinct clients behind the proxy share a limit (request %d)", i)
@@ -187,11 +187,11 @@ func TestForwardedForIsTrustedOnlyFromProxies(t *testing.T) {
 // see the accounts tests).
 func TestLoginIsLimitedPerEmail(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) {
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) {
 		c.RateLimitEnabled = true
 		c.RateLimitAuthRequests = 1000
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
-	})
+	}))
 	const free = 5
 	passed := 0
 	for i := 0; i < 2*free; i++ {
@@ -223,7 +223,7 @@ func TestRedisDown(t *testing.T) {
 		c.RedisURL = dead
 	}
 
-	open := apitest.New(t, down)
+	open := apitest.New(t, apitest.WithConfig(down))
 	passed := 0
 	for i := 0; i < 2*limit; i++ {
 		r := login(open, fmt.Sprintf("u%d@example.com", i), "")
@@ -243,7 +243,7 @@ func TestRedisDown(t *testing.T) {
 		t.Errorf("health with Redis down: %d %s", h.StatusCode, h.Body)
 	}
 
-	closed := apitest.New(t, down, func(c *config.Config) { c.RateLimitFailOpen = false })
+	closed := apitest.New(t, apitest.WithConfig(down, func(c *config.Config) { c.RateLimitFailOpen = false }))
 	r := login(closed, "a@example.com", "")
 	if r.StatusCode != http.StatusServiceUnavailable || r.Envelope(t).Code != api.ErrorBodyCodeServiceUnavailable {
 		t.Errorf("fail-closed with Redis down: %d %s", r.StatusCode, r.Body)
@@ -279,11 +279,11 @@ func TestRedisHung(t *testing.T) {
 			go func() { _, _ = io.Copy(io.Discard, c) }() // read, never reply
 		}
 	}()
-	env := apitest.New(t, func(c *config.Config) {
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) {
 		memory(c)
 		c.RateLimitBackend = "redis"
 		c.RedisURL = "redis://" + ln.Addr().String() + "/0"
-	})
+	}))
 	passed := 0
 	for i := 0; i < 2*limit; i++ {
 		req := env.Request(http.MethodPost, "/api/v1/auth/login", map[string]any{"email": fmt.Sprintf("u%d@example.com", i), "password": "wrong password"})

@@ -103,7 +103,7 @@ func TestUsageReport(t *testing.T) {
 // The budget is reported when set.
 func TestUsageReportBudget(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, func(c *config.Config) { c.UserDailyTokenBudget = 5000 })
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.UserDailyTokenBudget = 5000 }))
 	s := env.Register("ada@example.com", "correct horse battery")
 	add(t, env, s.User.Id, today(), "echo", 40, 2)
 	u := report(t, env, s.AccessToken, "")

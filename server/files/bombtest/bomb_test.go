@@ -75,7 +75,7 @@ func TestPDFBombAttachedToThreeSends(t *testing.T) {
 	// Not parallel, and alone in its package: the heap measured is this test's.
 	fake := fakeopenai.New(t)
 	provider := llm.NewOpenAI(fake.BaseURL(), "test-key", "fake-model", time.Minute)
-	env := apitest.NewWithProvider(t, provider, func(c *config.Config) { c.GenerationsPerUser = 10 })
+	env := apitest.New(t, apitest.WithProvider(provider), apitest.WithConfig(func(c *config.Config) { c.GenerationsPerUser = 10 }))
 	token := env.Register("ada@example.com", "correct horse battery").AccessToken
 
 	line := "All work and no play makes Jack a dull boy. "
@@ -210,7 +210,7 @@ func objectStreamPDF(object []byte) []byte {
 func TestPDFObjectStreamBomb(t *testing.T) {
 	fake := fakeopenai.New(t)
 	provider := llm.NewOpenAI(fake.BaseURL(), "test-key", "fake-model", time.Minute)
-	env := apitest.NewWithProvider(t, provider)
+	env := apitest.New(t, apitest.WithProvider(provider))
 	token := env.Register("ada@example.com", "correct horse battery").AccessToken
 	conv := env.As(token, http.MethodPost, "/api/v1/conversations", map[string]any{})
 	var c api.Conversation

@@ -47,8 +47,33 @@ type Env struct {
 	App     *httpapi.App
 }
 
-// Option changes the configuration before the API is built.
-type Option func(*config.Config)
+// Option sets up the API before it starts: WithConfig, WithPool, WithProvider.
+type Option func(*setup)
+
+type setup struct {
+	pool     *pgxpool.Pool
+	dbURL    string
+	provider llm.Provider
+	config   []func(*config.Config)
+}
+
+// WithConfig changes the test configuration (Config, with the test's database and
+// directories) before the API is built, each function in turn.
+func WithConfig(fs ...func(*config.Config)) Option {
+	return func(s *setup) { s.config = append(s.config, fs...) }
+}
+
+// WithPool runs the API on the given pool (whose database is at dbURL) instead of a fresh
+// database: two Envs on one pool are two replicas (they share the test config's JWT secret).
+func WithPool(pool *pgxpool.Pool, dbURL string) Option {
+	return func(s *setup) { s.pool, s.dbURL = pool, dbURL }
+}
+
+// WithProvider gives the API this AI provider (a fake one in tests) instead of the
+// configured one.
+func WithProvider(p llm.Provider) Option {
+	return func(s *setup) { s.provider = p }
+}
 
 // Config is a valid development configuration for tests (the database URL is replaced).
 func Config() config.Config {
@@ -72,46 +97,27 @@ func Config() config.Config {
 	return cfg
 }
 
-// New starts the API on a fresh database.
+// New starts the API, on a fresh database of the test's own unless WithPool says otherwise.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
-	pool, dbURL := pgtest.New(t)
-	return NewWithPool(t, pool, dbURL, opts...)
-}
-
-// NewWithPool starts the API on the given pool.
-func NewWithPool(t testing.TB, pool *pgxpool.Pool, dbURL string, opts ...Option) *Env {
-	t.Helper()
-	return build(t, pool, dbURL, nil, opts)
-}
-
-// NewWithPoolAndProvider starts the API on the given pool with the given AI provider: two
-// of these on one pool are two replicas (they share the JWT secret of the test config).
-func NewWithPoolAndProvider(t testing.TB, pool *pgxpool.Pool, dbURL string, provider llm.Provider, opts ...Option) *Env {
-	t.Helper()
-	return build(t, pool, dbURL, provider, opts)
-}
-
-// NewWithProvider starts the API on a fresh database with the given AI provider (a fake
-// one in tests; the configured one otherwise).
-func NewWithProvider(t testing.TB, provider llm.Provider, opts ...Option) *Env {
-	t.Helper()
-	pool, dbURL := pgtest.New(t)
-	return build(t, pool, dbURL, provider, opts)
-}
-
-func build(t testing.TB, pool *pgxpool.Pool, dbURL string, provider llm.Provider, opts []Option) *Env {
-	t.Helper()
+	var o setup
+	for _, opt := range opts {
+		opt(&o)
+	}
+	pool, dbURL := o.pool, o.dbURL
+	if pool == nil {
+		pool, dbURL = pgtest.New(t)
+	}
 	cfg := Config()
 	cfg.DatabaseURL = dbURL
 	dir := t.TempDir()
 	cfg.UploadDir, cfg.PDFDir = dir+"/uploads", dir+"/exports"
-	for _, o := range opts {
-		o(&cfg)
+	for _, f := range o.config {
+		f(&cfg)
 	}
 	logs := &Buffer{}
 	log := logging.New(logs, cfg.LogLevel)
-	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, LogWriter: logs, Pool: pool, Version: "test", Started: time.Now(), Provider: provider})
+	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, LogWriter: logs, Pool: pool, Version: "test", Started: time.Now(), Provider: o.provider})
 	if err != nil {
 		t.Fatalf("build API: %v", err)
 	}
