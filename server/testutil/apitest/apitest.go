@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"assistant/server/httpapi"
 	"assistant/server/llm"
 	"assistant/server/logging"
+	"assistant/server/testutil/logtest"
 	"assistant/server/testutil/pgtest"
 	"assistant/server/validation"
 )
@@ -39,7 +39,7 @@ type Env struct {
 	Pool    *pgxpool.Pool
 	DBURL   string
 	Config  config.Config
-	Logs    *Buffer
+	Logs    *logtest.Buffer
 	spec    *openapi3.T
 	router  routers.Router
 	Client  *http.Client
@@ -115,7 +115,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	for _, f := range o.config {
 		f(&cfg)
 	}
-	logs := &Buffer{}
+	logs := &logtest.Buffer{}
 	log := logging.New(logs, cfg.LogLevel)
 	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: log, LogWriter: logs, Pool: pool, Version: "test", Started: time.Now(), Provider: o.provider})
 	if err != nil {
@@ -300,42 +300,6 @@ func decodeAny(t testing.TB, b []byte) any {
 		t.Errorf("not JSON: %v\n%s", err, b)
 	}
 	return v
-}
-
-// Buffer is a goroutine-safe log sink.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Lines parses every line as a JSON object, failing the test on a line that is not one.
-func (b *Buffer) Lines(t testing.TB) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Errorf("log line is not a JSON object: %v\n%s", err, l)
-			continue
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // Register creates an account and returns its session.
