@@ -22,6 +22,7 @@ import (
 	"assistant/server/database"
 	"assistant/server/migrate"
 	"assistant/server/testutil/apitest"
+	"assistant/server/testutil/testenv"
 )
 
 // PostgreSQL stopped for 5 s under concurrent writes. The test runs its own cluster
@@ -30,9 +31,7 @@ import (
 // must be a 201 or the 503 envelope (never a 500, never a hang), every 201 must be readable
 // afterwards, and writes must succeed again within 2 s of PostgreSQL accepting connections.
 func TestPostgresOutageUnderWrites(t *testing.T) {
-	if os.Getenv("TEST_DATABASE_URL") == "" {
-		t.Skip("needs real services: run with `make test` (TEST_DATABASE_URL)")
-	}
+	testenv.URL(t, testenv.Database) // where `make test`'s services run, PostgreSQL's programs are installed
 	t.Parallel()
 	const (
 		writers      = 4

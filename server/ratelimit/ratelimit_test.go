@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"assistant/server/config"
 	"assistant/server/testutil/apitest"
 	"assistant/server/testutil/pgtest"
+	"assistant/server/testutil/testenv"
 )
 
 const limit = 5
@@ -34,10 +34,7 @@ func memory(c *config.Config) {
 // withRedis uses the test Redis with a key prefix of its own, so parallel tests do not
 // share counters. Pass the same prefix to instances that must share a limit.
 func withRedis(t *testing.T, prefix string) apitest.Option {
-	u := os.Getenv("TEST_REDIS_URL")
-	if u == "" {
-		t.Fatal("TEST_REDIS_URL is not set: run the tests with `make test`, which starts Redis")
-	}
+	u := testenv.URL(t, testenv.Redis)
 	return apitest.WithConfig(func(c *config.Config) {
 		memory(c)
 		c.RateLimitBackend = "redis"

@@ -1,6 +1,7 @@
 // Package pgtest gives each test its own real PostgreSQL database, cloned from a template
 // that has every migration applied. The cluster comes from TEST_DATABASE_URL, which
-// `make test` (scripts/test.sh) sets after starting a private one.
+// `make test` (scripts/test.sh) sets after starting a private one; without it a test fails
+// at once (testenv).
 package pgtest
 
 import (
@@ -21,6 +22,7 @@ import (
 
 	"assistant"
 	"assistant/server/migrate"
+	"assistant/server/testutil/testenv"
 )
 
 // templateLock serialises template creation across the test binaries that run at once.
@@ -35,11 +37,7 @@ var (
 // AdminURL is the cluster's maintenance database URL, from TEST_DATABASE_URL.
 func AdminURL(t testing.TB) string {
 	t.Helper()
-	u := getenv("TEST_DATABASE_URL")
-	if u == "" {
-		t.Fatal("TEST_DATABASE_URL is not set: run the tests with `make test`, which starts PostgreSQL")
-	}
-	return u
+	return testenv.URL(t, testenv.Database)
 }
 
 // URLFor is the admin URL pointed at another database.
@@ -57,8 +55,9 @@ func URLFor(t testing.TB, name string) string {
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	name := "t_" + randomSuffix()
+	u := URLFor(t, name)
 	t.Cleanup(func() { drop(t, name) })
-	return URLFor(t, name)
+	return u
 }
 
 // New returns a pool on a fresh, migrated database of its own, dropped after the test,
@@ -66,6 +65,7 @@ func NewDatabase(t testing.TB) string {
 func New(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	ctx := context.Background()
+	AdminURL(t) // before the template, so that a missing TEST_DATABASE_URL fails this test only
 	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(t) })
 	if templateErr != nil {
 		t.Fatalf("migrated template: %v", templateErr)

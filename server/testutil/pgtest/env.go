@@ -1,5 +1,0 @@
-package pgtest
-
-import "os"
-
-var getenv = os.Getenv
