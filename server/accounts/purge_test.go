@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"assistant/gen/db"
@@ -93,8 +94,8 @@ func TestPurgeRemovesDeadCredentialsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := accounts.Purged{RefreshTokens: 3, Invites: 2, PasswordResets: 1, LoginAttempts: 1}
-	if got != want {
-		t.Errorf("purged %+v, want %+v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("purged (-want +got):\n%s", diff)
 	}
 	check := func(table string, ids map[string]uuid.UUID, keep map[string]bool) {
 		t.Helper()

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"assistant/gen/api"
 	"assistant/server/config"
 	"assistant/server/testutil/apitest"
@@ -216,8 +218,8 @@ func TestOwnerLogsInAfterAnAttackersFailures(t *testing.T) {
 			codes = append(codes, loginFrom(env, email, "wrong password", attacker).StatusCode)
 		}
 		want := []int{401, 401, 401, 401, 401, 429, 429, 429, 429, 429}
-		if fmt.Sprint(codes) != fmt.Sprint(want) {
-			t.Errorf("%s: attacker's attempts %v, want %v", email, codes, want)
+		if diff := cmp.Diff(want, codes); diff != "" {
+			t.Errorf("%s: attacker's attempts (-want +got):\n%s", email, diff)
 		}
 	}
 	r := loginFrom(env, "ada@example.com", password, home)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"assistant/gen/api"
@@ -157,8 +158,8 @@ func TestInvitations(t *testing.T) {
 	if grace.ExpiresAt.After(time.Now().Add(2 * time.Hour)) {
 		t.Errorf("expires_in ignored: %s", grace.ExpiresAt)
 	}
-	if got := listInvites(t, env, admin); !slices.Equal(got, []uuid.UUID{grace.Id, anyone.Id}) {
-		t.Errorf("open invites = %v, want grace's then anyone's", got)
+	if diff := cmp.Diff([]uuid.UUID{grace.Id, anyone.Id}, listInvites(t, env, admin)); diff != "" {
+		t.Errorf("open invites, want grace's then anyone's (-want +got):\n%s", diff)
 	}
 
 	// Refusals: all the same 403, the invitation untouched.
@@ -264,8 +265,8 @@ func TestInvitationsPaginate(t *testing.T) {
 			path = "/api/v1/admin/invites?limit=2&cursor=" + url.QueryEscape(*l.NextCursor)
 		}
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("pages = %v, want %v", got, want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pages (-want +got):\n%s", diff)
 	}
 	wantError(t, env.As(admin.AccessToken, http.MethodGet, "/api/v1/admin/invites?cursor=bogus", nil),
 		http.StatusUnprocessableEntity, api.ErrorBodyCodeValidationError, "bad cursor")
@@ -536,8 +537,8 @@ func TestAdminListUsers(t *testing.T) {
 		"nobody":                  nil,
 		"'; DROP TABLE users; --": nil,
 	} {
-		if got := search(q); !slices.Equal(got, want) {
-			t.Errorf("q=%q: %v, want %v", q, got, want)
+		if diff := cmp.Diff(want, search(q)); diff != "" {
+			t.Errorf("q=%q (-want +got):\n%s", q, diff)
 		}
 	}
 
@@ -567,8 +568,8 @@ func TestAdminListUsers(t *testing.T) {
 	for _, p := range people {
 		want = append([]uuid.UUID{ids[p.email]}, want...)
 	}
-	if !slices.Equal(all, want) {
-		t.Errorf("pages = %v, want newest first %v", all, want)
+	if diff := cmp.Diff(want, all); diff != "" {
+		t.Errorf("pages, want newest first (-want +got):\n%s", diff)
 	}
 	if got := page("&q=example"); len(got) != 8 {
 		t.Errorf("paged search found %d, want 8", len(got))

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"assistant/server/testutil/pdftest"
 )
 
@@ -50,8 +52,8 @@ func TestPDFTextOperators(t *testing.T) {
 		"BT /F2 12 Tf [(Two) -300 (words)] TJ (next line) ' ET\n"
 	res := readPDF(t, onePage(content), TextLimits{})
 	want := "Hello (world)\nHex\nTwo words\nnext line"
-	if res.Text != want || res.Truncated != "" || res.Err != "" {
-		t.Errorf("got %+v, want %q", res, want)
+	if diff := cmp.Diff(textResult{Text: want}, res); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
@@ -145,8 +147,8 @@ func TestPDFHostileStructure(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			res := readPDF(t, c.pdf, TextLimits{Timeout: 2 * time.Second})
-			if res != c.want {
-				t.Errorf("got %+v, want %+v", res, c.want)
+			if diff := cmp.Diff(c.want, res); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}

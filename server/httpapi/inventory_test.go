@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/go-cmp/cmp"
 
 	"assistant/gen/api"
 	"assistant/server/config"
@@ -44,8 +45,8 @@ func TestRoutesAreTheSpec(t *testing.T) {
 			t.Fatal(err)
 		}
 		slices.Sort(got)
-		if !slices.Equal(got, want) {
-			t.Errorf("docs=%v: routes differ from the spec\n got: %v\nwant: %v", docs, got, want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("docs=%v: routes differ from the spec (-spec +routes):\n%s", docs, diff)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"assistant/server/apierr"
@@ -55,8 +56,8 @@ func FuzzDecodeCursor(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Decode(%q) = %+v, re-encoded as %q, which does not decode: %v", s, p, c, err)
 		}
-		if q.ID != p.ID || !q.At.Equal(p.At) {
-			t.Fatalf("Decode(%q) = %+v, re-encoded and decoded = %+v", s, p, q)
+		if diff := cmp.Diff(*p, *q); diff != "" {
+			t.Fatalf("Decode(%q), re-encoded and decoded (-first +second):\n%s", s, diff)
 		}
 		if c2 := Encode(*q); c2 != c {
 			t.Fatalf("Decode(%q): re-encoding is not stable: %q then %q", s, c, c2)
@@ -97,8 +98,8 @@ func FuzzCursorRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Decode(Encode(%+v)) = %v", p, err)
 		}
-		if q.ID != p.ID || !q.At.Equal(p.At) {
-			t.Fatalf("Decode(Encode(%+v)) = %+v", p, q)
+		if diff := cmp.Diff(p, *q); diff != "" {
+			t.Fatalf("Decode(Encode(p)) (-p +decoded):\n%s", diff)
 		}
 		if c2 := Encode(*q); c2 != c {
 			t.Fatalf("Encode(Decode(%q)) = %q", c, c2)

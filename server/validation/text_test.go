@@ -1,8 +1,9 @@
 package validation
 
 import (
-	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"assistant/gen/api"
 )
@@ -32,8 +33,8 @@ func TestTextDetails(t *testing.T) {
 		{`{"title":"\u0000"`, nil},                   // not JSON: only the validator answers
 		{`{"title":"é ✓ 😀 \ufffd"}`, nil},
 	} {
-		if got := fields(bodyText([]byte(c.body))); !slices.Equal(got, c.want) {
-			t.Errorf("%q: %v, want %v", c.body, got, c.want)
+		if diff := cmp.Diff(c.want, fields(bodyText([]byte(c.body)))); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", c.body, diff)
 		}
 	}
 	for _, c := range []struct {
@@ -49,8 +50,8 @@ func TestTextDetails(t *testing.T) {
 		{"other=%00", nil}, // not a parameter of the operation: never read
 		{"q=%zz&cursor=%00", []string{"query.cursor"}},
 	} {
-		if got := fields(queryText(c.query, []string{"q", "cursor"})); !slices.Equal(got, c.want) {
-			t.Errorf("%q: %v, want %v", c.query, got, c.want)
+		if diff := cmp.Diff(c.want, fields(queryText(c.query, []string{"q", "cursor"}))); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", c.query, diff)
 		}
 	}
 }
