@@ -18,16 +18,13 @@ import (
 	"syscall"
 	"time"
 
-	"assistant/gen/db"
-	"assistant/server/accounts"
 	"assistant/server/config"
 	"assistant/server/database"
-	"assistant/server/generation"
 	"assistant/server/httpapi"
 	"assistant/server/httpserver"
 	"assistant/server/logging"
 	"assistant/server/migrate"
-	"assistant/server/recovery"
+	"assistant/server/services"
 )
 
 // version is stamped by the build: -ldflags "-X main.version=1.2.3".
@@ -142,17 +139,14 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if cfg.DebugAddr != "" {
 		go serveDebug(ctx, cfg.DebugAddr, log)
 	}
-	go sweepStale(ctx, app.Generations, cfg.CheckpointInterval, log)
-	recovery.Go(ctx, log, "purge expired credentials", func() error {
-		purgeCredentials(ctx, pool, time.Hour, time.Minute, log)
-		return nil
-	}, nil)
+	// The periodic jobs stop with ctx; serve returns once they have.
+	jobs := make(chan struct{})
 	go func() {
-		if err := recovery.Do(ctx, log, "sweep stored files", func() error { return app.Sweep(ctx) }); err != nil && ctx.Err() == nil {
-			log.Warn("sweep stored files", slog.Any("error", err))
-		}
+		defer close(jobs)
+		app.Run(ctx)
 	}()
-	srv := httpserver.New(cfg, app.Handler, log)
+	defer func() { <-jobs }()
+	srv := httpserver.New(services.HTTPServer(cfg), app.Handler, log)
 	// Replies get most of the shutdown time to finish; the rest is for their streams to
 	// send the final event before the server stops waiting.
 	drain := func(ctx context.Context) {
@@ -162,56 +156,6 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		app.Generations.Shutdown(dctx)
 	}
 	return httpserver.Run(ctx, srv, ln, cfg.ShutdownTimeout, drain, log)
-}
-
-// sweepStale fails replies left running by a process that died, at start and every minute:
-// a reply whose checkpoint is older than 30 checkpoint intervals (at least 30 s).
-func sweepStale(ctx context.Context, m *generation.Manager, checkpoint time.Duration, log *slog.Logger) {
-	stale := max(30*checkpoint, 30*time.Second)
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		err := recovery.Do(ctx, log, "sweep interrupted replies", func() error {
-			_, err := m.SweepStale(ctx, stale)
-			return err
-		})
-		if err != nil && ctx.Err() == nil {
-			log.Warn("sweep interrupted replies", slog.Any("error", err))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// purgeCredentials removes dead refresh tokens, invitations, reset tokens and stale login
-// failures at start and then every interval, each run bounded by timeout; a failure is
-// logged and tried again at the next run.
-func purgeCredentials(ctx context.Context, conn db.DBTX, interval, timeout time.Duration, log *slog.Logger) {
-	q := db.New()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		err := recovery.Do(ctx, log, "purge expired credentials", func() error {
-			rctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			n, err := accounts.Purge(rctx, conn, q)
-			log.Info("purged expired credentials", slog.Int64("refresh_tokens", n.RefreshTokens),
-				slog.Int64("invites", n.Invites), slog.Int64("password_resets", n.PasswordResets),
-				slog.Int64("login_attempts", n.LoginAttempts))
-			return err
-		})
-		if err != nil && ctx.Err() == nil {
-			log.Warn("purge expired credentials", slog.Any("error", err))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 func runMigrate(ctx context.Context, args []string, getenv config.Getenv, stdout io.Writer) error {

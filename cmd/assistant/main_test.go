@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"assistant/server/testutil/logtest"
 	"assistant/server/testutil/pgtest"
 )
 
@@ -30,19 +31,6 @@ func freeAddr(t *testing.T) string {
 }
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
-// syncBuffer is the server's stdout, read while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func waitReady(t *testing.T, url string) {
 	t.Helper()
@@ -102,7 +90,7 @@ func TestGracefulShutdownWithARequestInFlight(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, sigterm := context.WithCancel(context.Background())
 	defer sigterm()
-	stdout := &syncBuffer{}
+	stdout := &logtest.Buffer{} // the server's stdout, read while it runs
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve"}, envOf(map[string]string{

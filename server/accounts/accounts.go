@@ -4,25 +4,21 @@ package accounts
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
+	"assistant/server/exports"
+	"assistant/server/files"
 )
-
-// DeleteHook removes what an account owns outside the database (files on disk). It runs
-// after the account's rows are deleted; its error is logged, not returned to the client.
-type DeleteHook func(ctx context.Context, userID uuid.UUID) error
 
 // Accounts implements the accounts operations of the strict server.
 type Accounts struct {
@@ -45,8 +41,24 @@ type Accounts struct {
 	// IPv6Prefix is the network an IPv6 client counts as (the login back-off's "owner's
 	// network").
 	IPv6Prefix int
-	OnDelete   []DeleteHook
-	Log        *slog.Logger
+	// Files and Exports hold what an account owns on disk, removed when it is deleted.
+	Files   *files.Files
+	Exports *exports.Exports
+	Log     *slog.Logger
+}
+
+// RemoveStored removes what a deleted account owned on disk (its rows are gone with it: ON
+// DELETE CASCADE). A failure is logged, not returned: the account is deleted either way, and
+// the start-up sweep removes what is left.
+func (h *Accounts) RemoveStored(ctx context.Context, userID uuid.UUID) {
+	for what, remove := range map[string]func(context.Context, uuid.UUID) error{
+		"files": h.Files.DeleteUserData, "exports": h.Exports.DeleteUserData,
+	} {
+		if err := remove(ctx, userID); err != nil {
+			h.Log.ErrorContext(ctx, "clean up a deleted account", slog.String("what", what),
+				slog.String("target_user_id", userID.String()), slog.Any("error", err))
+		}
+	}
 }
 
 var errInvalidCredentials = &apierr.Error{
@@ -109,7 +121,7 @@ func (h *Accounts) currentUser(ctx context.Context) (db.User, *auth.Principal, e
 		return db.User{}, nil, apierr.ErrUnauthorized
 	}
 	u, err := h.Q.GetUser(ctx, h.DB, p.UserID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return db.User{}, nil, apierr.ErrUnauthorized
 	}
 	return u, p, err

@@ -78,7 +78,7 @@ func (h *Accounts) checkPassword(ctx context.Context, u db.User, password string
 }
 
 // DeleteMe deletes the account; sessions, keys and content go with it (ON DELETE CASCADE),
-// then the hooks remove what lives on disk.
+// then what lives on disk.
 func (h *Accounts) DeleteMe(ctx context.Context, _ api.DeleteMeRequestObject) (api.DeleteMeResponseObject, error) {
 	_, p, err := h.currentUser(ctx)
 	if err != nil {
@@ -87,11 +87,7 @@ func (h *Accounts) DeleteMe(ctx context.Context, _ api.DeleteMeRequestObject) (a
 	if _, err := h.Q.DeleteUser(ctx, h.DB, p.UserID); err != nil {
 		return nil, err
 	}
-	for _, hook := range h.OnDelete {
-		if err := hook(ctx, p.UserID); err != nil {
-			h.Log.ErrorContext(ctx, "clean up a deleted account", slog.Any("error", err))
-		}
-	}
+	h.RemoveStored(ctx, p.UserID)
 	h.Sessions.ForgetUser(p.UserID)
 	secevent.Log(ctx, h.Log, secevent.AccountDeleted, p.UserID)
 	return api.DeleteMe204Response{}, nil

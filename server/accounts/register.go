@@ -2,7 +2,6 @@ package accounts
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -73,7 +72,7 @@ func (h *Accounts) Register(ctx context.Context, req api.RegisterRequestObject) 
 		}
 		if inviteHash != nil {
 			inv, err := h.Q.UseInvite(ctx, tx, inviteHash, &email)
-			if errors.Is(err, pgx.ErrNoRows) {
+			if database.IsNoRows(err) {
 				return errInviteInvalid
 			}
 			if err != nil {

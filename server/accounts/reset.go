@@ -2,7 +2,6 @@ package accounts
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -49,7 +48,7 @@ func (h *Accounts) ResetPassword(ctx context.Context, req api.ResetPasswordReque
 	err = database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
 		var err error
 		reset, err = h.Q.UsePasswordReset(ctx, tx, tokenHash)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if database.IsNoRows(err) {
 			return errResetInvalid
 		}
 		if err != nil {

@@ -45,7 +45,7 @@ func loginBackoff(failures int32) time.Duration {
 func (h *Accounts) Login(ctx context.Context, req api.LoginRequestObject) (api.LoginResponseObject, error) {
 	email := normalizeEmail(req.Body.Email)
 	u, err := h.Q.GetUserByEmail(ctx, h.DB, email)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	if err != nil && !database.IsNoRows(err) {
 		return nil, err
 	}
 	network := middleware.Network(middleware.ClientIP(ctx), h.IPv6Prefix)
@@ -93,7 +93,7 @@ func (h *Accounts) reserveAttempt(ctx context.Context, email string, u db.User, 
 	if err == nil {
 		return n, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
+	if !database.IsNoRows(err) {
 		return 0, err
 	}
 	wait := time.Second
@@ -101,16 +101,11 @@ func (h *Accounts) reserveAttempt(ctx context.Context, email string, u db.User, 
 		wait = max(time.Until(a.FailedAt.Add(loginBackoff(a.Failures))), time.Second)
 	}
 	secevent.Log(ctx, h.Log, secevent.LoginThrottled, u.ID, slog.Int64("retry_after_s", int64(wait.Seconds())))
-	e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited, "too many failed sign-ins for this account; try again later")
-	e.RetryAfter = wait
-	return 0, e
+	return 0, apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
+		"too many failed sign-ins for this account; try again later").WithRetryAfter(wait)
 }
 
-var errRefreshInvalid = func() *apierr.Error {
-	e := *apierr.ErrUnauthorized
-	e.Message = "the refresh token is invalid, expired or already used"
-	return &e
-}()
+var errRefreshInvalid = apierr.ErrUnauthorized.WithMessage("the refresh token is invalid, expired or already used")
 
 // RefreshSession rotates a refresh token. Using an already rotated token again revokes
 // its whole family, the newest token included: either the client or a thief is replaying
@@ -164,10 +159,10 @@ func (h *Accounts) RefreshSession(ctx context.Context, req api.RefreshSessionReq
 
 // lockedToken finds the token, takes its family's lock and its user's, and reads the token
 // again under them (a rotation, or a revocation of every session, that committed while this
-// waited is then seen). pgx.ErrNoRows is the 401.
+// waited is then seen). No such token is the 401.
 func (h *Accounts) lockedToken(ctx context.Context, tx pgx.Tx, hash []byte) (db.RefreshToken, error) {
 	rt, err := h.Q.GetRefreshToken(ctx, tx, hash)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return rt, errRefreshInvalid
 	}
 	if err != nil {

@@ -5,12 +5,9 @@
 package admin
 
 import (
-	"errors"
 	"log/slog"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"assistant/gen/api"
 	"assistant/gen/db"
@@ -33,8 +30,8 @@ type Admin struct {
 	// password-reset token's.
 	InviteTTL time.Duration
 	ResetTTL  time.Duration
-	// OnDelete removes what a deleted account owns on disk (as DELETE /users/me does).
-	OnDelete []accounts.DeleteHook
+	// Accounts removes what a deleted account owns on disk (as DELETE /users/me does).
+	Accounts *accounts.Accounts
 	// Sessions is the authenticator's cache of session states, told at once when an
 	// account is disabled, demoted or deleted.
 	Sessions *auth.SessionCache
@@ -62,10 +59,4 @@ func normalizeEmail(e api.Email) string {
 func likeContains(q string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(q) + "%"
-}
-
-// isForeignKeyViolation reports an insert that referenced a row gone meanwhile.
-func isForeignKeyViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }

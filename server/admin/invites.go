@@ -58,7 +58,7 @@ func (h *Admin) AdminCreateInvite(ctx context.Context, req api.AdminCreateInvite
 	inv, err := h.Q.CreateInvite(ctx, h.DB, db.CreateInviteParams{
 		ID: database.NewID(), TokenHash: hash, Email: email, CreatedBy: &p.UserID, ExpiresAt: time.Now().Add(ttl),
 	})
-	if isForeignKeyViolation(err) { // the admin's own account is gone
+	if database.IsForeignKeyViolation(err) { // the admin's own account is gone
 		return nil, apierr.ErrUnauthorized
 	}
 	if err != nil {

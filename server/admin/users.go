@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -72,7 +71,7 @@ func (h *Admin) AdminUpdateUser(ctx context.Context, req api.AdminUpdateUserRequ
 		}
 		var err error
 		u, err = h.Q.AdminUpdateUser(ctx, tx, params)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if database.IsNoRows(err) {
 			return apierr.ErrNotFound
 		}
 		if err != nil {
@@ -146,11 +145,7 @@ func (h *Admin) AdminDeleteUser(ctx context.Context, req api.AdminDeleteUserRequ
 		return nil, err
 	}
 	h.Sessions.ForgetUser(req.UserId)
-	for _, hook := range h.OnDelete {
-		if err := hook(ctx, req.UserId); err != nil {
-			h.Log.ErrorContext(ctx, "clean up a deleted account", slog.String("target_user_id", req.UserId.String()), slog.Any("error", err))
-		}
-	}
+	h.Accounts.RemoveStored(ctx, req.UserId)
 	secevent.Log(ctx, h.Log, secevent.AdminUserDeleted, req.UserId)
 	return api.AdminDeleteUser204Response{}, nil
 }
@@ -161,7 +156,7 @@ func (h *Admin) AdminCreatePasswordReset(ctx context.Context, req api.AdminCreat
 	secret, hash := auth.NewSecret(PasswordResetPrefix)
 	var reset db.PasswordReset
 	err := database.WithTx(ctx, h.DB, func(tx pgx.Tx) error {
-		if _, err := h.Q.GetUser(ctx, tx, req.UserId); errors.Is(err, pgx.ErrNoRows) {
+		if _, err := h.Q.GetUser(ctx, tx, req.UserId); database.IsNoRows(err) {
 			return apierr.ErrNotFound
 		} else if err != nil {
 			return err
@@ -173,7 +168,7 @@ func (h *Admin) AdminCreatePasswordReset(ctx context.Context, req api.AdminCreat
 		reset, err = h.Q.CreatePasswordReset(ctx, tx, db.CreatePasswordResetParams{
 			ID: database.NewID(), UserID: req.UserId, TokenHash: hash, ExpiresAt: time.Now().Add(h.ResetTTL),
 		})
-		if isForeignKeyViolation(err) { // deleted since GetUser
+		if database.IsForeignKeyViolation(err) { // deleted since GetUser
 			return apierr.ErrNotFound
 		}
 		return err

@@ -8,16 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/puddle/v2"
-
 	"assistant/gen/api"
+	"assistant/server/database"
 	"assistant/server/logging"
 )
 
@@ -43,6 +39,49 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Cause }
+
+// The With methods and Wrap return a new *Error and never change e, so a sentinel can be
+// the start of a more specific error: apierr.ErrUnauthorized.WithMessage("...").
+
+// WithMessage returns a copy of e with the public message msg.
+func (e *Error) WithMessage(msg string) *Error {
+	c := *e
+	c.Message = msg
+	return &c
+}
+
+// WithDetails returns a copy of e whose details (the fields at fault) are details.
+func (e *Error) WithDetails(details ...api.FieldError) *Error {
+	c := *e
+	c.Details = details
+	return &c
+}
+
+// WithRetryAfter returns a copy of e sent with Retry-After d (rounded up to whole seconds).
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
+	return &c
+}
+
+// WithHeader returns a copy of e that also sends the response header key: value,
+// replacing any value e had for key.
+func (e *Error) WithHeader(key, value string) *Error {
+	c := *e
+	c.Header = e.Header.Clone()
+	if c.Header == nil {
+		c.Header = http.Header{}
+	}
+	c.Header.Set(key, value)
+	return &c
+}
+
+// Wrap returns a copy of e whose cause, logged but never sent, is cause.
+func (e *Error) Wrap(cause error) *Error {
+	c := *e
+	c.Cause = cause
+	return &c
+}
 
 // Is makes errors.Is(err, ErrNotFound) true for every *Error with the same code.
 func (e *Error) Is(target error) bool {
@@ -88,63 +127,27 @@ func TooLarge(limit int64) *Error {
 		fmt.Sprintf("the request body is larger than %d bytes", limit))
 }
 
-// From returns err as an *Error. A database that cannot be reached is a 503 (the client
+// From returns err as an *Error. Text the database refused is a 422, a write for an
+// account deleted meanwhile a 401, and a database that cannot be reached a 503 (the client
 // may retry); anything else is an internal error whose cause is err.
 func From(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	if unstorableText(err) {
-		e := Validation(api.FieldError{Field: "request", Message: "must be UTF-8 text without NUL characters"})
-		e.Cause = err
-		return e
-	}
-	if accountGone(err) {
-		e := *ErrUnauthorized
-		e.Message = "the account no longer exists"
-		e.Cause = err
-		return &e
-	}
-	if unavailable(err) {
-		return &Error{Status: ErrUnavailable.Status, Code: ErrUnavailable.Code, Message: ErrUnavailable.Message,
-			RetryAfter: ErrUnavailable.RetryAfter, Cause: err}
-	}
-	return &Error{Status: ErrInternal.Status, Code: ErrInternal.Code, Message: ErrInternal.Message, Cause: err}
-}
-
-// unstorableText reports text PostgreSQL refused: a NUL or bytes not valid in the
-// database's encoding (22021), or a \u0000 inside jsonb (22P05). The validator refuses such
-// text before any query (validation.ValidText); this is the safety net, a 422 not a 500.
-func unstorableText(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
-}
-
-// accountGone reports a write that referenced a user who no longer exists: an access token
-// outlives its account by at most its lifetime, and using it then is a 401, not a 500.
-func accountGone(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23503" && strings.HasSuffix(pgErr.ConstraintName, "_user_id_fkey")
-}
-
-// unavailable reports errors that mean the database is down or overloaded rather than that
-// the request was wrong: connection failures and timeouts, and the SQLSTATE classes 08
-// (connection exception), 53 (insufficient resources) and 57P (shutting down, starting up).
-func unavailable(err error) bool {
-	var ce *pgconn.ConnectError
-	var pgErr *pgconn.PgError
-	var ne net.Error
 	switch {
-	case errors.As(err, &ce), pgconn.Timeout(err), errors.As(err, &ne):
-		return true
-	case errors.As(err, &pgErr):
-		c := pgErr.Code
-		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57P")
-	case errors.Is(err, puddle.ErrClosedPool):
-		return true
+	case database.IsUnstorableText(err):
+		// The validator refuses such text before any query (validation.ValidText); this
+		// is the safety net, a 422 not a 500.
+		return Validation(api.FieldError{Field: "request", Message: "must be UTF-8 text without NUL characters"}).Wrap(err)
+	case database.IsUserGone(err):
+		// An access token outlives its account by at most its lifetime; using it then is
+		// a 401, not a 500.
+		return ErrUnauthorized.WithMessage("the account no longer exists").Wrap(err)
+	case database.IsUnavailable(err):
+		return ErrUnavailable.Wrap(err)
 	}
-	return false
+	return ErrInternal.Wrap(err)
 }
 
 // statusReporter is implemented by the response writer of the access-log middleware.
@@ -204,7 +207,5 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 // QuotaExceeded is the 429 for a used-up quota (the daily token budget, the storage quota);
 // resetsIn, when positive, is sent as Retry-After.
 func QuotaExceeded(message string, resetsIn time.Duration) *Error {
-	e := New(http.StatusTooManyRequests, api.ErrorBodyCodeQuotaExceeded, message)
-	e.RetryAfter = resetsIn
-	return e
+	return New(http.StatusTooManyRequests, api.ErrorBodyCodeQuotaExceeded, message).WithRetryAfter(resetsIn)
 }

@@ -12,11 +12,11 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/apierr"
+	"assistant/server/database"
 	"assistant/server/logging"
 	"assistant/server/secevent"
 )
@@ -34,13 +34,13 @@ type Authenticator struct {
 	Sessions *SessionCache
 }
 
+// unauthorized is the 401 saying msg; any message but the plain one says the credential
+// itself was refused (RFC 6750's invalid_token).
 func unauthorized(msg string) *apierr.Error {
-	e := *apierr.ErrUnauthorized
-	e.Message = msg
-	if msg != apierr.ErrUnauthorized.Message {
-		e.Header = http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}
+	if msg == apierr.ErrUnauthorized.Message {
+		return apierr.ErrUnauthorized
 	}
-	return &e
+	return apierr.ErrUnauthorized.WithMessage(msg).WithHeader("Www-Authenticate", `Bearer error="invalid_token"`)
 }
 
 var (
@@ -142,11 +142,9 @@ func (a *Authenticator) session(ctx context.Context, uid, sid uuid.UUID) (sessio
 	row, err := a.Q.SessionActive(ctx, a.DB, sid, uid)
 	var st sessionState
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case database.IsNoRows(err):
 	case err != nil:
-		e := *apierr.ErrUnavailable
-		e.Cause = fmt.Errorf("check session: %w", err)
-		return st, &e
+		return st, apierr.ErrUnavailable.Wrap(fmt.Errorf("check session: %w", err))
 	default:
 		st = sessionState{exists: true, role: row.Role, disabled: row.Disabled, live: row.Live}
 	}
@@ -156,13 +154,11 @@ func (a *Authenticator) session(ctx context.Context, uid, sid uuid.UUID) (sessio
 
 func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Principal, error) {
 	row, err := a.Q.GetAPIKeyOwner(ctx, a.DB, HashSecret(raw))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return nil, unauthorized("the API key is invalid or expired")
 	}
 	if err != nil {
-		e := *apierr.ErrUnavailable
-		e.Cause = fmt.Errorf("look up api key: %w", err)
-		return nil, &e
+		return nil, apierr.ErrUnavailable.Wrap(fmt.Errorf("look up api key: %w", err))
 	}
 	if row.ExpiresAt != nil && !row.ExpiresAt.After(time.Now()) {
 		return nil, unauthorized("the API key is invalid or expired")

@@ -5,7 +5,6 @@ package chat
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/api"
 	"assistant/gen/db"
@@ -28,17 +26,12 @@ import (
 	"assistant/server/usage"
 )
 
-// FileTexts reads the text of a user's files for the model (package files).
-type FileTexts interface {
-	Texts(ctx context.Context, userID uuid.UUID, ids []uuid.UUID) ([]files.Doc, error)
-}
-
 // Chat implements the conversations, messages and models operations.
 type Chat struct {
 	DB          database.DB
 	Q           *db.Queries
 	Generations *generation.Manager
-	Files       FileTexts
+	Files       *files.Files // the text of the files a message attaches
 	// Spending says which models may be chosen, caps each reply and records its tokens
 	// against the user's daily budget.
 	Spending *usage.Usage
@@ -62,7 +55,7 @@ func (c *Chat) conversation(ctx context.Context, id uuid.UUID) (db.Conversation,
 		return db.Conversation{}, nil, err
 	}
 	conv, err := c.Q.GetConversation(ctx, c.DB, id, p.UserID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return db.Conversation{}, nil, apierr.ErrNotFound
 	}
 	return conv, p, err
@@ -75,7 +68,7 @@ func (c *Chat) message(ctx context.Context, convID, msgID uuid.UUID) (db.Message
 		return db.Message{}, err
 	}
 	m, err := c.Q.GetMessage(ctx, c.DB, db.GetMessageParams{ID: msgID, ConversationID: convID, UserID: p.UserID})
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return db.Message{}, apierr.ErrNotFound
 	}
 	return m, err
@@ -194,5 +187,3 @@ func withFiles(docs []files.Doc, content string, budget int) string {
 	b.WriteString(content)
 	return b.String()
 }
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -104,7 +104,7 @@ func (c *Chat) UpdateConversation(ctx context.Context, req api.UpdateConversatio
 		params.Model = m
 	}
 	conv, err := c.Q.UpdateConversation(ctx, c.DB, params)
-	if isNoRows(err) {
+	if database.IsNoRows(err) {
 		return nil, apierr.ErrNotFound
 	}
 	if err != nil {

@@ -103,10 +103,8 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessage
 			return err
 		}
 		if n >= int64(c.PerUser) {
-			e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
-				"too many replies are being generated at once; wait for one to finish")
-			e.RetryAfter = time.Second
-			return e
+			return apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
+				"too many replies are being generated at once; wait for one to finish").WithRetryAfter(time.Second)
 		}
 		user, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{
 			ID: userID, ConversationID: conv.ID, Role: "user", Content: content, Status: "complete", FileIds: fileIDs})
@@ -203,7 +201,7 @@ func (c *Chat) CancelMessage(ctx context.Context, req api.CancelMessageRequestOb
 		if err := notify.Send(ctx, c.DB, notify.Cancel, m.ID); err != nil {
 			c.Log.WarnContext(ctx, "notify a cancel request", slog.Any("error", err))
 		}
-	} else if !isNoRows(err) {
+	} else if !database.IsNoRows(err) {
 		return nil, err
 	}
 	deadline := time.NewTimer(10 * time.Second)

@@ -28,10 +28,8 @@ func (c *Chat) acquireStream(ctx context.Context, userID uuid.UUID) (release fun
 	s.mu.Lock()
 	if c.StreamsPerUser > 0 && s.open[userID] >= c.StreamsPerUser {
 		s.mu.Unlock()
-		e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
-			"too many event streams are open for this account; close one first")
-		e.RetryAfter = time.Second
-		return nil, e
+		return nil, apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
+			"too many event streams are open for this account; close one first").WithRetryAfter(time.Second)
 	}
 	if s.open == nil {
 		s.open = map[uuid.UUID]int{}

@@ -1,16 +1,21 @@
-// Package database opens the PostgreSQL pool and runs transactions.
+// Package database opens the PostgreSQL pool, runs transactions and classifies the
+// driver's errors (IsNoRows, IsUniqueViolation, IsUnavailable...), so handlers and the
+// HTTP error package need not know the driver's error types.
 package database
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"assistant/gen/db"
 )
@@ -62,6 +67,11 @@ func WithTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
+// IsNoRows reports whether err is a query for one row that found none (pgx.ErrNoRows).
+func IsNoRows(err error) bool {
+	return errors.Is(err, pgx.ErrNoRows)
+}
+
 // IsUniqueViolation reports whether err is PostgreSQL's unique_violation (23505),
 // optionally on the named constraint or index.
 func IsUniqueViolation(err error, constraint string) bool {
@@ -70,6 +80,47 @@ func IsUniqueViolation(err error, constraint string) bool {
 		return false
 	}
 	return constraint == "" || pgErr.ConstraintName == constraint
+}
+
+// IsForeignKeyViolation reports whether err is PostgreSQL's foreign_key_violation (23503):
+// a write that referenced a row gone meanwhile.
+func IsForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}
+
+// IsUserGone reports a foreign_key_violation on a row's reference to its owner (a
+// constraint named <table>_user_id_fkey): a write for a user deleted meanwhile.
+func IsUserGone(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503" && strings.HasSuffix(pgErr.ConstraintName, "_user_id_fkey")
+}
+
+// IsUnstorableText reports text PostgreSQL refused: a NUL or bytes not valid in the
+// database's encoding (22021), or a \u0000 inside jsonb (22P05).
+func IsUnstorableText(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
+}
+
+// IsUnavailable reports errors that mean the database is down or overloaded rather than
+// that the query was wrong: connection failures and timeouts, a closed pool, and the
+// SQLSTATE classes 08 (connection exception), 53 (insufficient resources) and 57P
+// (shutting down, starting up).
+func IsUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), pgconn.Timeout(err), errors.As(err, &ne):
+		return true
+	case errors.As(err, &pgErr):
+		c := pgErr.Code
+		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57P")
+	case errors.Is(err, puddle.ErrClosedPool):
+		return true
+	}
+	return false
 }
 
 // NewID returns a new UUIDv7: unique, and ordered by creation time, so ids double as

@@ -99,9 +99,9 @@ func (g *rangeGuard) WriteHeader(code int) {
 		for _, k := range []string{"Content-Disposition", "ETag", "Cache-Control", "Content-Range"} {
 			g.Header().Del(k)
 		}
-		e := apierr.New(code, api.ErrorBodyCodeValidationError, "the range is outside the content")
-		e.Details = []api.FieldError{{Field: "header.Range", Message: fmt.Sprintf("not satisfiable: the content is %d bytes", g.size)}}
-		e.Header = http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", g.size)}}
+		e := apierr.New(code, api.ErrorBodyCodeValidationError, "the range is outside the content").
+			WithDetails(api.FieldError{Field: "header.Range", Message: fmt.Sprintf("not satisfiable: the content is %d bytes", g.size)}).
+			WithHeader("Content-Range", fmt.Sprintf("bytes */%d", g.size))
 		apierr.Write(g.ResponseWriter, g.req, g.log, e)
 		return
 	}

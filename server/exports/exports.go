@@ -25,6 +25,7 @@ import (
 	"assistant/gen/db"
 	"assistant/server/apierr"
 	"assistant/server/auth"
+	"assistant/server/chat"
 	"assistant/server/database"
 	"assistant/server/download"
 	"assistant/server/pagination"
@@ -48,10 +49,11 @@ type Exports struct {
 	// Workers bounds the exports rendering at once in this process (each user has at most
 	// one of them); 0 means one per CPU.
 	Workers int
-	// Convert turns stored rows into API shapes (package chat's converters).
-	Conversation func(db.Conversation) api.Conversation
-	Message      func(db.Message) api.Message
-	Log          *slog.Logger
+	Log     *slog.Logger
+
+	// toConversation is chat.ToConversation; a test makes it panic to see a failing render
+	// recovered.
+	toConversation func(db.Conversation) api.Conversation
 
 	poolOnce sync.Once
 	pool     chan struct{}
@@ -78,7 +80,7 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 		return nil, err
 	}
 	conv, err := h.Q.GetConversation(ctx, h.DB, req.ConversationId, p.UserID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return nil, apierr.ErrNotFound
 	}
 	if err != nil {
@@ -93,9 +95,8 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 		size += int64(len(m.Content))
 	}
 	if len(msgs) > h.MaxMessages || size > h.MaxBytes {
-		e := apierr.TooLarge(h.MaxBytes)
-		e.Message = fmt.Sprintf("the conversation is too large to export at once (at most %d messages and %d bytes of text)", h.MaxMessages, h.MaxBytes)
-		return nil, e
+		return nil, apierr.TooLarge(h.MaxBytes).WithMessage(fmt.Sprintf(
+			"the conversation is too large to export at once (at most %d messages and %d bytes of text)", h.MaxMessages, h.MaxBytes))
 	}
 
 	// A user already at the quota gets nothing rendered; what is left bounds the render.
@@ -139,10 +140,7 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 			return nil, ctx.Err() // the client left
 		}
 		if rctx.Err() != nil {
-			e := *apierr.ErrUnavailable
-			e.Message = "the export took too long"
-			e.Cause = err
-			return nil, &e
+			return nil, apierr.ErrUnavailable.WithMessage("the export took too long").Wrap(err)
 		}
 		return nil, fmt.Errorf("render %s export: %w", req.Body.Format, err)
 	}
@@ -255,9 +253,13 @@ func (h *Exports) render(ctx context.Context, userID uuid.UUID, w io.Writer, for
 		default:
 			am := make([]api.Message, len(msgs))
 			for i, m := range msgs {
-				am[i] = h.Message(m)
+				am[i] = chat.ToMessage(m)
 			}
-			return renderJSON(w, h.Conversation(conv), am, now)
+			toConversation := chat.ToConversation
+			if h.toConversation != nil {
+				toConversation = h.toConversation
+			}
+			return renderJSON(w, toConversation(conv), am, now)
 		}
 	}, func(err error) {
 		h.running.Add(-1)
@@ -345,7 +347,7 @@ func (h *Exports) get(ctx context.Context, id uuid.UUID) (db.Export, error) {
 		return db.Export{}, err
 	}
 	e, err := h.Q.GetExport(ctx, h.DB, id, p.UserID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return db.Export{}, apierr.ErrNotFound
 	}
 	return e, err
@@ -403,7 +405,7 @@ func (h *Exports) DeleteExport(ctx context.Context, req api.DeleteExportRequestO
 		return nil, err
 	}
 	e, err := h.Q.DeleteExport(ctx, h.DB, req.ExportId, p.UserID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return nil, apierr.ErrNotFound
 	}
 	if err != nil {

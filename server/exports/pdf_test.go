@@ -128,7 +128,7 @@ func TestRenderPastItsTimeStopsUsingCPU(t *testing.T) {
 func TestPanickingRendererIsAnError(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	h := &Exports{Log: logging.New(&logs, nil), Conversation: func(db.Conversation) api.Conversation { panic("renderer bug") }}
+	h := &Exports{Log: logging.New(&logs, nil), toConversation: func(db.Conversation) api.Conversation { panic("renderer bug") }}
 	err := h.render(context.Background(), uuid.New(), io.Discard, api.CreateExportRequestFormatJson, db.Conversation{}, nil, time.Now())
 	var pe *recovery.PanicError
 	if !errors.As(err, &pe) || !strings.Contains(logs.String(), "renderer bug") {

@@ -6,7 +6,6 @@ package files
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -18,7 +17,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/api"
 	"assistant/gen/db"
@@ -113,7 +111,7 @@ func (h *Files) get(ctx context.Context, id uuid.UUID) (db.File, error) {
 		return db.File{}, err
 	}
 	f, err := h.Q.GetFile(ctx, h.DB, id, p.UserID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if database.IsNoRows(err) {
 		return db.File{}, apierr.ErrNotFound
 	}
 	return f, err
@@ -130,5 +128,3 @@ func (h *Files) DeleteUserData(_ context.Context, userID uuid.UUID) error {
 	}
 	return nil
 }
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

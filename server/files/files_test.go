@@ -440,7 +440,7 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := env.App.Sweep(t.Context()); err != nil {
+	if err := env.App.Files.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(storedFiles(t, dir), " ")

@@ -8,6 +8,7 @@ import (
 	"assistant/gen/db"
 	"assistant/server/apierr"
 	"assistant/server/auth"
+	"assistant/server/database"
 	"assistant/server/download"
 	"assistant/server/pagination"
 )
@@ -65,7 +66,7 @@ func (h *Files) DeleteFile(ctx context.Context, req api.DeleteFileRequestObject)
 		return nil, err
 	}
 	f, err := h.Q.DeleteFile(ctx, h.DB, req.FileId, p.UserID)
-	if isNoRows(err) {
+	if database.IsNoRows(err) {
 		return nil, apierr.ErrNotFound
 	}
 	if err != nil {

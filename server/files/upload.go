@@ -112,10 +112,9 @@ func (h *Files) startUpload(userID uuid.UUID) (release func(), err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.uploading[userID] >= h.PerUser {
-		e := apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
-			fmt.Sprintf("you have %d uploads in progress, the most at once (UPLOADS_PER_USER); try again when one is done", h.PerUser))
-		e.RetryAfter = 2 * time.Second
-		return nil, unread(e)
+		return nil, unread(apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
+			fmt.Sprintf("you have %d uploads in progress, the most at once (UPLOADS_PER_USER); try again when one is done", h.PerUser)).
+			WithRetryAfter(2 * time.Second))
 	}
 	if h.uploading == nil {
 		h.uploading = map[uuid.UUID]int{}
@@ -132,17 +131,15 @@ func (h *Files) startUpload(userID uuid.UUID) (release func(), err error) {
 
 // overQuota is the 429 for a file that does not fit what is left of the storage quota.
 func overQuota(used, quota int64, needs string) *apierr.Error {
-	e := apierr.QuotaExceeded("the file would exceed your storage quota; delete files or exports to make room", 0)
-	e.Details = []api.FieldError{{Field: "body.file", Message: fmt.Sprintf(
-		"%d bytes used of %d (USER_STORAGE_QUOTA_BYTES, files and exports together); %s", used, quota, needs)}}
-	return e
+	return apierr.QuotaExceeded("the file would exceed your storage quota; delete files or exports to make room", 0).
+		WithDetails(api.FieldError{Field: "body.file", Message: fmt.Sprintf(
+			"%d bytes used of %d (USER_STORAGE_QUOTA_BYTES, files and exports together); %s", used, quota, needs)})
 }
 
 // unread marks a refusal sent before the body has been read: the connection is closed after
 // the answer instead of the rest of the body being read away first.
 func unread(e *apierr.Error) *apierr.Error {
-	e.Header = http.Header{"Connection": {"close"}}
-	return e
+	return e.WithHeader("Connection", "close")
 }
 
 // discard removes a file already stored when the rest of the request turns out bad.
@@ -166,10 +163,8 @@ func bodyError(err error, limit int64) error {
 }
 
 func tooLarge(limit int64) *apierr.Error {
-	e := apierr.TooLarge(limit)
-	e.Message = fmt.Sprintf("the file is larger than %d bytes", limit)
-	e.Details = []api.FieldError{{Field: "body.file", Message: fmt.Sprintf("must be at most %d bytes (MAX_UPLOAD_BYTES)", limit)}}
-	return e
+	return apierr.TooLarge(limit).WithMessage(fmt.Sprintf("the file is larger than %d bytes", limit)).
+		WithDetails(api.FieldError{Field: "body.file", Message: fmt.Sprintf("must be at most %d bytes (MAX_UPLOAD_BYTES)", limit)})
 }
 
 // receive stores one file part. used is what the user's files and exports took when the

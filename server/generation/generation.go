@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/db"
+	"assistant/server/database"
 	"assistant/server/llm"
 	"assistant/server/logging"
 	"assistant/server/notify"
@@ -378,7 +378,7 @@ func (m *Manager) store(r *Run, text, status, code string, res llm.Result, log *
 			m.announce(notify.Done, r.MessageID, log)
 			return msg
 		}
-		if errors.Is(err, pgx.ErrNoRows) {
+		if database.IsNoRows(err) {
 			break // the conversation was deleted meanwhile
 		}
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)

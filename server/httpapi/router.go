@@ -3,7 +3,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,14 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"assistant"
 	"assistant/gen/api"
-	"assistant/gen/db"
 	"assistant/server/accounts"
 	"assistant/server/admin"
 	"assistant/server/apierr"
@@ -29,13 +27,10 @@ import (
 	"assistant/server/download"
 	"assistant/server/exports"
 	"assistant/server/files"
-	"assistant/server/generation"
 	"assistant/server/llm"
 	"assistant/server/logging"
 	"assistant/server/middleware"
-	"assistant/server/notify"
-	"assistant/server/ratelimit"
-	"assistant/server/storage"
+	"assistant/server/services"
 	"assistant/server/system"
 	"assistant/server/usage"
 	"assistant/server/validation"
@@ -68,139 +63,46 @@ type Server struct {
 	*usage.Usage
 }
 
-// App is the assembled API.
-type App struct {
-	Handler http.Handler
-	// Generations runs the model's replies; serve drains it on shutdown.
-	Generations *generation.Manager
-	files       *files.Files
-	exports     *exports.Exports
-	closers     []func() error
-
-	// Notify is the process's LISTEN connection for replies on other replicas.
-	Notify *notify.Listener
-}
-
-// ExportsRunning is the number of export renders in progress (a render whose request gave
-// up counts until it has stopped).
-func (a *App) ExportsRunning() int64 { return a.exports.Running() }
-
-// Sweep removes stored files that a crash left without a row (run at start-up).
-func (a *App) Sweep(ctx context.Context) error {
-	return errors.Join(a.files.Sweep(ctx), a.exports.Sweep(ctx))
-}
-
-// Close releases what the API holds besides the pool (the rate limiter's Redis client).
-func (a *App) Close() error {
-	var errs []error
-	for _, c := range a.closers {
-		errs = append(errs, c())
-	}
-	return errors.Join(errs...)
-}
-
-// NewProvider returns the configured AI provider.
-func NewProvider(cfg config.Config) llm.Provider {
-	if cfg.LLMProvider == "openai" {
-		return llm.NewOpenAI(cfg.LLMBaseURL, cfg.LLMAPIKey, cfg.LLMModel, cfg.LLMTimeout)
-	}
-	return llm.Echo{Delay: cfg.EchoDelay}
-}
-
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// New assembles the API.
+// App is the assembled API: the services and the handler that serves them.
+type App struct {
+	*services.Services
+	Handler http.Handler
+}
+
+// New builds the services and assembles the HTTP edge over them.
 func New(d Deps) (*App, error) {
-	cfg := d.Config
 	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, err
 	}
+	svc, err := services.New(services.Deps{Config: d.Config, Log: d.Log, Pool: d.Pool, Version: d.Version,
+		Started: d.Started, Provider: d.Provider, Spec: spec, BasePath: BasePath})
+	if err != nil {
+		return nil, err
+	}
+	h, err := Handler(svc, spec, d.Config, d.Log, d.LogWriter)
+	if err != nil {
+		return nil, errors.Join(err, svc.Close())
+	}
+	return &App{Services: svc, Handler: h}, nil
+}
+
+// Handler is the route tree over the services: the middleware pipeline, the validators and
+// the strict server, and the envelope on every failure path.
+func Handler(svc *services.Services, spec *openapi3.T, cfg config.Config, log *slog.Logger, logWriter io.Writer) (http.Handler, error) {
 	specJSON, err := api.GetSpecJSON()
 	if err != nil {
 		return nil, err
 	}
-	log := d.Log
-	limiter, err := ratelimit.New(cfg, BasePath, log)
-	if err != nil {
-		return nil, err
-	}
-	queries := db.New()
-	tokens := auth.NewTokens(cfg.JWTSecret, cfg.AccessTokenTTL)
-	sessions := auth.NewSessionCache(100_000)
-	authenticator := &auth.Authenticator{Tokens: tokens, DB: d.Pool, Q: queries, Log: log, Sessions: sessions}
-	provider := d.Provider
-	if provider == nil {
-		provider = NewProvider(cfg)
-	}
-	generations := generation.NewManager(d.Pool, queries, provider, cfg.CheckpointInterval, log)
-	uploads, err := storage.NewLocal(cfg.UploadDir)
-	if err != nil {
-		return nil, err
-	}
-	exportStore, err := storage.NewLocal(cfg.PDFDir)
-	if err != nil {
-		return nil, err
-	}
-	// One listening connection per process, besides the pool, for news of replies running
-	// on other replicas.
-	listener := notify.Start(func(ctx context.Context) (*pgx.Conn, error) {
-		return pgx.ConnectConfig(ctx, d.Pool.Config().ConnConfig)
-	}, log)
-	generations.SetNotify(listener)
-	fileHandlers := &files.Files{DB: d.Pool, Q: queries, Store: uploads, MaxUpload: cfg.MaxUploadBytes,
-		Quota: cfg.UserStorageQuotaBytes, PerUser: cfg.UploadsPerUser, Log: log}
-	exportHandlers := &exports.Exports{DB: d.Pool, Q: queries, Store: exportStore, MaxMessages: cfg.ExportMaxMessages,
-		MaxBytes: cfg.ExportMaxBytes, Quota: cfg.UserStorageQuotaBytes, Timeout: cfg.ExportTimeout,
-		Conversation: chat.ToConversation, Message: chat.ToMessage, Log: log}
-	srv := &Server{
-		Health: &system.Health{
-			Version:  d.Version,
-			Started:  d.Started,
-			Database: d.Pool.Ping,
-			Redis:    limiter.RedisCheck(),
-			Timeout:  cfg.HealthCheckTimeout,
-			Log:      log,
-		},
-		Accounts: &accounts.Accounts{
-			DB: d.Pool,
-			Q:  queries,
-			Passwords: auth.NewPasswords(auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Time: cfg.Argon2Time}, cfg.PasswordHashConcurrency).
-				WithQueue(cfg.PasswordHashQueue),
-			Tokens:            tokens,
-			RefreshTTL:        cfg.RefreshTokenTTL,
-			RegistrationMode:  cfg.RegistrationMode,
-			SessionMaxAge:     cfg.SessionMaxAge,
-			APIKeyDefaultTTL:  cfg.APIKeyDefaultTTL,
-			APIKeyMaxTTL:      cfg.APIKeyMaxTTL,
-			NeverExpiringKeys: cfg.AppEnv != config.Production,
-			IPv6Prefix:        cfg.RateLimitIPv6Prefix,
-			Sessions:          sessions,
-			OnDelete:          []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData},
-			Log:               log,
-		},
-		Chat: &chat.Chat{
-			DB:            d.Pool,
-			Q:             queries,
-			Generations:   generations,
-			Files:         fileHandlers,
-			ContextTokens: cfg.LLMContextTokens,
-			PerUser:       cfg.GenerationsPerUser,
-			Heartbeat:     cfg.SSEHeartbeat,
-			Log:           log,
-
-			StreamsPerUser: cfg.SSEStreamsPerUser,
-			Notify:         listener,
-		},
-		Files:   fileHandlers,
-		Exports: exportHandlers,
-		Admin:   &admin.Admin{DB: d.Pool, Q: queries, InviteTTL: cfg.InviteTTL, ResetTTL: cfg.PasswordResetTTL, Sessions: sessions, OnDelete: []accounts.DeleteHook{fileHandlers.DeleteUserData, exportHandlers.DeleteUserData}, Log: log},
-		Usage:   &usage.Usage{DB: d.Pool, Q: queries, Provider: provider, Models: cfg.LLMModels, MaxTokens: cfg.LLMMaxTokens, DailyBudget: cfg.UserDailyTokenBudget, Log: log},
-	}
-	srv.Chat.Spending = srv.Usage // replies' models, caps and budget
+	srv := &Server{Health: svc.Health, Accounts: svc.Accounts, Chat: svc.Chat, Files: svc.Files, Exports: svc.Exports,
+		Admin: svc.Admin, Usage: svc.Usage}
+	limiter, authenticator := svc.Limiter, svc.Authenticator
+	streamed := streamedBodies(spec)
 
 	root := chi.NewRouter()
-	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log, logging.NewAccess(d.LogWriter, cfg.LogLevel)),
+	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log, logging.NewAccess(logWriter, cfg.LogLevel)),
 		middleware.URILimit(middleware.MaxURIBytes, log))
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		root.Use(cors.Handler(cors.Options{
@@ -235,9 +137,8 @@ func New(d Deps) (*App, error) {
 			docs.Mount(r, BasePath, assistant.Spec, specJSON, log)
 		}
 		r.Group(func(r chi.Router) {
-			upload := func(r *http.Request) bool {
-				return r.Method == http.MethodPost && r.URL.Path == BasePath+"/files" && isMultipart(r)
-			}
+			// Uploads (the operations whose body is multipart) stream past the validator.
+			upload := func(r *http.Request) bool { return streamed[r.Method+" "+r.URL.Path] && isMultipart(r) }
 			// The multipart envelope may exceed the file's own limit by its headers.
 			r.Use(middleware.BodyLimit(func(r *http.Request) int64 {
 				if upload(r) {
@@ -249,16 +150,29 @@ func New(d Deps) (*App, error) {
 			r.Use(noStore)
 			r.Use(auth.WithHolder)
 			r.Use(validation.Split(upload, cfg.UploadTimeout,
-				validation.New(spec, BasePath, authenticator.Authenticate, false, log),
-				validation.New(spec, BasePath, authenticator.Authenticate, true, log)))
+				validation.New(spec, BasePath, authenticator.Authenticate, log),
+				validation.NewBodiless(spec, BasePath, authenticator.Authenticate, log)))
 			api.HandlerWithOptions(strict, api.ChiServerOptions{
 				BaseRouter:       r,
 				ErrorHandlerFunc: bindError(log),
 			})
 		})
 	})
-	return &App{Handler: root, Generations: generations, Notify: listener, files: fileHandlers, exports: exportHandlers,
-		closers: []func() error{limiter.Close, listener.Close}}, nil
+	return root, nil
+}
+
+// streamedBodies are the "METHOD /api/v1/path" of the operations whose body is
+// multipart/form-data: read from the spec, so a new upload operation streams too.
+func streamedBodies(spec *openapi3.T) map[string]bool {
+	out := map[string]bool{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.RequestBody != nil && op.RequestBody.Value != nil && op.RequestBody.Value.Content.Get("multipart/form-data") != nil {
+				out[method+" "+BasePath+path] = true
+			}
+		}
+	}
+	return out
 }
 
 // bindError answers the generated wrapper's parameter binding failures. The validator has
@@ -288,9 +202,8 @@ func methodNotAllowed(root chi.Routes, r *http.Request) *apierr.Error {
 			allow = append(allow, m)
 		}
 	}
-	e := apierr.New(http.StatusMethodNotAllowed, api.ErrorBodyCodeMethodNotAllowed, "method "+r.Method+" is not allowed here")
-	e.Header = http.Header{"Allow": {strings.Join(allow, ", ")}}
-	return e
+	return apierr.New(http.StatusMethodNotAllowed, api.ErrorBodyCodeMethodNotAllowed, "method "+r.Method+" is not allowed here").
+		WithHeader("Allow", strings.Join(allow, ", "))
 }
 
 func isMultipart(r *http.Request) bool {

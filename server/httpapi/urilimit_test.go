@@ -16,6 +16,7 @@ import (
 	"assistant/server/httpserver"
 	"assistant/server/logging"
 	"assistant/server/middleware"
+	"assistant/server/services"
 	"assistant/server/testutil/apitest"
 )
 
@@ -63,7 +64,7 @@ func TestLongURIIs414(t *testing.T) {
 func TestHeaderLimits(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
-	srv := httpserver.New(env.Config, env.Handler, logging.Discard())
+	srv := httpserver.New(services.HTTPServer(env.Config), env.Handler, logging.Discard())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"assistant/server/config"
 )
 
 // MaxHeaderBytes bounds what net/http reads of a request's line and headers (it allows
@@ -21,11 +19,17 @@ import (
 // its headers arrive.
 const MaxHeaderBytes = 128 << 10
 
+// Config is the server's address and timeouts.
+type Config struct {
+	Addr                                                      string
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
 // New returns a server with every timeout set: ReadHeaderTimeout against slowloris, and
 // read/write timeouts that streaming routes extend for themselves.
-func New(cfg config.Config, h http.Handler, log *slog.Logger) *http.Server {
+func New(cfg Config, h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
-		Addr:              cfg.HTTPAddr,
+		Addr:              cfg.Addr,
 		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"assistant/server/apierr"
-	"assistant/server/config"
 	"assistant/server/httpserver"
 	"assistant/server/logging"
 )
@@ -33,7 +32,7 @@ func TestRequestsCutOffAtShutdownAreNotClientsThatLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpserver.New(config.Config{}, h, logging.Discard())
+	srv := httpserver.New(httpserver.Config{}, h, logging.Discard())
 	ctx, stop := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- httpserver.Run(ctx, srv, ln, 100*time.Millisecond, nil, logging.Discard()) }()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -95,4 +96,24 @@ func AsUpstream(err error) (string, bool) {
 		return ue.Code, true
 	}
 	return "", false
+}
+
+// Config selects and sets up a provider.
+type Config struct {
+	// Provider is "openai" or "echo".
+	Provider string
+	// BaseURL includes the /v1 suffix; Model is the default model.
+	BaseURL, APIKey, Model string
+	// Timeout bounds the wait for the first and each next chunk (openai).
+	Timeout time.Duration
+	// EchoDelay is the echo provider's pause between words.
+	EchoDelay time.Duration
+}
+
+// New returns the configured provider.
+func New(c Config) Provider {
+	if c.Provider == "openai" {
+		return NewOpenAI(c.BaseURL, c.APIKey, c.Model, c.Timeout)
+	}
+	return Echo{Delay: c.EchoDelay}
 }

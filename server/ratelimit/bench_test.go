@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"assistant/server/config"
+	"assistant/gen/api"
 	"assistant/server/logging"
 	"assistant/server/middleware"
 	"assistant/server/ratelimit"
@@ -16,8 +16,12 @@ import (
 
 // BenchmarkMemoryLimiter is the per-address check of an auth request, over 10,000 clients.
 func BenchmarkMemoryLimiter(b *testing.B) {
-	cfg := config.Config{RateLimitEnabled: true, RateLimitBackend: "memory", RateLimitAuthRequests: 1 << 30, RateLimitAuthWindow: time.Minute}
-	l, err := ratelimit.New(cfg, "/api/v1", logging.New(io.Discard, nil))
+	spec, err := api.GetSpec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := ratelimit.Config{Enabled: true, Requests: 1 << 30, GlobalRequests: 1 << 30, Window: time.Minute, IPv6Prefix: 64}
+	l, err := ratelimit.New(cfg, spec, "/api/v1", func(string) bool { return true }, logging.New(io.Discard, nil))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/httprate"
 	httprateredis "github.com/go-chi/httprate-redis"
 	"github.com/redis/go-redis/v9"
@@ -19,11 +21,25 @@ import (
 	"assistant/gen/api"
 	"assistant/server/apierr"
 	"assistant/server/auth"
-	"assistant/server/config"
 	"assistant/server/middleware"
 )
 
-// Limiter holds the limits. The zero of Enabled means every method lets requests through.
+// Config sets the limits.
+type Config struct {
+	Enabled bool
+	// Requests per Window, per client network and per account; GlobalRequests per Window
+	// per operation over all clients.
+	Requests, GlobalRequests int
+	Window                   time.Duration
+	// IPv6Prefix is the network an IPv6 client counts as.
+	IPv6Prefix int
+	// RedisURL, when set, shares the counters between replicas (under KeyPrefix); with
+	// FailOpen, an unreachable Redis falls back to process memory, else to 503.
+	RedisURL, KeyPrefix string
+	FailOpen            bool
+}
+
+// Limiter holds the limits. With Enabled false every method lets requests through.
 type Limiter struct {
 	enabled    bool
 	perNetwork *httprate.RateLimiter
@@ -31,34 +47,54 @@ type Limiter struct {
 	perAccount *httprate.RateLimiter
 	v6Bits     int
 	redis      *redis.Client
-	paths      map[string]bool
-	log        *slog.Logger
+	// clients are the "METHOD /path" of operations marked x-rate-limit: client; accounts
+	// the strict handler names of those marked x-rate-limit: account.
+	clients  map[string]bool
+	accounts map[string]bool
+	log      *slog.Logger
 }
 
-// passwordChecks are the operations of a signed-in user that verify the current password
-// (UpdateMe only when it changes the email): each is a guess at the password, so they share
-// one limit per account whatever the credentials or addresses used.
-var passwordChecks = map[string]func(request any) bool{
-	"ChangePassword": func(any) bool { return true },
-	"CreateApiKey":   func(any) bool { return true },
-	"UpdateMe": func(request any) bool {
-		req, ok := request.(api.UpdateMeRequestObject)
-		return ok && req.Body != nil && req.Body.Email != nil
-	},
+// The spec marks what is limited (x-rate-limit on an operation): "client" is limited per
+// client network and over all clients (sign-up, sign-in, refresh, password reset); "account"
+// per signed-in account (the operations that check the current password: each is a guess at
+// it, so they share one limit whatever the credentials or addresses used).
+const (
+	extension      = "x-rate-limit"
+	perClient      = "client"
+	perAccountMark = "account"
+)
+
+// checksPassword says whether an account-limited request checks the password this time:
+// updateMe only when it changes the email.
+func checksPassword(request any) bool {
+	if req, ok := request.(api.UpdateMeRequestObject); ok {
+		return req.Body != nil && req.Body.Email != nil
+	}
+	return true
 }
 
-// New builds the limiter from the configuration. basePath prefixes the limited paths.
-func New(cfg config.Config, basePath string, log *slog.Logger) (*Limiter, error) {
-	l := &Limiter{
-		enabled: cfg.RateLimitEnabled,
-		v6Bits:  cfg.RateLimitIPv6Prefix,
-		log:     log,
-		paths: map[string]bool{
-			basePath + "/auth/register":       true,
-			basePath + "/auth/login":          true,
-			basePath + "/auth/refresh":        true,
-			basePath + "/auth/password-reset": true,
-		},
+// New builds the limiter for the operations of spec mounted under basePath. handlers are
+// the strict server's operation names (the methods of api.StrictServerInterface): an
+// account-limited operation the server does not have is an error at start-up, so renaming
+// an operation cannot silently drop its limit.
+func New(cfg Config, spec *openapi3.T, basePath string, handlers func(name string) bool, log *slog.Logger) (*Limiter, error) {
+	l := &Limiter{enabled: cfg.Enabled, v6Bits: cfg.IPv6Prefix, log: log, clients: map[string]bool{}, accounts: map[string]bool{}}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			switch mark, _ := op.Extensions[extension].(string); mark {
+			case "":
+			case perClient:
+				l.clients[method+" "+basePath+path] = true
+			case perAccountMark:
+				name := handlerName(op.OperationID)
+				if !handlers(name) {
+					return nil, fmt.Errorf("%s %s: operation %q has no handler %s", extension, mark, op.OperationID, name)
+				}
+				l.accounts[name] = true
+			default:
+				return nil, fmt.Errorf("operation %q: unknown %s %q", op.OperationID, extension, mark)
+			}
+		}
 	}
 	if !l.enabled {
 		return l, nil
@@ -67,7 +103,7 @@ func New(cfg config.Config, basePath string, log *slog.Logger) (*Limiter, error)
 		return []httprate.Option{httprate.WithLimitHandler(l.onLimited), httprate.WithErrorHandler(l.onError)}
 	}
 	networkOpts, globalOpts, accountOpts := opts(), opts(), opts()
-	if cfg.RateLimitBackend == "redis" {
+	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -82,9 +118,9 @@ func New(cfg config.Config, basePath string, log *slog.Logger) (*Limiter, error)
 		counter := func(prefix string) httprate.Option {
 			return httprateredis.WithRedisLimitCounter(&httprateredis.Config{
 				Client:           l.redis,
-				PrefixKey:        cfg.RedisKeyPrefix + "ratelimit:" + prefix,
-				WindowLength:     cfg.RateLimitAuthWindow,
-				FallbackDisabled: !cfg.RateLimitFailOpen,
+				PrefixKey:        cfg.KeyPrefix + "ratelimit:" + prefix,
+				WindowLength:     cfg.Window,
+				FallbackDisabled: !cfg.FailOpen,
 				FallbackTimeout:  250 * time.Millisecond,
 				OnFallbackChange: func(active bool) {
 					if active {
@@ -99,10 +135,18 @@ func New(cfg config.Config, basePath string, log *slog.Logger) (*Limiter, error)
 		globalOpts = append(globalOpts, counter("global"))
 		accountOpts = append(accountOpts, counter("account"))
 	}
-	l.perNetwork = httprate.NewRateLimiter(cfg.RateLimitAuthRequests, cfg.RateLimitAuthWindow, networkOpts...)
-	l.global = httprate.NewRateLimiter(cfg.RateLimitGlobalRequests, cfg.RateLimitAuthWindow, globalOpts...)
-	l.perAccount = httprate.NewRateLimiter(cfg.RateLimitAuthRequests, cfg.RateLimitAuthWindow, accountOpts...)
+	l.perNetwork = httprate.NewRateLimiter(cfg.Requests, cfg.Window, networkOpts...)
+	l.global = httprate.NewRateLimiter(cfg.GlobalRequests, cfg.Window, globalOpts...)
+	l.perAccount = httprate.NewRateLimiter(cfg.Requests, cfg.Window, accountOpts...)
 	return l, nil
+}
+
+// handlerName is oapi-codegen's name for an operation id: its first letter upper-cased.
+func handlerName(operationID string) string {
+	if operationID == "" {
+		return ""
+	}
+	return strings.ToUpper(operationID[:1]) + operationID[1:]
 }
 
 // Close releases the Redis connections.
@@ -129,7 +173,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && l.paths[r.URL.Path] {
+		if l.clients[r.Method+" "+r.URL.Path] {
 			key := r.URL.Path + "|" + middleware.Network(middleware.ClientIP(r.Context()), l.v6Bits)
 			if l.perNetwork.RespondOnLimit(w, r, key) || l.global.RespondOnLimit(w, r, r.URL.Path) {
 				return
@@ -142,12 +186,11 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 // StrictMiddleware limits the password checks of signed-in users per account, which needs
 // the authenticated principal and the validated body.
 func (l *Limiter) StrictMiddleware(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
-	checks, ok := passwordChecks[operationID]
-	if !l.enabled || !ok {
+	if !l.enabled || !l.accounts[operationID] {
 		return f
 	}
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {
-		if p, ok := auth.FromContext(ctx); ok && checks(request) {
+		if p, ok := auth.FromContext(ctx); ok && checksPassword(request) {
 			if l.perAccount.RespondOnLimit(w, r, "password|"+p.UserID.String()) {
 				return nil, nil // the envelope is written
 			}
@@ -163,7 +206,5 @@ func (l *Limiter) onLimited(w http.ResponseWriter, r *http.Request) {
 
 // onError runs when the counter fails and no fallback is allowed (RATE_LIMIT_FAIL_OPEN=false).
 func (l *Limiter) onError(w http.ResponseWriter, r *http.Request, err error) {
-	e := *apierr.ErrUnavailable
-	e.Cause = fmt.Errorf("rate limiter: %w", err)
-	apierr.Write(w, r, l.log, &e)
+	apierr.Write(w, r, l.log, apierr.ErrUnavailable.Wrap(fmt.Errorf("rate limiter: %w", err)))
 }

@@ -77,10 +77,8 @@ func (u *Usage) CheckModel(ctx context.Context, model, field string) error {
 	allowed, err := u.AllowedModels(ctx)
 	if err != nil {
 		u.Log.ErrorContext(ctx, "list models to check a conversation's model", slog.Any("error", err))
-		e := apierr.New(http.StatusServiceUnavailable, api.ErrorBodyCodeServiceUnavailable,
-			"the AI provider could not list its models; try again later")
-		e.RetryAfter = 5 * time.Second
-		return e
+		return apierr.New(http.StatusServiceUnavailable, api.ErrorBodyCodeServiceUnavailable,
+			"the AI provider could not list its models; try again later").WithRetryAfter(5 * time.Second)
 	}
 	if !slices.Contains(allowed, model) {
 		return apierr.Validation(api.FieldError{Field: field, Message: "is not one of the models offered (GET /models lists them)"})

@@ -22,7 +22,7 @@ func validator(b *testing.B) http.Handler {
 		b.Fatal(err)
 	}
 	allow := func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }
-	v := validation.New(spec, "/api/v1", allow, false, logging.New(io.Discard, nil))
+	v := validation.New(spec, "/api/v1", allow, logging.New(io.Discard, nil))
 	r := chi.NewRouter()
 	r.Route("/api/v1", func(r chi.Router) {
 		r.With(v.Middleware).Post("/conversations", func(w http.ResponseWriter, r *http.Request) {

@@ -76,9 +76,18 @@ type Validator struct {
 // is called for each security scheme of the matched operation (kin-openapi's
 // AuthenticationFunc), before anything else of the request is looked at: a request without
 // valid credentials costs what a 401 costs, whatever its body. The *apierr.Error it returns
-// is the answer (any other error is a 401). With bodiless, bodies are not validated (see
-// Split).
-func New(spec *openapi3.T, basePath string, authenticate openapi3filter.AuthenticationFunc, bodiless bool, log *slog.Logger) *Validator {
+// is the answer (any other error is a 401).
+func New(spec *openapi3.T, basePath string, authenticate openapi3filter.AuthenticationFunc, log *slog.Logger) *Validator {
+	return newValidator(spec, basePath, authenticate, false, log)
+}
+
+// NewBodiless is New for requests whose body the handler reads itself as it streams
+// (uploads): it checks everything but the body (see Split).
+func NewBodiless(spec *openapi3.T, basePath string, authenticate openapi3filter.AuthenticationFunc, log *slog.Logger) *Validator {
+	return newValidator(spec, basePath, authenticate, true, log)
+}
+
+func newValidator(spec *openapi3.T, basePath string, authenticate openapi3filter.AuthenticationFunc, bodiless bool, log *slog.Logger) *Validator {
 	v := &Validator{routes: map[string]*routers.Route{}, params: map[*routers.Route]declared{},
 		checked: map[*routers.Route]*routers.Route{}, authenticate: authenticate, log: log, opts: &openapi3filter.Options{
 			MultiError:              true,

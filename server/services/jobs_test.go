@@ -1,9 +1,10 @@
-package main
+package services
 
 import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,8 +14,8 @@ import (
 	"assistant/server/testutil/pgtest"
 )
 
-// serve's purge runs at start-up (not only after its first hour), logs its counts, and
-// stops with the process's context.
+// The purge runs at start-up (not only after its first hour), logs its counts, and stops
+// with the process's context.
 func TestPurgeRunsAtStartAndStops(t *testing.T) {
 	t.Parallel()
 	pool, _ := pgtest.New(t)
@@ -27,12 +28,13 @@ func TestPurgeRunsAtStartAndStops(t *testing.T) {
 		VALUES ($1, $2, 'dead', now() - interval '1 minute')`, database.NewID(), u.ID); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		purgeCredentials(runCtx, pool, time.Hour, time.Minute, logging.New(logs, slog.LevelInfo))
+		log := logging.New(logs, slog.LevelInfo)
+		every(runCtx, log, job{name: "purge", interval: time.Hour, timeout: time.Minute, run: purge(pool, log)})
 	}()
 	deadline := time.Now().Add(10 * time.Second) // a bound against never, not a timing assertion
 	for !strings.Contains(logs.String(), `"password_resets":1`) {
@@ -47,4 +49,22 @@ func TestPurgeRunsAtStartAndStops(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM password_resets").Scan(&left); err != nil || left != 0 {
 		t.Errorf("reset tokens left: %d, %v", left, err)
 	}
+}
+
+// lockedBuffer is a log written by the job's goroutine and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
