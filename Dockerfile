@@ -26,7 +26,7 @@ USER 65532:65532
 ENV APP_ENV=production \
     HTTP_ADDR=:8080 \
     UPLOAD_DIR=/data/uploads \
-    PDF_DIR=/data/exports
+    EXPORT_DIR=/data/exports
 VOLUME ["/data/uploads", "/data/exports"]
 EXPOSE 8080
 # No curl in the image: the binary checks itself (exit 0 when /api/v1/health answers 200).

@@ -335,7 +335,7 @@ func run() error {
 	secret := strings.Repeat("b", 48)
 	env := append(os.Environ(), "APP_ENV=production", "DATABASE_URL="+dbURL, "JWT_SECRET="+secret, "LLM_PROVIDER=echo",
 		"LLM_ALLOW_ECHO=true", "ECHO_DELAY=0s", "RATE_LIMIT_ENABLED=false", "LOG_LEVEL=info",
-		"UPLOAD_DIR="+filepath.Join(work, "uploads"), "PDF_DIR="+filepath.Join(work, "exports"),
+		"UPLOAD_DIR="+filepath.Join(work, "uploads"), "EXPORT_DIR="+filepath.Join(work, "exports"),
 		"MAX_UPLOAD_BYTES="+strconv.Itoa(1<<30), "USER_STORAGE_QUOTA_BYTES="+strconv.Itoa(3<<30), "PASSWORD_HASH_CONCURRENCY=2")
 	debugAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
 	mig := exec.Command(bin, "migrate")

@@ -212,7 +212,7 @@ func TestBinaryRunsAsNonRoot(t *testing.T) {
 	}
 	dbURL, stopDB, _ := postgres(t)
 	port := freePort(t)
-	env := baseEnv(dbURL, port, "UPLOAD_DIR="+data+"/uploads", "PDF_DIR="+data+"/exports", "RATE_LIMIT_BACKEND=memory")
+	env := baseEnv(dbURL, port, "UPLOAD_DIR="+data+"/uploads", "EXPORT_DIR="+data+"/exports", "RATE_LIMIT_BACKEND=memory")
 
 	migrate := exec.Command("setpriv", "--reuid=65532", "--regid=65532", "--clear-groups", bin, "migrate")
 	migrate.Dir, migrate.Env = image, env

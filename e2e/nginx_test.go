@@ -27,7 +27,7 @@ func TestThroughNginx(t *testing.T) {
 	env := baseEnv(dbURL, apiPort,
 		"LLM_PROVIDER=openai", "LLM_BASE_URL="+fake.BaseURL(), "LLM_MODEL=fake-model", "LLM_TIMEOUT=30s",
 		"DOCS_ENABLED=true", "TRUSTED_PROXIES=127.0.0.1", "RATE_LIMIT_BACKEND=memory", "RATE_LIMIT_AUTH_REQUESTS=3",
-		"UPLOAD_DIR="+data+"/uploads", "PDF_DIR="+data+"/exports")
+		"UPLOAD_DIR="+data+"/uploads", "EXPORT_DIR="+data+"/exports")
 	migrate := exec.Command(bin, "migrate")
 	migrate.Env = env
 	if out, err := migrate.CombinedOutput(); err != nil {

@@ -120,6 +120,9 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 		return err
 	}
 	defer app.Close()
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	if cfg.JWTSecretRandom {
 		log.Warn("JWT_SECRET is not set: using a random secret, so sessions end when the process restarts")
 	}

@@ -122,9 +122,12 @@ type Config struct {
 	// CheckpointInterval is how often a generation saves its partial text.
 	CheckpointInterval time.Duration
 
-	// UploadDir and PDFDir hold uploaded files and exports.
+	// UploadDir and ExportDir hold uploaded files and exports (PDF, Markdown, JSON).
 	UploadDir string
-	PDFDir    string
+	ExportDir string
+
+	// Warnings are what start-up logs about the settings (a deprecated name in use).
+	Warnings []string
 	// MaxUploadBytes limits an uploaded file's own bytes.
 	MaxUploadBytes int64
 	// UserStorageQuotaBytes limits what one user's files and exports take together.
@@ -137,6 +140,12 @@ type Config struct {
 	ExportMaxMessages int
 	ExportMaxBytes    int64
 	ExportTimeout     time.Duration
+}
+
+// Deprecated are settings still read under an old name, with their new name: a deployment
+// that sets one gets a warning at start-up (Config.Warnings), and they go in a later version.
+var Deprecated = map[string]string{
+	"PDF_DIR": "EXPORT_DIR",
 }
 
 // Retired are settings that are no longer read, with what replaced them: a deployment that
@@ -230,7 +239,7 @@ func Load(getenv Getenv) (Config, error) {
 	c.SSEHeartbeat = p.duration("SSE_HEARTBEAT", 15*time.Second)
 	c.CheckpointInterval = p.duration("CHECKPOINT_INTERVAL", time.Second)
 	c.UploadDir = p.str("UPLOAD_DIR", ".data/uploads")
-	c.PDFDir = p.str("PDF_DIR", ".data/exports")
+	c.ExportDir = p.renamed("EXPORT_DIR", "PDF_DIR", ".data/exports", &c.Warnings)
 	c.MaxUploadBytes = p.size("MAX_UPLOAD_BYTES", 25<<20)
 	c.UserStorageQuotaBytes = p.size("USER_STORAGE_QUOTA_BYTES", 1<<30)
 	c.UploadsPerUser = p.intRange("UPLOADS_PER_USER", 2, 1, 1000)
@@ -297,7 +306,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("llm_timeout", c.LLMTimeout.String()),
 		slog.Int("generations_per_user", c.GenerationsPerUser),
 		slog.String("upload_dir", c.UploadDir),
-		slog.String("pdf_dir", c.PDFDir),
+		slog.String("export_dir", c.ExportDir),
 		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
 		slog.Int64("user_storage_quota_bytes", c.UserStorageQuotaBytes),
 	)
@@ -348,6 +357,23 @@ func (p *parser) raw(name string) (string, bool) {
 
 func (p *parser) str(name, def string) string {
 	if v, ok := p.raw(name); ok {
+		return v
+	}
+	return def
+}
+
+// renamed reads name, or its deprecated old name (with a warning) when only that is set.
+func (p *parser) renamed(name, old, def string, warnings *[]string) string {
+	v, ok := p.raw(name)
+	ov, oldOK := p.raw(old)
+	switch {
+	case ok && oldOK && v != ov:
+		p.fail(old, "is deprecated and differs from "+name+"; set only "+name)
+	case !ok && oldOK:
+		*warnings = append(*warnings, old+" is deprecated: set "+name+" instead")
+		return ov
+	}
+	if ok {
 		return v
 	}
 	return def

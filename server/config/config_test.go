@@ -40,6 +40,13 @@ func TestDefaultsDependOnEnvironment(t *testing.T) {
 	if prod.APIKeyDefaultTTL != 90*24*time.Hour || prod.APIKeyMaxTTL != 365*24*time.Hour || prod.SessionMaxAge != 90*24*time.Hour {
 		t.Errorf("key and session lifetimes: %v %v %v", prod.APIKeyDefaultTTL, prod.APIKeyMaxTTL, prod.SessionMaxAge)
 	}
+	old, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://u@localhost/db", "PDF_DIR": "/srv/exports"}))
+	if err != nil || old.ExportDir != "/srv/exports" || len(old.Warnings) != 1 || !strings.Contains(old.Warnings[0], "EXPORT_DIR") {
+		t.Errorf("the deprecated PDF_DIR: %q %v %v", old.ExportDir, old.Warnings, err)
+	}
+	if _, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://u@localhost/db", "PDF_DIR": "/a", "EXPORT_DIR": "/b"})); err == nil {
+		t.Error("PDF_DIR and EXPORT_DIR that differ are accepted")
+	}
 	_, err = config.Load(env(map[string]string{"DATABASE_URL": "postgres://u@localhost/db", "REGISTRATION_ENABLED": "false"}))
 	if err == nil || !strings.Contains(err.Error(), "REGISTRATION_MODE") {
 		t.Errorf("a retired REGISTRATION_ENABLED: %v", err)

@@ -17,7 +17,8 @@ func settings() []string {
 	_, _ = config.Load(func(k string) string { seen[k] = true; return "" })
 	var out []string
 	for k := range seen {
-		if _, retired := config.Retired[k]; !retired {
+		_, retired := config.Retired[k]
+		if _, deprecated := config.Deprecated[k]; !retired && !deprecated {
 			out = append(out, k)
 		}
 	}

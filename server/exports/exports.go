@@ -1,5 +1,5 @@
 // Package exports renders conversations as PDF, Markdown or JSON, stores the files in
-// PDF_DIR and serves them.
+// EXPORT_DIR and serves them.
 package exports
 
 import (

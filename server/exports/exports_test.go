@@ -204,16 +204,16 @@ func TestExportLifecycleAndOwnership(t *testing.T) {
 	if r := f.env.As(f.token, http.MethodDelete, base, nil); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("delete: %d", r.StatusCode)
 	}
-	entries, _ := os.ReadDir(filepath.Join(f.env.Config.PDFDir, e.Id.String()))
+	entries, _ := os.ReadDir(filepath.Join(f.env.Config.ExportDir, e.Id.String()))
 	var left int
-	_ = filepath.WalkDir(f.env.Config.PDFDir, func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(f.env.Config.ExportDir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			left++
 		}
 		return nil
 	})
 	if left != 0 || len(entries) != 0 {
-		t.Errorf("%d files left in PDF_DIR", left)
+		t.Errorf("%d files left in EXPORT_DIR", left)
 	}
 }
 

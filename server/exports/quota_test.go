@@ -13,13 +13,13 @@ import (
 	"assistant/server/testutil/apitest"
 )
 
-// exportsStored counts export rows and the files in PDF_DIR (finished or not).
+// exportsStored counts export rows and the files in EXPORT_DIR (finished or not).
 func exportsStored(t *testing.T, f *fixture) (rows, files int) {
 	t.Helper()
 	if err := f.env.Pool.QueryRow(t.Context(), "SELECT count(*) FROM exports").Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
-	_ = filepath.WalkDir(f.env.Config.PDFDir, func(_ string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(f.env.Config.ExportDir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			files++
 		}
@@ -73,7 +73,7 @@ func TestExportsCountTowardTheStorageQuota(t *testing.T) {
 	}
 	wantQuotaExceeded(t, "an export larger than what is left", f.env.As(f.token, http.MethodPost, exportURL, map[string]any{"format": "markdown"}))
 	if rows, stored := exportsStored(t, f); rows != 1 || stored != 1 {
-		t.Fatalf("after the refused export: %d rows, %d files in PDF_DIR", rows, stored)
+		t.Fatalf("after the refused export: %d rows, %d files in EXPORT_DIR", rows, stored)
 	}
 
 	// At the quota exactly, nothing is rendered at all.
@@ -84,7 +84,7 @@ func TestExportsCountTowardTheStorageQuota(t *testing.T) {
 		wantQuotaExceeded(t, format+" export at the quota", f.env.As(f.token, http.MethodPost, exportURL, map[string]any{"format": format}))
 	}
 	if rows, stored := exportsStored(t, f); rows != 1 || stored != 1 {
-		t.Fatalf("after the refused exports: %d rows, %d files in PDF_DIR", rows, stored)
+		t.Fatalf("after the refused exports: %d rows, %d files in EXPORT_DIR", rows, stored)
 	}
 	wantQuotaExceeded(t, "an upload at the quota", f.env.Upload(f.token, "more.txt", []byte("x")))
 

@@ -23,7 +23,7 @@ func BenchmarkRouter(b *testing.B) {
 	pool, url := pgtest.New(b)
 	cfg := apitest.Config()
 	cfg.DatabaseURL = url
-	cfg.UploadDir, cfg.PDFDir = b.TempDir(), b.TempDir()
+	cfg.UploadDir, cfg.ExportDir = b.TempDir(), b.TempDir()
 	cfg.LogLevel = slog.LevelInfo
 	cfg.RateLimitEnabled = false
 	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: logging.New(io.Discard, cfg.LogLevel), LogWriter: io.Discard, Pool: pool, Version: "bench", Started: time.Now()})

@@ -121,7 +121,7 @@ func New(d Deps) (*Services, error) {
 	if err != nil {
 		return nil, errors.Join(err, limiter.Close())
 	}
-	exportStore, err := storage.NewLocal(cfg.PDFDir)
+	exportStore, err := storage.NewLocal(cfg.ExportDir)
 	if err != nil {
 		return nil, errors.Join(err, limiter.Close())
 	}

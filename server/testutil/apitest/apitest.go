@@ -111,7 +111,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	cfg := Config()
 	cfg.DatabaseURL = dbURL
 	dir := t.TempDir()
-	cfg.UploadDir, cfg.PDFDir = dir+"/uploads", dir+"/exports"
+	cfg.UploadDir, cfg.ExportDir = dir+"/uploads", dir+"/exports"
 	for _, f := range o.config {
 		f(&cfg)
 	}
