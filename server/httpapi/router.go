@@ -102,7 +102,7 @@ func Handler(svc *services.Services, spec *openapi3.T, cfg config.Config, log *s
 	streamed := streamedBodies(spec)
 
 	root := chi.NewRouter()
-	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(log, logging.NewAccess(logWriter, cfg.LogLevel)),
+	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(logging.NewAccess(logWriter, cfg.LogLevel)), middleware.Recover(log),
 		middleware.URILimit(middleware.MaxURIBytes, log))
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		root.Use(cors.Handler(cors.Options{

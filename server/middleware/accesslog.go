@@ -16,11 +16,34 @@ import (
 	"assistant/server/logging"
 )
 
+// Recover turns a panic into a 500 envelope plus one error line with the stack (never a
+// dropped connection, never the panic's text to the client). It sits just inside AccessLog,
+// which then logs the 500. http.ErrAbortHandler is not a failure: it goes on up.
+func Recover(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				p := recover()
+				if p == nil {
+					return
+				}
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(r.Context(), "panic", slog.String("panic", fmt.Sprint(p)),
+					slog.String("stack", string(debug.Stack())))
+				apierr.Write(w, r, log, apierr.ErrInternal)
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // AccessLog writes one JSON line per request once it is served (the logger adds request_id
-// and, once authenticated, user_id from the context), and turns a panic into a
-// 500 envelope plus one error line with the stack (never a dropped connection, never the
-// panic's text to the client).
-func AccessLog(log *slog.Logger, access *logging.Access) func(http.Handler) http.Handler {
+// and, once authenticated, user_id from the context). A request aborted with
+// http.ErrAbortHandler, or whose client left before anything was sent, is logged and its
+// connection closed without a word.
+func AccessLog(access *logging.Access) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -30,9 +53,7 @@ func AccessLog(log *slog.Logger, access *logging.Access) func(http.Handler) http
 				p := recover()
 				abort := p == http.ErrAbortHandler
 				if p != nil && !abort {
-					log.ErrorContext(ctx, "panic", slog.String("panic", fmt.Sprint(p)),
-						slog.String("stack", string(debug.Stack())))
-					apierr.Write(rw, r, log, apierr.ErrInternal)
+					panic(p) // not recovered by Recover (it sits inside): not ours to hide
 				}
 				route := "unmatched"
 				if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {

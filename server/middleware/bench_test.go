@@ -17,10 +17,10 @@ import (
 func BenchmarkChain(b *testing.B) {
 	log := logging.New(io.Discard, slog.LevelInfo)
 	h := middleware.RequestID(middleware.ClientAddress([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})(
-		middleware.AccessLog(log, logging.NewAccess(io.Discard, nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		middleware.AccessLog(logging.NewAccess(io.Discard, nil))(middleware.Recover(log)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"ok":true}`))
-		}))))
+		})))))
 	req := httptest.NewRequest(http.MethodGet, "/api/v1/models", nil)
 	req.RemoteAddr = "10.0.0.2:1234"
 	req.Header.Set("X-Forwarded-For", "203.0.113.9")

@@ -23,7 +23,7 @@ func TestClientGoneIs499(t *testing.T) {
 		aborted = false
 		var logs bytes.Buffer
 		log := logging.New(&logs, nil) // INFO
-		h := middleware.RequestID(middleware.AccessLog(log, logging.NewAccess(&logs, nil))(handler))
+		h := middleware.RequestID(middleware.AccessLog(logging.NewAccess(&logs, nil))(middleware.Recover(log)(handler)))
 		rec := httptest.NewRecorder()
 		func() {
 			// net/http closes the connection on http.ErrAbortHandler, sending nothing.
@@ -77,7 +77,7 @@ func TestClientGoneIs499(t *testing.T) {
 	} {
 		var logs bytes.Buffer
 		log := logging.New(&logs, nil)
-		h := middleware.AccessLog(log, logging.NewAccess(&logs, nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := middleware.AccessLog(logging.NewAccess(&logs, nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			apierr.Write(w, r, log, c.err)
 		}))
 		rec := httptest.NewRecorder()

@@ -30,9 +30,9 @@ func TestPanicBecomes500Envelope(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	log := logging.New(&logs, nil)
-	h := middleware.RequestID(middleware.AccessLog(log, logging.NewAccess(&logs, nil))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := middleware.RequestID(middleware.AccessLog(logging.NewAccess(&logs, nil))(middleware.Recover(log)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("secret internal detail")
-	})))
+	}))))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/boom", nil))
 
