@@ -23,7 +23,7 @@ DELETE FROM exports WHERE id = @id AND user_id = @user_id RETURNING *;
 -- ExportStorageKeyExists tells the orphan sweep whether a file on disk still has a row.
 SELECT EXISTS (SELECT 1 FROM exports WHERE storage_key = @storage_key);
 
--- name: ConversationForExport :many
--- ConversationForExport is every message of a conversation, oldest first, up to a limit
+-- name: MessagesForExport :many
+-- MessagesForExport is every message of a conversation, oldest first, up to a limit
 -- (the caller asks for one more than it accepts, to detect a conversation too large).
 SELECT * FROM messages WHERE conversation_id = @conversation_id ORDER BY id LIMIT @max_messages;

@@ -95,7 +95,7 @@ func TestGracefulShutdownWithARequestInFlight(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve"}, envOf(map[string]string{
 			"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "SHUTDOWN_TIMEOUT": "10s", "LOG_LEVEL": "info",
-			"ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1", "UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir(),
+			"ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1", "UPLOAD_DIR": t.TempDir(), "EXPORT_DIR": t.TempDir(),
 		}), stdout, io.Discard)
 	}()
 	base := "http://" + addr + "/api/v1"
@@ -169,7 +169,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	getenv := envOf(map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir()})
+	getenv := envOf(map[string]string{"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "UPLOAD_DIR": t.TempDir(), "EXPORT_DIR": t.TempDir()})
 	go func() { done <- run(ctx, []string{"serve"}, getenv, io.Discard, io.Discard) }()
 	waitReady(t, "http://"+addr+"/api/v1/health/live")
 
@@ -225,7 +225,7 @@ func TestStreamsOutliveWriteTimeoutAndGetAFinalEventOnShutdown(t *testing.T) {
 		done <- run(ctx, []string{"serve"}, envOf(map[string]string{
 			"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "SHUTDOWN_TIMEOUT": "5s", "HTTP_WRITE_TIMEOUT": "1s",
 			"ECHO_DELAY": "250ms", "ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1",
-			"UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir(),
+			"UPLOAD_DIR": t.TempDir(), "EXPORT_DIR": t.TempDir(),
 		}), io.Discard, io.Discard)
 	}()
 	base := "http://" + addr + "/api/v1"
@@ -308,7 +308,7 @@ func TestSyncSendOutlivesTheWriteTimeout(t *testing.T) {
 		done <- run(ctx, []string{"serve"}, envOf(map[string]string{
 			"DATABASE_URL": dbURL, "HTTP_ADDR": addr, "HTTP_WRITE_TIMEOUT": "1s",
 			"ECHO_DELAY": "150ms", "ARGON2_MEMORY_KIB": "8192", "ARGON2_TIME": "1",
-			"UPLOAD_DIR": t.TempDir(), "PDF_DIR": t.TempDir(),
+			"UPLOAD_DIR": t.TempDir(), "EXPORT_DIR": t.TempDir(),
 		}), io.Discard, io.Discard)
 	}()
 	defer func() {

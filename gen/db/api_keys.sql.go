@@ -12,13 +12,13 @@ import (
 	"github.com/google/uuid"
 )
 
-const createAPIKey = `-- name: CreateAPIKey :one
+const createApiKey = `-- name: CreateApiKey :one
 INSERT INTO api_keys (id, user_id, name, prefix, key_hash, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id, user_id, name, prefix, key_hash, created_at, expires_at, last_used_at
 `
 
-type CreateAPIKeyParams struct {
+type CreateApiKeyParams struct {
 	ID        uuid.UUID
 	UserID    uuid.UUID
 	Name      string
@@ -27,9 +27,9 @@ type CreateAPIKeyParams struct {
 	ExpiresAt *time.Time
 }
 
-// CreateAPIKey stores a new API key (the hash of its secret).
-func (q *Queries) CreateAPIKey(ctx context.Context, db DBTX, arg CreateAPIKeyParams) (ApiKey, error) {
-	row := db.QueryRow(ctx, createAPIKey,
+// CreateApiKey stores a new API key (the hash of its secret).
+func (q *Queries) CreateApiKey(ctx context.Context, db DBTX, arg CreateApiKeyParams) (ApiKey, error) {
+	row := db.QueryRow(ctx, createApiKey,
 		arg.ID,
 		arg.UserID,
 		arg.Name,
@@ -51,39 +51,39 @@ func (q *Queries) CreateAPIKey(ctx context.Context, db DBTX, arg CreateAPIKeyPar
 	return i, err
 }
 
-const deleteAPIKey = `-- name: DeleteAPIKey :execrows
+const deleteApiKey = `-- name: DeleteApiKey :execrows
 DELETE FROM api_keys WHERE id = $1 AND user_id = $2
 `
 
-// DeleteAPIKey revokes the user's key; 0 rows when it is not theirs.
-func (q *Queries) DeleteAPIKey(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error) {
-	result, err := db.Exec(ctx, deleteAPIKey, iD, userID)
+// DeleteApiKey revokes the user's key; 0 rows when it is not theirs.
+func (q *Queries) DeleteApiKey(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error) {
+	result, err := db.Exec(ctx, deleteApiKey, iD, userID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteUserAPIKeys = `-- name: DeleteUserAPIKeys :execrows
+const deleteUserApiKeys = `-- name: DeleteUserApiKeys :execrows
 DELETE FROM api_keys WHERE user_id = $1
 `
 
-// DeleteUserAPIKeys deletes every key of the user (a password reset).
-func (q *Queries) DeleteUserAPIKeys(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error) {
-	result, err := db.Exec(ctx, deleteUserAPIKeys, userID)
+// DeleteUserApiKeys deletes every key of the user (a password reset).
+func (q *Queries) DeleteUserApiKeys(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error) {
+	result, err := db.Exec(ctx, deleteUserApiKeys, userID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const getAPIKeyOwner = `-- name: GetAPIKeyOwner :one
+const getApiKeyOwner = `-- name: GetApiKeyOwner :one
 SELECT k.id, k.user_id, k.expires_at, k.last_used_at, u.role, (u.disabled_at IS NOT NULL)::boolean AS disabled
 FROM api_keys k JOIN users u ON u.id = k.user_id
 WHERE k.key_hash = $1
 `
 
-type GetAPIKeyOwnerRow struct {
+type GetApiKeyOwnerRow struct {
 	ID         uuid.UUID
 	UserID     uuid.UUID
 	ExpiresAt  *time.Time
@@ -92,10 +92,10 @@ type GetAPIKeyOwnerRow struct {
 	Disabled   bool
 }
 
-// GetAPIKeyOwner resolves a presented secret's hash to its key and owner.
-func (q *Queries) GetAPIKeyOwner(ctx context.Context, db DBTX, keyHash []byte) (GetAPIKeyOwnerRow, error) {
-	row := db.QueryRow(ctx, getAPIKeyOwner, keyHash)
-	var i GetAPIKeyOwnerRow
+// GetApiKeyOwner resolves a presented secret's hash to its key and owner.
+func (q *Queries) GetApiKeyOwner(ctx context.Context, db DBTX, keyHash []byte) (GetApiKeyOwnerRow, error) {
+	row := db.QueryRow(ctx, getApiKeyOwner, keyHash)
+	var i GetApiKeyOwnerRow
 	err := row.Scan(
 		&i.ID,
 		&i.UserID,
@@ -107,22 +107,22 @@ func (q *Queries) GetAPIKeyOwner(ctx context.Context, db DBTX, keyHash []byte) (
 	return i, err
 }
 
-const listAPIKeys = `-- name: ListAPIKeys :many
+const listApiKeys = `-- name: ListApiKeys :many
 SELECT id, user_id, name, prefix, key_hash, created_at, expires_at, last_used_at FROM api_keys
 WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2::uuid)
 ORDER BY id DESC
 LIMIT $3
 `
 
-type ListAPIKeysParams struct {
+type ListApiKeysParams struct {
 	UserID   uuid.UUID
 	AfterID  *uuid.UUID
 	PageSize int32
 }
 
-// ListAPIKeys is one page of the user's keys, newest first, after the cursor id if given.
-func (q *Queries) ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParams) ([]ApiKey, error) {
-	rows, err := db.Query(ctx, listAPIKeys, arg.UserID, arg.AfterID, arg.PageSize)
+// ListApiKeys is one page of the user's keys, newest first, after the cursor id if given.
+func (q *Queries) ListApiKeys(ctx context.Context, db DBTX, arg ListApiKeysParams) ([]ApiKey, error) {
+	rows, err := db.Query(ctx, listApiKeys, arg.UserID, arg.AfterID, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -150,13 +150,13 @@ func (q *Queries) ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParam
 	return items, nil
 }
 
-const touchAPIKey = `-- name: TouchAPIKey :exec
+const touchApiKey = `-- name: TouchApiKey :exec
 UPDATE api_keys SET last_used_at = now()
 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 `
 
-// TouchAPIKey records use, at most once a minute per key (no write on every request).
-func (q *Queries) TouchAPIKey(ctx context.Context, db DBTX, id uuid.UUID) error {
-	_, err := db.Exec(ctx, touchAPIKey, id)
+// TouchApiKey records use, at most once a minute per key (no write on every request).
+func (q *Queries) TouchApiKey(ctx context.Context, db DBTX, id uuid.UUID) error {
+	_, err := db.Exec(ctx, touchApiKey, id)
 	return err
 }

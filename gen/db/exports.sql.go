@@ -11,47 +11,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const conversationForExport = `-- name: ConversationForExport :many
-SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids FROM messages WHERE conversation_id = $1 ORDER BY id LIMIT $2
-`
-
-// ConversationForExport is every message of a conversation, oldest first, up to a limit
-// (the caller asks for one more than it accepts, to detect a conversation too large).
-func (q *Queries) ConversationForExport(ctx context.Context, db DBTX, conversationID uuid.UUID, maxMessages int32) ([]Message, error) {
-	rows, err := db.Query(ctx, conversationForExport, conversationID, maxMessages)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []Message{}
-	for rows.Next() {
-		var i Message
-		if err := rows.Scan(
-			&i.ID,
-			&i.ConversationID,
-			&i.Role,
-			&i.Content,
-			&i.Status,
-			&i.Model,
-			&i.FinishReason,
-			&i.PromptTokens,
-			&i.CompletionTokens,
-			&i.ErrorCode,
-			&i.CancelRequestedAt,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.FileIds,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const createExport = `-- name: CreateExport :one
 INSERT INTO exports (id, user_id, conversation_id, format, filename, content_type, size_bytes, sha256, storage_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -191,6 +150,47 @@ func (q *Queries) ListExports(ctx context.Context, db DBTX, arg ListExportsParam
 			&i.Sha256,
 			&i.StorageKey,
 			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const messagesForExport = `-- name: MessagesForExport :many
+SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids FROM messages WHERE conversation_id = $1 ORDER BY id LIMIT $2
+`
+
+// MessagesForExport is every message of a conversation, oldest first, up to a limit
+// (the caller asks for one more than it accepts, to detect a conversation too large).
+func (q *Queries) MessagesForExport(ctx context.Context, db DBTX, conversationID uuid.UUID, maxMessages int32) ([]Message, error) {
+	rows, err := db.Query(ctx, messagesForExport, conversationID, maxMessages)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Message{}
+	for rows.Next() {
+		var i Message
+		if err := rows.Scan(
+			&i.ID,
+			&i.ConversationID,
+			&i.Role,
+			&i.Content,
+			&i.Status,
+			&i.Model,
+			&i.FinishReason,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.ErrorCode,
+			&i.CancelRequestedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.FileIds,
 		); err != nil {
 			return nil, err
 		}

@@ -24,15 +24,12 @@ type Querier interface {
 	CheckpointMessage(ctx context.Context, db DBTX, content string, iD uuid.UUID) (*time.Time, error)
 	// ClearLoginAttempts ends the email's back-off (a successful login).
 	ClearLoginAttempts(ctx context.Context, db DBTX, email string) error
-	// ConversationForExport is every message of a conversation, oldest first, up to a limit
-	// (the caller asks for one more than it accepts, to detect a conversation too large).
-	ConversationForExport(ctx context.Context, db DBTX, conversationID uuid.UUID, maxMessages int32) ([]Message, error)
 	// CountActiveAdmins is the number of enabled admins.
 	CountActiveAdmins(ctx context.Context, db DBTX) (int64, error)
 	// CountRunningGenerations counts the user's generations that are still running.
 	CountRunningGenerations(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
-	// CreateAPIKey stores a new API key (the hash of its secret).
-	CreateAPIKey(ctx context.Context, db DBTX, arg CreateAPIKeyParams) (ApiKey, error)
+	// CreateApiKey stores a new API key (the hash of its secret).
+	CreateApiKey(ctx context.Context, db DBTX, arg CreateApiKeyParams) (ApiKey, error)
 	// CreateConversation inserts a conversation of the user.
 	CreateConversation(ctx context.Context, db DBTX, arg CreateConversationParams) (Conversation, error)
 	// CreateExport records an export whose file is stored.
@@ -52,8 +49,8 @@ type Querier interface {
 	// admin; callers hold the registration lock (LockRegistration) so two first sign-ups cannot
 	// both be admin. With admin, the user is an admin anyway.
 	CreateUser(ctx context.Context, db DBTX, arg CreateUserParams) (User, error)
-	// DeleteAPIKey revokes the user's key; 0 rows when it is not theirs.
-	DeleteAPIKey(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
+	// DeleteApiKey revokes the user's key; 0 rows when it is not theirs.
+	DeleteApiKey(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
 	// DeleteConversation deletes the user's conversation and its messages.
 	DeleteConversation(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (int64, error)
 	// DeleteExpiredPasswordResets removes reset tokens that expired.
@@ -73,8 +70,8 @@ type Querier interface {
 	DeleteStaleLoginAttempts(ctx context.Context, db DBTX) (int64, error)
 	// DeleteUser deletes the user; their tokens, keys and content go with them (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, db DBTX, id uuid.UUID) (int64, error)
-	// DeleteUserAPIKeys deletes every key of the user (a password reset).
-	DeleteUserAPIKeys(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
+	// DeleteUserApiKeys deletes every key of the user (a password reset).
+	DeleteUserApiKeys(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// DeleteUserPasswordResets voids every reset token of the user.
 	DeleteUserPasswordResets(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// ExportStorageKeyExists tells the orphan sweep whether a file on disk still has a row.
@@ -85,8 +82,8 @@ type Querier interface {
 	FileStorageKeyExists(ctx context.Context, db DBTX, storageKey string) (bool, error)
 	// FinishMessage stores the final state of a generation.
 	FinishMessage(ctx context.Context, db DBTX, arg FinishMessageParams) (Message, error)
-	// GetAPIKeyOwner resolves a presented secret's hash to its key and owner.
-	GetAPIKeyOwner(ctx context.Context, db DBTX, keyHash []byte) (GetAPIKeyOwnerRow, error)
+	// GetApiKeyOwner resolves a presented secret's hash to its key and owner.
+	GetApiKeyOwner(ctx context.Context, db DBTX, keyHash []byte) (GetApiKeyOwnerRow, error)
 	// GetConversation returns the user's conversation, or pgx.ErrNoRows (also when it is
 	// someone else's: callers answer 404 either way).
 	GetConversation(ctx context.Context, db DBTX, iD uuid.UUID, userID uuid.UUID) (Conversation, error)
@@ -117,8 +114,8 @@ type Querier interface {
 	// InviteUsable tells whether an open invitation for the email exists, so that a registration
 	// with a wrong token is refused before its password is hashed (UseInvite still decides).
 	InviteUsable(ctx context.Context, db DBTX, tokenHash []byte, email *string) (bool, error)
-	// ListAPIKeys is one page of the user's keys, newest first, after the cursor id if given.
-	ListAPIKeys(ctx context.Context, db DBTX, arg ListAPIKeysParams) ([]ApiKey, error)
+	// ListApiKeys is one page of the user's keys, newest first, after the cursor id if given.
+	ListApiKeys(ctx context.Context, db DBTX, arg ListApiKeysParams) ([]ApiKey, error)
 	// ListConversations is one page of the user's conversations, newest activity first, after
 	// the cursor position if given, optionally only titles containing the pattern.
 	ListConversations(ctx context.Context, db DBTX, arg ListConversationsParams) ([]Conversation, error)
@@ -156,6 +153,9 @@ type Querier interface {
 	LoginSucceeded(ctx context.Context, db DBTX, net *string, iD uuid.UUID) error
 	// MarkRefreshTokenRotated uses the token up.
 	MarkRefreshTokenRotated(ctx context.Context, db DBTX, id uuid.UUID) error
+	// MessagesForExport is every message of a conversation, oldest first, up to a limit
+	// (the caller asks for one more than it accepts, to detect a conversation too large).
+	MessagesForExport(ctx context.Context, db DBTX, conversationID uuid.UUID, maxMessages int32) ([]Message, error)
 	// PasswordResetUsable tells whether a live reset token exists, so that a wrong token is
 	// refused before the new password is hashed (UsePasswordReset still decides).
 	PasswordResetUsable(ctx context.Context, db DBTX, tokenHash []byte) (bool, error)
@@ -190,8 +190,8 @@ type Querier interface {
 	StorageUsed(ctx context.Context, db DBTX, userID uuid.UUID) (int64, error)
 	// TokensUsedOn is the user's tokens (prompt and completion) of one day, every model.
 	TokensUsedOn(ctx context.Context, db DBTX, userID uuid.UUID, day pgtype.Date) (int64, error)
-	// TouchAPIKey records use, at most once a minute per key (no write on every request).
-	TouchAPIKey(ctx context.Context, db DBTX, id uuid.UUID) error
+	// TouchApiKey records use, at most once a minute per key (no write on every request).
+	TouchApiKey(ctx context.Context, db DBTX, id uuid.UUID) error
 	// TouchConversation records activity, and names an untitled conversation.
 	TouchConversation(ctx context.Context, db DBTX, derivedTitle string, iD uuid.UUID) error
 	// UpdateConversation changes the given fields; clear_* set a nullable field to NULL.

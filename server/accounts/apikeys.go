@@ -16,7 +16,7 @@ import (
 	"assistant/server/secevent"
 )
 
-func toAPIKey(k db.ApiKey) api.ApiKey {
+func toApiKey(k db.ApiKey) api.ApiKey {
 	return api.ApiKey{Id: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt}
 }
 
@@ -28,13 +28,13 @@ func (h *Accounts) ListApiKeys(ctx context.Context, req api.ListApiKeysRequestOb
 	}
 	items, next, err := pagination.List(req.Params.Cursor, req.Params.Limit,
 		func(after *pagination.Position, n int32) ([]db.ApiKey, error) {
-			params := db.ListAPIKeysParams{UserID: p.UserID, PageSize: n}
+			params := db.ListApiKeysParams{UserID: p.UserID, PageSize: n}
 			if after != nil {
 				params.AfterID = &after.ID
 			}
-			return h.Q.ListAPIKeys(ctx, h.DB, params)
+			return h.Q.ListApiKeys(ctx, h.DB, params)
 		},
-		func(k db.ApiKey) pagination.Position { return pagination.Position{ID: k.ID} }, toAPIKey)
+		func(k db.ApiKey) pagination.Position { return pagination.Position{ID: k.ID} }, toApiKey)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (h *Accounts) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequest
 		return nil, err
 	}
 	secret, hash := auth.NewSecret(auth.APIKeyPrefix)
-	k, err := h.Q.CreateAPIKey(ctx, h.DB, db.CreateAPIKeyParams{
+	k, err := h.Q.CreateApiKey(ctx, h.DB, db.CreateApiKeyParams{
 		ID: database.NewID(), UserID: p.UserID, Name: req.Body.Name,
 		Prefix: secret[:len(auth.APIKeyPrefix)+6], KeyHash: hash, ExpiresAt: expires,
 	})
@@ -64,7 +64,7 @@ func (h *Accounts) CreateApiKey(ctx context.Context, req api.CreateApiKeyRequest
 		return nil, err
 	}
 	secevent.Log(ctx, h.Log, secevent.APIKeyCreated, p.UserID, slog.String("api_key_id", k.ID.String()))
-	v := toAPIKey(k)
+	v := toApiKey(k)
 	return api.CreateApiKey201JSONResponse{Id: v.Id, Name: v.Name, Prefix: v.Prefix, CreatedAt: v.CreatedAt,
 		ExpiresAt: v.ExpiresAt, LastUsedAt: v.LastUsedAt, Key: secret}, nil
 }
@@ -75,7 +75,7 @@ func (h *Accounts) DeleteApiKey(ctx context.Context, req api.DeleteApiKeyRequest
 	if err != nil {
 		return nil, err
 	}
-	n, err := h.Q.DeleteAPIKey(ctx, h.DB, req.KeyId, p.UserID)
+	n, err := h.Q.DeleteApiKey(ctx, h.DB, req.KeyId, p.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,7 @@ func (h *Accounts) ChangePassword(ctx context.Context, req api.ChangePasswordReq
 		if ended, err = h.Q.RevokeOtherRefreshFamilies(ctx, tx, u.ID, p.SessionID); err != nil {
 			return err
 		}
-		keys, err = h.Q.DeleteUserAPIKeys(ctx, tx, u.ID)
+		keys, err = h.Q.DeleteUserApiKeys(ctx, tx, u.ID)
 		return err
 	})
 	if err != nil {

@@ -63,7 +63,7 @@ func (h *Accounts) ResetPassword(ctx context.Context, req api.ResetPasswordReque
 		if sessions, err = h.Q.RevokeUserRefreshFamilies(ctx, tx, reset.UserID); err != nil {
 			return err
 		}
-		if keysGone, err = h.Q.DeleteUserAPIKeys(ctx, tx, reset.UserID); err != nil {
+		if keysGone, err = h.Q.DeleteUserApiKeys(ctx, tx, reset.UserID); err != nil {
 			return err
 		}
 		if _, err := h.Q.DeleteUserPasswordResets(ctx, tx, reset.UserID); err != nil {

@@ -89,7 +89,7 @@ func (h *Admin) AdminUpdateUser(ctx context.Context, req api.AdminUpdateUserRequ
 			if ended, err = h.Q.RevokeUserRefreshFamilies(ctx, tx, u.ID); err != nil {
 				return err
 			}
-			_, err = h.Q.DeleteUserAPIKeys(ctx, tx, u.ID)
+			_, err = h.Q.DeleteUserApiKeys(ctx, tx, u.ID)
 		}
 		return err
 	})

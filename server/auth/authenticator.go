@@ -26,7 +26,7 @@ import (
 // enforces the operation's x-credentials and x-role.
 type Authenticator struct {
 	Tokens *Tokens
-	DB     db.DBTX
+	DB     database.DB
 	Q      *db.Queries
 	Log    *slog.Logger
 	// Sessions remembers, for at most its freshness, whether an access token's account and
@@ -153,7 +153,7 @@ func (a *Authenticator) session(ctx context.Context, uid, sid uuid.UUID) (sessio
 }
 
 func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Principal, error) {
-	row, err := a.Q.GetAPIKeyOwner(ctx, a.DB, HashSecret(raw))
+	row, err := a.Q.GetApiKeyOwner(ctx, a.DB, HashSecret(raw))
 	if database.IsNoRows(err) {
 		return nil, unauthorized("the API key is invalid or expired")
 	}
@@ -167,7 +167,7 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Principal, err
 		return nil, unauthorized("the account is disabled")
 	}
 	if row.LastUsedAt == nil || time.Since(*row.LastUsedAt) > time.Minute {
-		if err := a.Q.TouchAPIKey(ctx, a.DB, row.ID); err != nil {
+		if err := a.Q.TouchApiKey(ctx, a.DB, row.ID); err != nil {
 			a.Log.WarnContext(ctx, "record api key use", slog.Any("error", err))
 		}
 	}

@@ -86,7 +86,7 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := h.Q.ConversationForExport(ctx, h.DB, conv.ID, int32(h.MaxMessages+1))
+	msgs, err := h.Q.MessagesForExport(ctx, h.DB, conv.ID, int32(h.MaxMessages+1))
 	if err != nil {
 		return nil, err
 	}
