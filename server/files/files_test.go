@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"assistant/gen/api"
 	"assistant/server/config"
 	"assistant/server/files"
@@ -309,8 +311,9 @@ func TestDownload(t *testing.T) {
 	meta := env.As(token, http.MethodGet, "/api/v1/files/"+f.Id.String(), nil)
 	var m api.File
 	meta.JSON(t, &m)
-	if m != f {
-		t.Errorf("metadata %+v, want %+v", m, f)
+	sameZone := cmp.Comparer(func(a, b time.Time) bool { return a == b }) // the instant and its offset
+	if diff := cmp.Diff(f, m, sameZone); diff != "" {
+		t.Errorf("metadata differs from the upload's answer (-upload +metadata):\n%s", diff)
 	}
 }
 

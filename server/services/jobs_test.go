@@ -4,13 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"assistant/gen/db"
 	"assistant/server/database"
 	"assistant/server/logging"
+	"assistant/server/testutil/logtest"
 	"assistant/server/testutil/pgtest"
 )
 
@@ -28,7 +28,7 @@ func TestPurgeRunsAtStartAndStops(t *testing.T) {
 		VALUES ($1, $2, 'dead', now() - interval '1 minute')`, database.NewID(), u.ID); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{} // written by the job's goroutine, read by the test
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -49,22 +49,4 @@ func TestPurgeRunsAtStartAndStops(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM password_resets").Scan(&left); err != nil || left != 0 {
 		t.Errorf("reset tokens left: %d, %v", left, err)
 	}
-}
-
-// lockedBuffer is a log written by the job's goroutine and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
