@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/mail"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/db"
+	"assistant/server/accounts"
 	"assistant/server/auth"
 	"assistant/server/config"
 	"assistant/server/database"
@@ -113,9 +113,8 @@ func checkEmail(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("--email is required")
 	}
-	n := strings.ToLower(strings.TrimSpace(s))
-	a, err := mail.ParseAddress(n)
-	if err != nil || a.Address != n || a.Name != "" || len(n) < minEmail || len(n) > maxEmail || !validation.ValidText(n) {
+	n := accounts.NormalizeEmail(s)
+	if validation.ValidEmail(n) != nil || len(n) < minEmail || len(n) > maxEmail || !validation.ValidText(n) {
 		return "", fmt.Errorf("--email %q is not an email address", s)
 	}
 	return n, nil

@@ -68,9 +68,10 @@ var errInvalidCredentials = &apierr.Error{
 	Header:  http.Header{"Www-Authenticate": {"Bearer"}},
 }
 
-// normalizeEmail is the one form of an email that is stored and looked up.
-func normalizeEmail(e api.Email) string {
-	return strings.ToLower(strings.TrimSpace(string(e)))
+// NormalizeEmail is the one form of an email that is stored and looked up (registration,
+// sign-in, email changes, invitations, the command line).
+func NormalizeEmail(e string) string {
+	return strings.ToLower(strings.TrimSpace(e))
 }
 
 func toUser(u db.User) api.User {

@@ -39,7 +39,7 @@ func (h *Accounts) UpdateMe(ctx context.Context, req api.UpdateMeRequestObject) 
 		if err := h.checkPassword(ctx, u, *req.Body.CurrentPassword); err != nil {
 			return nil, err
 		}
-		e := normalizeEmail(*req.Body.Email)
+		e := NormalizeEmail(string(*req.Body.Email))
 		params.Email = &e
 	}
 	if req.Body.DisplayName != nil {

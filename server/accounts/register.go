@@ -38,7 +38,7 @@ func (h *Accounts) Register(ctx context.Context, req api.RegisterRequestObject) 
 	if mode == "closed" {
 		return nil, errRegistrationClosed
 	}
-	email := normalizeEmail(req.Body.Email)
+	email := NormalizeEmail(string(req.Body.Email))
 	var inviteHash []byte
 	if mode == "invite" {
 		if req.Body.InviteToken == nil {

@@ -43,7 +43,7 @@ func loginBackoff(failures int32) time.Duration {
 // Login checks the password and starts a session. An unknown email is verified against a
 // dummy hash, so both failures cost the same and answer the same; a disabled account too.
 func (h *Accounts) Login(ctx context.Context, req api.LoginRequestObject) (api.LoginResponseObject, error) {
-	email := normalizeEmail(req.Body.Email)
+	email := NormalizeEmail(string(req.Body.Email))
 	u, err := h.Q.GetUserByEmail(ctx, h.DB, email)
 	if err != nil && !database.IsNoRows(err) {
 		return nil, err

@@ -49,11 +49,6 @@ func toUser(u db.User) api.User {
 	}
 }
 
-// normalizeEmail is the stored form of an email (as accounts stores it).
-func normalizeEmail(e api.Email) string {
-	return strings.ToLower(strings.TrimSpace(string(e)))
-}
-
 // likeContains is the ILIKE pattern matching q anywhere: its metacharacters (% _ and the
 // escape character \) match only themselves.
 func likeContains(q string) string {

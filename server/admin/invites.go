@@ -9,6 +9,7 @@ import (
 
 	"assistant/gen/api"
 	"assistant/gen/db"
+	"assistant/server/accounts"
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
@@ -51,7 +52,7 @@ func (h *Admin) AdminCreateInvite(ctx context.Context, req api.AdminCreateInvite
 	}
 	var email *string
 	if req.Body.Email != nil {
-		e := normalizeEmail(*req.Body.Email)
+		e := accounts.NormalizeEmail(string(*req.Body.Email))
 		email = &e
 	}
 	secret, hash := auth.NewSecret(InvitePrefix)

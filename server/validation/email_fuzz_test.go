@@ -17,13 +17,13 @@ func FuzzValidEmail(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if validEmail(s) != nil {
+		if ValidEmail(s) != nil {
 			return
 		}
 		n := strings.ToLower(strings.TrimSpace(s)) // accounts.normalizeEmail
 		a, err := mail.ParseAddress(n)
 		if err != nil || a.Address != n {
-			t.Fatalf("validEmail(%q) accepts it, but its stored form %q is not an address (%v)", s, n, err)
+			t.Fatalf("ValidEmail(%q) accepts it, but its stored form %q is not an address (%v)", s, n, err)
 		}
 	})
 }

@@ -30,12 +30,12 @@ import (
 // uuidPattern accepts every UUID version; kin-openapi's RFC 4122 pattern rejects v7.
 const uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
 
-// validEmail accepts a bare address (no display name) that net/mail parses, the same
+// ValidEmail accepts a bare address (no display name) that net/mail parses, the same
 // check the generated Email type applies when the body is bound, so the two never disagree;
 // and so does the form the server stores (trimmed, lower-cased: net/mail takes Unicode
 // spaces such as U+2028 as part of a name, and trimming "\u2028@example.com" would leave
 // "@example.com").
-func validEmail(s string) error {
+func ValidEmail(s string) error {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
 		return errors.New("not an email address")
@@ -54,7 +54,7 @@ func SchemaOptions() []openapi3.SchemaValidationOption {
 		openapi3.MultiErrors(),
 		openapi3.DisableSchemaErrorDetails(),
 		openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidPattern)),
-		openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(validEmail)),
+		openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(ValidEmail)),
 	}
 }
 
