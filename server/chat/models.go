@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"assistant/gen/api"
@@ -15,8 +14,8 @@ func (c *Chat) ListModels(ctx context.Context, _ api.ListModelsRequestObject) (a
 	provider := c.Generations.Provider()
 	ids, err := c.Spending.FreshModels(ctx)
 	if err != nil {
-		c.Log.ErrorContext(ctx, "list models", slog.Any("error", err))
-		return nil, apierr.New(http.StatusBadGateway, api.ErrorBodyCodeUpstreamError, "the AI provider could not list its models")
+		// Logged once, with its cause, where every failure is: apierr.Write.
+		return nil, apierr.New(http.StatusBadGateway, api.ErrorBodyCodeUpstreamError, "the AI provider could not list its models").Wrap(err)
 	}
 	out := api.ListModels200JSONResponse{DefaultModel: provider.DefaultModel(), Items: make([]api.ModelInfo, 0, len(ids))}
 	for _, id := range ids {
