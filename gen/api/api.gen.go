@@ -275,7 +275,7 @@ func (e UserRole) Valid() bool {
 	}
 }
 
-// AdminUpdateUserRequest defines model for AdminUpdateUserRequest.
+// AdminUpdateUserRequest What an admin changes on an account: its role, or whether it is disabled.
 type AdminUpdateUserRequest struct {
 	Disabled *bool                       `json:"disabled,omitempty"`
 	Role     *AdminUpdateUserRequestRole `json:"role,omitempty"`
@@ -284,7 +284,7 @@ type AdminUpdateUserRequest struct {
 // AdminUpdateUserRequestRole defines model for AdminUpdateUserRequest.Role.
 type AdminUpdateUserRequestRole string
 
-// ApiKey defines model for ApiKey.
+// ApiKey An API key, without its secret.
 type ApiKey struct {
 	CreatedAt time.Time          `json:"created_at"`
 	ExpiresAt *time.Time         `json:"expires_at"`
@@ -313,7 +313,7 @@ type ApiKeyCreated struct {
 	Prefix string `json:"prefix"`
 }
 
-// ApiKeyList defines model for ApiKeyList.
+// ApiKeyList A page of API keys, newest first.
 type ApiKeyList struct {
 	Items []ApiKey `json:"items"`
 
@@ -321,7 +321,7 @@ type ApiKeyList struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-// ChangePasswordRequest defines model for ChangePasswordRequest.
+// ChangePasswordRequest The current password and the new one.
 type ChangePasswordRequest struct {
 	CurrentPassword string `json:"current_password"`
 
@@ -331,7 +331,7 @@ type ChangePasswordRequest struct {
 	NewPassword Password `json:"new_password"`
 }
 
-// Conversation defines model for Conversation.
+// Conversation A conversation with the assistant.
 type Conversation struct {
 	CreatedAt     time.Time          `json:"created_at"`
 	Id            openapi_types.UUID `json:"id"`
@@ -346,13 +346,13 @@ type Conversation struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// ConversationList defines model for ConversationList.
+// ConversationList A page of conversations, most recent activity first.
 type ConversationList struct {
 	Items      []Conversation `json:"items"`
 	NextCursor *string        `json:"next_cursor"`
 }
 
-// CreateApiKeyRequest defines model for CreateApiKeyRequest.
+// CreateApiKeyRequest A new API key: its name, the current password, and when it expires.
 type CreateApiKeyRequest struct {
 	CurrentPassword string `json:"current_password"`
 
@@ -362,14 +362,14 @@ type CreateApiKeyRequest struct {
 	Name      string                       `json:"name"`
 }
 
-// CreateConversationRequest defines model for CreateConversationRequest.
+// CreateConversationRequest A new conversation; every field is optional.
 type CreateConversationRequest struct {
 	Model        *string `json:"model,omitempty"`
 	SystemPrompt *string `json:"system_prompt,omitempty"`
 	Title        *string `json:"title,omitempty"`
 }
 
-// CreateExportRequest defines model for CreateExportRequest.
+// CreateExportRequest The format to export a conversation in.
 type CreateExportRequest struct {
 	Format CreateExportRequestFormat `json:"format"`
 }
@@ -377,7 +377,7 @@ type CreateExportRequest struct {
 // CreateExportRequestFormat defines model for CreateExportRequest.Format.
 type CreateExportRequestFormat string
 
-// CreateInviteRequest defines model for CreateInviteRequest.
+// CreateInviteRequest A new invitation: optionally bound to one email, and how long it lasts.
 type CreateInviteRequest struct {
 	// Email Trimmed and lower-cased by the server.
 	//
@@ -388,7 +388,9 @@ type CreateInviteRequest struct {
 	ExpiresIn *int `json:"expires_in,omitempty"`
 }
 
-// DisplayName Example: Ada
+// DisplayName The name shown for an account.
+//
+// Example: Ada
 type DisplayName = string
 
 // Email Trimmed and lower-cased by the server.
@@ -398,10 +400,11 @@ type Email = openapi_types.Email
 
 // Error The one shape of every error response.
 type Error struct {
+	// Error What went wrong: a stable code, a message for people, the request id, and per-field details.
 	Error ErrorBody `json:"error"`
 }
 
-// ErrorBody defines model for ErrorBody.
+// ErrorBody What went wrong: a stable code, a message for people, the request id, and per-field details.
 type ErrorBody struct {
 	// Code A stable, machine-readable code.
 	Code ErrorBodyCode `json:"code"`
@@ -419,13 +422,16 @@ type ErrorBody struct {
 // ErrorBodyCode A stable, machine-readable code.
 type ErrorBodyCode string
 
-// Exchange defines model for Exchange.
+// Exchange A user message and the assistant's stored reply to it.
 type Exchange struct {
+	// AssistantMessage One message of a conversation: the user's, or the assistant's reply with its status and usage.
 	AssistantMessage Message `json:"assistant_message"`
-	UserMessage      Message `json:"user_message"`
+
+	// UserMessage One message of a conversation: the user's, or the assistant's reply with its status and usage.
+	UserMessage Message `json:"user_message"`
 }
 
-// Export defines model for Export.
+// Export An export's metadata; its content is at /exports/{export_id}/content.
 type Export struct {
 	// ConversationId Null once the conversation is deleted (the export stays).
 	ConversationId *openapi_types.UUID `json:"conversation_id"`
@@ -439,20 +445,20 @@ type Export struct {
 // ExportFormat defines model for Export.Format.
 type ExportFormat string
 
-// ExportList defines model for ExportList.
+// ExportList A page of exports, newest first.
 type ExportList struct {
 	Items      []Export `json:"items"`
 	NextCursor *string  `json:"next_cursor"`
 }
 
-// FieldError defines model for FieldError.
+// FieldError One problem with one field of the request.
 type FieldError struct {
 	// Field Where the problem is, e.g. `body.email`, `query.limit`, `path.conversation_id`.
 	Field   string `json:"field"`
 	Message string `json:"message"`
 }
 
-// File defines model for File.
+// File An uploaded file's metadata.
 type File struct {
 	// ContentType Decided from the content at upload.
 	ContentType string    `json:"content_type"`
@@ -467,17 +473,20 @@ type File struct {
 	SizeBytes int64  `json:"size_bytes"`
 }
 
-// FileList defines model for FileList.
+// FileList A page of files, newest first.
 type FileList struct {
 	Items      []File  `json:"items"`
 	NextCursor *string `json:"next_cursor"`
 }
 
-// Health defines model for Health.
+// Health Readiness: the service and each dependency it needs.
 type Health struct {
 	Checks struct {
-		Database HealthCheck  `json:"database"`
-		Redis    *HealthCheck `json:"redis,omitempty"`
+		// Database One dependency's state and how long its check took.
+		Database HealthCheck `json:"database"`
+
+		// Redis One dependency's state and how long its check took.
+		Redis *HealthCheck `json:"redis,omitempty"`
 	} `json:"checks"`
 	Status        HealthStatus `json:"status"`
 	UptimeSeconds int64        `json:"uptime_seconds"`
@@ -487,7 +496,7 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
-// HealthCheck defines model for HealthCheck.
+// HealthCheck One dependency's state and how long its check took.
 type HealthCheck struct {
 	LatencyMs float64           `json:"latency_ms"`
 	Status    HealthCheckStatus `json:"status"`
@@ -496,7 +505,7 @@ type HealthCheck struct {
 // HealthCheckStatus defines model for HealthCheck.Status.
 type HealthCheckStatus string
 
-// Invite defines model for Invite.
+// Invite An open invitation, without its token.
 type Invite struct {
 	CreatedAt time.Time `json:"created_at"`
 
@@ -517,7 +526,7 @@ type InviteCreated struct {
 	Token string `json:"token"`
 }
 
-// InviteList defines model for InviteList.
+// InviteList A page of open invitations, newest first.
 type InviteList struct {
 	Items []Invite `json:"items"`
 
@@ -525,7 +534,7 @@ type InviteList struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-// Liveness defines model for Liveness.
+// Liveness The process is up.
 type Liveness struct {
 	Status LivenessStatus `json:"status"`
 }
@@ -533,7 +542,7 @@ type Liveness struct {
 // LivenessStatus defines model for Liveness.Status.
 type LivenessStatus string
 
-// LoginRequest defines model for LoginRequest.
+// LoginRequest Credentials to sign in with.
 type LoginRequest struct {
 	// Email Trimmed and lower-cased by the server.
 	//
@@ -542,7 +551,7 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
-// Message defines model for Message.
+// Message One message of a conversation: the user's, or the assistant's reply with its status and usage.
 type Message struct {
 	// Content For a reply still being generated, the text saved at the last checkpoint.
 	Content        string             `json:"content"`
@@ -581,13 +590,13 @@ type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 }
 
-// MessageList defines model for MessageList.
+// MessageList A page of messages, oldest first.
 type MessageList struct {
 	Items      []Message `json:"items"`
 	NextCursor *string   `json:"next_cursor"`
 }
 
-// ModelList defines model for ModelList.
+// ModelList The models conversations may use, and the default one.
 type ModelList struct {
 	DefaultModel string      `json:"default_model"`
 	Items        []ModelInfo `json:"items"`
@@ -603,7 +612,7 @@ type ModelInfo struct {
 // Example: correct horse battery
 type Password = string
 
-// PasswordReset defines model for PasswordReset.
+// PasswordReset A one-time password-reset token, shown once.
 type PasswordReset struct {
 	ExpiresAt time.Time `json:"expires_at"`
 
@@ -611,7 +620,7 @@ type PasswordReset struct {
 	Token string `json:"token"`
 }
 
-// PasswordResetRequest defines model for PasswordResetRequest.
+// PasswordResetRequest A one-time reset token and the new password.
 type PasswordResetRequest struct {
 	// NewPassword 8 to 128 characters (any Unicode).
 	//
@@ -620,14 +629,16 @@ type PasswordResetRequest struct {
 	Token       string   `json:"token"`
 }
 
-// RefreshRequest defines model for RefreshRequest.
+// RefreshRequest A refresh token, to rotate (refresh) or to revoke (logout).
 type RefreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-// RegisterRequest defines model for RegisterRequest.
+// RegisterRequest A new account: its email, password and (optionally) display name and invitation.
 type RegisterRequest struct {
-	// DisplayName Example: Ada
+	// DisplayName The name shown for an account.
+	//
+	// Example: Ada
 	DisplayName *DisplayName `json:"display_name,omitempty"`
 
 	// Email Trimmed and lower-cased by the server.
@@ -644,7 +655,7 @@ type RegisterRequest struct {
 	Password Password `json:"password"`
 }
 
-// SendMessageRequest defines model for SendMessageRequest.
+// SendMessageRequest A message to the assistant, with the files it attaches.
 type SendMessageRequest struct {
 	Content string `json:"content"`
 
@@ -653,7 +664,7 @@ type SendMessageRequest struct {
 	FileIds *[]openapi_types.UUID `json:"file_ids,omitempty"`
 }
 
-// Session defines model for Session.
+// Session A signed-in session: an access token, the refresh token that renews it, and the account.
 type Session struct {
 	// AccessToken A JWT to send as `Authorization: Bearer <token>`.
 	AccessToken string `json:"access_token"`
@@ -664,13 +675,15 @@ type Session struct {
 	// RefreshToken Single use; exchange it at `/auth/refresh` for a new session.
 	RefreshToken string           `json:"refresh_token"`
 	TokenType    SessionTokenType `json:"token_type"`
-	User         User             `json:"user"`
+
+	// User An account.
+	User User `json:"user"`
 }
 
 // SessionTokenType defines model for Session.TokenType.
 type SessionTokenType string
 
-// UpdateConversationRequest defines model for UpdateConversationRequest.
+// UpdateConversationRequest The conversation fields to change.
 type UpdateConversationRequest struct {
 	// Model An empty string goes back to the provider's default model.
 	Model *string `json:"model,omitempty"`
@@ -680,12 +693,14 @@ type UpdateConversationRequest struct {
 	Title        *string `json:"title,omitempty"`
 }
 
-// UpdateUserRequest defines model for UpdateUserRequest.
+// UpdateUserRequest The account fields to change; changing the email needs the current password.
 type UpdateUserRequest struct {
 	// CurrentPassword Required when `email` is given.
 	CurrentPassword *string `json:"current_password,omitempty"`
 
-	// DisplayName Example: Ada
+	// DisplayName The name shown for an account.
+	//
+	// Example: Ada
 	DisplayName *DisplayName `json:"display_name,omitempty"`
 
 	// Email Trimmed and lower-cased by the server.
@@ -694,7 +709,7 @@ type UpdateUserRequest struct {
 	Email *Email `json:"email,omitempty"`
 }
 
-// UsageReport defines model for UsageReport.
+// UsageReport Tokens used per day and model, and the daily budget.
 type UsageReport struct {
 	Budget UsageBudget `json:"budget"`
 
@@ -721,7 +736,7 @@ type UsageDay struct {
 	Replies          int64              `json:"replies"`
 }
 
-// User defines model for User.
+// User An account.
 type User struct {
 	CreatedAt time.Time `json:"created_at"`
 
@@ -736,7 +751,7 @@ type User struct {
 // UserRole defines model for User.Role.
 type UserRole string
 
-// UserList defines model for UserList.
+// UserList A page of accounts, newest first.
 type UserList struct {
 	Items []User `json:"items"`
 
@@ -10072,228 +10087,238 @@ func (sh *strictHandler) GetUsage(w http.ResponseWriter, r *http.Request, params
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Jc9tG1uBf6eJ+VZZmQYqSFY9D1dauYsmJEl+fJU0yX+gVWsAj2SOwG0E3JHNcrtpfsz9sf8lWv9eN",
-	"i+Al2VIOVU1NLBDo4/Xrdx+fOpGapkqCNLoz+NSZAI8hw3++5wZeiakw+H/2SQw6ykRqhJKdQec9/JaD",
-	"NprxJFE3EDMhmZkAuxEyVje9TtDR0QSm3H5pZil0Bh0hDYwh63z+HJTDv4cpF1LI8ZIpEhiZ24+voWX5",
-	"P0+gOh4DGWu2dS7FR6YhUjLW26vnAJPNDkcGsvnxT2kQZhS74cKwSxipDJjJZkKOGR9zIevjT4UU03za",
-	"GfSD+bk+B52UZ3wKxp3OCyWvIdPcznYSz09/NgEWVd55opmI7YTC/ppyM+kEHcmndprqexci7gSdDH7L",
-	"RQZxZ2CyHKqrHKlsyk1n0MlzfNOtVJvMnqBd54s80yprX1Eo4aO5iPCNkKkRHkCawbVQuWYpH8MBU1Nh",
-	"mDBspDL8eSQybfC3Yvm/5ZDNKuunGWvA5B9fgRybSWew1+8HFrj+7922RR9/TFVmFgES8NdlIKQ37g68",
-	"lyKBRasYiQSWrcH+fvcVnIzeKAmvuYkm7cs4PuNje3ScRSqd4RFFiQBp2ITrA/a0v89u7N2yp6hZlGcZ",
-	"SFMsmQhMueiTUdfO16UJlx3h/FIXEKYf1A2bcjljwsBUM464wyYqifUiDEpwpOrsMYx4nhg7d2CXQldz",
-	"1+GS+ytoIwqvQWs+XniKU/p52UG6V+5+lu+5HMP8Mg7Z5cwAy+yvAYPeuMdC+0T/j353t7/3NFx4WjTg",
-	"Zqd0riFbBAweRSqXS29WriG7KyQ+2491qqQGJJ7f8dixFvtXpKQBif/kaZqICAnhzr+0XeanDnzk0zRB",
-	"MEKWEWWLVGwnuOTxReYGCvyxdQYdeyfcc3ap4pm9CFIZds0TEbMfT9++cdsBjTRj0Olf/j3+hveh+3z0",
-	"NOruXz6H7rf8m6fd3dFu/Bz6l8+iPY7QLDf9HxmMOoPOf9spOfgO/ap3jnGhuPF5oOOKIpUnMS7qEljK",
-	"Mw1xr2Opt5KjRER3BEzkR2lCxfL6xIKDJxnweMYyGAttwB7rA4LEH5Zft2Y3wkyIthEBY9pwAwiiI3Uj",
-	"E8XjBoj+tvM3+58qCWlhyPbtoBzdYqqllDdcM21UBjH9tmW5HzEVHbAq9NN4FDADH83OlGdXsbqRTGWs",
-	"eT4ouxTX4lJIjuSu5WLMr/JmopJirXacilB4GEWQmi7SAT2/SSIjYZvcVJUQaOjukdCp0oK+nRuKG8Oj",
-	"yRSkCSsAs1SBcc1Cy+3sH38L2db7ly/Ys71nz9oltiqbP+PjpUfzRLPTHw67e988WzXUL12/jbNZCt23",
-	"OFgbSKTSUoxGy4GCvF9llyKOQd7t7o2KYaqXj+5ZhqPY+xcLzS+Th711PPKrsXTIqRF4xU6kgUzy5Ljc",
-	"223BIdxQF/RDFSb+J+Z/ehBIHEqWS/iYQmQgZiMukjyDAyaMZhHPNVj4JGo8hpjlMgYSij3BEh5eyFpe",
-	"ZBCDNIIn+q5Aw/EuosqA7aRcZSzlWt+oLLYLvcmUHD8kThWrQs2iuTK2ZR9rpCFS30CGWsalMpNthOMb",
-	"ZV6qXMZ3g55U5mKEw1RhZnHcP30Q8LxRTOfRhGWgVZ5FEFgwoWaaKDlGTVWrKSgJDBINHiCvVSxGAhbp",
-	"mCj6P9GkDFQF/s9B5x3PLO6syzBvya8cMCEmibbBsTyVXiALE8ey3D0zXZDxjhb/hvC+2MhnBNLMAudM",
-	"qVc8oyXeHvVSGuzCKHWR4HCr5FJ8y14XLtluf//5N39/huqBfnARtbG4Kn/Aw3yjzCk3Qo+E5WRrwO1L",
-	"CIp2YpYI0EzlRosYSEj0wlLV8AR3JCMZN3CRuJFqx6gUKbjufB7uqJoLYVthddXhNtIYzn7LleH2QHNt",
-	"2VjKtkJ8dAEfI4AY4nCAcIy5SGZDadQVSHaZx2MwgSfmVjy2ijx+uH3ATDYjMxrjIwMZC9Ea10VzXOht",
-	"eGSKMBMYSkfwx+IatCV7W7w+JBtlANouTslkRh9aemgmQo5RZIIEDMTbvaGsk5jKxItA6d7eqVgMEZ6n",
-	"kF2LCM4lv+YiWROPl+CMpvEu8sqATQrg3rFbMjBNVcYzkcxY/ZOHEYVYDCnIGGSE17+ypOp5J9xA1vti",
-	"Z3AueW4mKhP/vuuNzasjVcFuH1s5ioZihSXjgeBckRMZz4BNhdZCjgPm5D5GyqddYgPMP//8c/ew3Aws",
-	"MOvUt4vrAStf5BpWM8RzqfPUar4Qv4ZY8DN8527nUox4MbVDXuC8zYvhJiClfJprtI3MTfXAbBFFrco6",
-	"vfaEijnEbAIZiW7nqTYZ8OkX0KFyN1SLDmXhdnjC0kxdC6ucWP0FYrZVfGLEFFRuth8SbvMLPLBAQ8Je",
-	"sV9r+3833OkKPXbWpDgWqpmwkpoid9UdQJoJEtJIX2qX0c7fn5D2Jwsp6Pnut3sPL59VF7iVcjNhXMYM",
-	"jerbi1fcY4dyxlQKzgwRWakOufJQanXALmEiZIwncpnL2OKRHAv5MWAcZ6qOatXj3WfsJ/GdX0w3EdJ+",
-	"OBpZLg9GE9uvKXuZmtKQlod/Djr/sNQOF/MFbsl1MVhxT2IwXFhl/NdPnZGAxJ6TvcQ9VFNr504kkMUK",
-	"tHxi2JSbiCxepBWxYQe/GXY6nz8swpeqmfn3gB6XGfArXUjIGY/MAQsdUEK05WkGPJowBE6vMj9ZG+Op",
-	"kOdpzA2ca8gqNnsex2g35Mm7zCKUEaA7gxFPNKCDpvp0N+iklT8/dQrbV8mALpVKgCNOZModr8ynncGv",
-	"HW4X0QnQEdH50ObhcE/U5b8gMnaIw1T8BLOV66yvKsqAWwbFTU0XtpvvWiI6rw4HHWLSetk3Mk+cXEle",
-	"k7kxRLyGCyXoJFybCyu+u8nqp06HFDNu2FRpw5SMgHE2FTI3ULNFb7Q28gF9mv8hzWAkPrZLH6jLe+ey",
-	"hiizSoRRzECSsCuYacZTnqFle/4sSyfTrx0EBC6hmDCoHlMN/g0IfViIFi9ogJXYMWclPHx3YpdPtnBL",
-	"//zeuHYEDmIHeMNwmUJhjMEfCs+u6OK0HCvutsdOkM7pCXo+rKYmKRpkJcb+1VCQYLkYEV+JNWhpHXfQ",
-	"o177xzIe4chgSSF5lnH8uxIGMg/Ad1xrdPH4OBEfCWK/ckEi9tiYogAeu+kiPmTFeTbBi9uor6cNYC8m",
-	"XI7hnTMnr8uHGveODKMX3ijd8J7v7j1fEaZil3lT+3wZ8P1i5/Y8t47GuK37r0QI3QNb24Ql+WCJTcaf",
-	"qhiSBeEZ9ifEuAzSRIB2uDYFLrULVyJN4olmLkiktw4d0TNtYHqRZmqa4lJXfmGESVoU7ONpamYsl0Yk",
-	"aMxC/28MmbiGmCTcMmrKAaeVPObEsjcAXBttokU2t+dB3KBVlSnnT28V3n11clVD8tVE6ytRGoQXUc4H",
-	"ozN1dr8gbtKKItqoVLMblV0JOR74CM1RbvIMgkIYDA/fnVz8dPzPi9eHv1ycnb0KnSKmbg6Gsvjx6Pjl",
-	"4fmrs/oLZIZVU2GMVdpDC3RiCBKuIWNbGYzQpiykvZhxji5lZ6K9BcMPOh+7Y9V1D/27vTfuH7/aQXpn",
-	"Ygofqq92xTRVGQILg5cGnbEwk/yyF6npjuKp6FoVcQxyp5j9c/VzfSXSrkrpgLupQsc0LbAigVQPcZ2Y",
-	"xir6ORFiDjcWo2D1NtwOEQsqu1EwZgulrHz/vN8SZFYhlZvGfS7YPIWD3m7bHutKDTKNR5YiunCdTtBB",
-	"Y8KHVWfmBlp8RCfyWhi43SrJALFKyceXKgRByMWBzsSR7P0Xdl1k4nEf9jqVIMq///3vz/q1QMpn/dZI",
-	"yrltHwmdJnz2xl2IwhbTOYw5zbD+BQk6xx4EDSkgE9OpVWVlzBJ1A1k34pbCXM6Y956Q96Gcnsf8f7m/",
-	"7JWvkp7C0FNBzG/2a2t72rY2b1vaQEW04ouSwPSEp2CVD0shZxTcwnz847w+WJixVpp7vlPxbA5L6fM2",
-	"JC2/2ZCBoTltPmhVG0s5Azbl0URI6GbAY/uE2Q/wQNx9q4dlNpwy7aEt1aCpeviGmaj4wj5y/mdLRcvo",
-	"xjZ/e8O0u9D50GIvbLh86z5SXHwjmGnOMt/mAPzQgmCFZXJO+4Ksi9Y4y08vE5jqAPltuVrCKIqlXkeu",
-	"emlHc/bCeamqsGTOH/gkn3JZHjN8TBMucQkHjv0XEVy0nVY5t2oFnZOlf8t5QmJ9+EvXUdLuyVFY3BdG",
-	"zq/Vmjpibbmd2rytt+NjNPEhKRtcDq610IbLQnReBX0Xjo4Sv4Zs488a26yNEbQsp32vXjzaiAzUs1Lm",
-	"Du8N2QCiIgSjeL3iraeIL4qktRRkpuuhsU63XKmM3UaN9SGqreaj24sJa+vHWvwbLshXVH1dSPNsv9PK",
-	"cefUu/nUIDdMZXe1iWqQWowLX12Zcyj3UGpcheZtKD2Sl6hF68rAmx8sVWZCF6kbhUMpDFiITrge8hD7",
-	"p9VHeo1TDFvpZIUwrJBLcYnlB+37T2Dz+26sbmKcu78OgCOIRFw1cHgnODcsTy0Pbt3UXa/tkoBHjEQf",
-	"YQhlwKIEuLTURipmQR4wqcjnpRIWTXjGIwMZ0Z5bX+cJ3/vmWUu+E3z00Ybe5FwJ3v8aVKFy9Wun1qAE",
-	"bsErSYJFlq9OEBAjH4oc/AA8MZNNL8QEoiu94UcxN/yS65X8nVb0wk5BQlIs9EbfNCBRzNu2fW24yXWV",
-	"16kr9I6PM24F2w+t5kl7Py9cHF8rqi7LmA06luI5c/XyQ3SrK7+YmzzwZ7H4bAkqm51Vwg3IaHYxrW8v",
-	"VrkL25vfn8ynl7S9BTBtqmOr9lxZQ9vmyMRwH57sBco46rTJzMX1mwk3GDaCeRHG2eYtEeZypmTd0+xV",
-	"75Wy3RrezdvR7Dba6Ve1yIm3+BRu7Tiu2GMK3zGG2N6L69gf7O/oXIIObn+J6xFBBhf4WsiMYuEOz81k",
-	"x6crhj12usoD3eouwXnvggVfnVG6K/8n8Nq+EtcgQW/KQlsp67oUtXUdaizkfZhpb+3yadr0HHYudRO8",
-	"LvWFzaX8efx5iYkCGaTJjGkjkoRdgpBjNgYJmb0jASXMWmzS/JpijQpEQv6MjpN2NWDelrCSRNyK2Fnu",
-	"e9FuwPx5Mis26KJkVYYetBTiAQubEbNWeyue1bIqgqEsf6kY+mpfkBGUjFj2BzSVZXlqB3BpcGjJ9isY",
-	"ypuJSMDDW8jxdsBCPclNrG5kMYLkSUjetZXk29Wj0IurWWhmJkJ7LzWLeJYJCjkvKNVqSt4gUiMhhZ5c",
-	"ZMB1W1qxPQVT+Pnd3tkWadL2T7vTBC9KuI38serzZ5rPdO8LRjsVPrKVAzbDEjEcsWKAaxWi50lZCjIm",
-	"RyfhCf3bEpUEjMVpQk37jMsIkmSheB5vfDvytehFM8XoCiTDKhE6KLJ5ygPJAHPk7cNp28E0qQ/u01IB",
-	"5MS6rbAPfjRNzZJXGvSy/n7QMs0cAa26f12li/NWg+sCMxyiQ6F+d4JSoveRF/WL4KFfo1GVO7o4UmMJ",
-	"7f/qskjFeP0gevtrC8tb7NIFBl0U13uePszBYRMgxqu12ja3QwvS4Q5P5EjNw3gBzOp7a4Pau4oYUr/N",
-	"z60ovbv3vGISY1tczti5FBYjt+t+1UhlGUSGTVSmgV1yY6hqzxLZ5nkL3Snj9lwlsE0EsFvoIAuUC+ef",
-	"xc9I/zpYHcbaOIRCf1iuKtR2fDvJ83axhpXNbxqK0bbNlYGJ72GUgZ7cbosZfXzxRZZcH6x9raQ73m6x",
-	"McU+XHjL9LLzqMZJVFXwtZSIqurb4pWtmhOeaI/HHhLEocP3x9+fnJ69Pzw7efvm4vXbo+OQiUKrDnuN",
-	"eIg1YjXuHPW6lkpzCjJ2LOeWsXeldlPZ4NO9/hpbXCwuv0RR+WaitNN/xgo0E9KoUpT1aYEfja+VUxGs",
-	"t+zzgL12rsVgKF+c/iPAQlQBxrkUmpUasXdHL/UB29/bI7saCuqF4c0VjMqAxygbw0fjgu3Wl9in/OMJ",
-	"vbzbb/CcoJNL8VsO7ncMgJvzsxOI289P680jlHkUgdYLEZ79+PMZ1sYAiXsOD104CV6BAfsOeAYZG+b9",
-	"/tMIB8F/QruXbbNIKloaXbJqLNW8yDpHyxpDCzlOgOUaDhi4yAMm0HtWWLZwgNCduoQbpgmcvYU8rvDV",
-	"ee2CYNGuMGhYGWV0rluE69rxNDdaW0gNunMJWyWaULLSbQIcV2WWLQgsP5QMMGrbJfnh/b3k0RVzV3g+",
-	"ppxudRulXB0vuXzyDKbqGkivpU8ZfdqY7KuHWn75xL620Of5irIVPkVec8ubMJK+t1y2bKPa98SWW+FH",
-	"fOoWoTVUWWNjz6JIZhWdeF64xTdc2Q6MBcd32RahFzKaUjPerjhvZNN14z18C7S6Gt3TYNoj1c+88fn8",
-	"7AWbiliK8cQszEVsI1jxhVExn93GT16DVm2w6prXNgt8RydWVRzrm30rgWXqhqWQsZjPENhk40JxwOpY",
-	"uYaAqSQGbfAVTBGpGds2knRaLCkrgRR0muC0R7DUMNaSd9cwzqwxq8vlud1BzipGldWWnnKytQ/3iM/W",
-	"1r7d1W1la47DfmVPbTV7eq58i/vNF3b1IqMWY6s3kLBJqasoWmh8gAmRscLc9RuVXVUEjkpedpPSbuBp",
-	"vK11dvNU8IXu3trqC/NdpQrjihgZe7hf3dxG8tcf3fFnRSKI8kyY2SlWniGeh6Kpld3Lv156BLAivsp8",
-	"hnWnxYdek8QxCM3JzYkaC3SPNBzEdryGaE3FsIpE7qF041h00jtT2OGp6NrLEPbYW18lQ7Mpz64gZuHH",
-	"biVmfeCvUMgkYLaCW6KrnjWoTETVMPb7T1lYxLkvmsIi5oAhohcjD6W/zk615IbRe8pMINN2/PnhDx2w",
-	"1MgtDkfwYbkqG0qP/QgXrCju9kRTgIwhZluJGqvcBGUxR6e9UFIDmIBlkGtMeOBD6WBNc28HVrTb7+/i",
-	"woXEGayO1RvKoWzfvyV96GgbuFC/EEskOd8b8ldXLkaCsdSKbXHJTt5d7w8lj+MMtLZkzj55xnae7W8j",
-	"iVPXkDGeJO5bzbbC94dnxxevTl6fnF38Ldw+YAb1e1rJUDaW4sAXMj2xq1HSrQjXY6krxF1RQnkLi2pQ",
-	"0BKVQfFljD0Ut3vsO5gpq9K6kVDfpDopFmh737J6LTc6/FqVNdL8qbyTJdak/RUXcmJMSiVChBypdgHN",
-	"akFWsXbHn4y6E6UdoLUlcezwhBVOrgIQOqgFfGsv5bDDk6H0vr0M+BRih4aXMx/z4j2PUI6LMUUZ8Jg4",
-	"lCu8jFhyjEk0riyrA5CbDitlYnYNyGtIVApsK8Sg33A7cPaasEwDCBkU6QZDuTzfAJfB0xR4pn1aJflr",
-	"n2A1WN1jZ/aOCBkleQy6WuJO+yjQWhEdthXif3eo/k2k5CjctvpnUbtPGEbZlLpoVoEFdJybGGiW6YDt",
-	"9/ssrCTZeJvBlCeWpUJcFIDBx25HWJ4H7wHV7RnKLXvt7YNn+1jIR43cu7hlniTbAdvf3WdhNaPGT3b+",
-	"/qQ6WtWlPZTCWFQqTssOwi/VNVSKEW3j6Z5IFgOe3RQrapVucZ5oRf92XupYRTm+ZHmdJdU717s7KgXJ",
-	"U9Gb8WkS2kMbyrnf/qWVZRB4onYUanThTC/0qn0aHtSTWO1iNCDxUaMRXbVERCApuNP7b07OMOUocfdN",
-	"D3ZwYirx2lPZeMd9pHfsu6UG3zkssP/w3Ukl/HHQ6fd2e337qttCZ9B52uv3nqL91EyQn+4gj9ghky4+",
-	"Gbe1WTkpjMVUm2gGBotAWqp9ra6gWmsuYBJuLNqQZsLOSH+0EKB0H/KWFL1TikpSJzEm4VlVXWhz4pZU",
-	"b5nya7voU76yQ+0kPgcrX3QdTj5/aLQV2Ov3v1gV0kqwV2uhREQhNaoY4zXWJ9vv7y4auljrTq3iIX70",
-	"dPVHZXly+8Xu/hrTlLXS7Cd7e6s/aRbk+hx0viGoLv+uXjAcv1pjSy3VN1F6zKdTns06g46FfxXElrfx",
-	"sS51gQ9Wp6umEg46ToZBbY8UCPeu1V2VbrXQVZgKb/gI2VbdR4g0O10Up4jkpxGo+DPybZ8gguOQfIUh",
-	"tWU0LZbWcRZUqqk6lGFpUS1rqm55G2V48uYfJ2fHmLJfpvt/22cx5lkhyWq5pNXs5TJRzmeKblCAjRS+",
-	"zjjjETQScKt29mf9/ef9/tqlzdqSqz/XVRGXmd+4/btf+Pb7gN8FVdZKvAwacb2OEqxxbyqdUO6TeKzx",
-	"RbMs9i2Jzu436+yopeDoH5RiEeb4Qu53o1efgwaX3/nk6I2IPxMZw6CxVsGeiFetQIilEEpGsIB3H+Fo",
-	"FbJQu1z77dNUYtuF9jLFvXLC/hpIWfQV+Ouwzvd4FFYlK4/ozuyzLs8tw4ZlLaUKJL5TU6kP5fVAA85C",
-	"EZg0SKe41mXcAxb+FrIrgFQ7/Z+0xqKLhTMbUrKhZS1cSKupLRF/z3ExX134DeY9EEmxS73ePlCvwriD",
-	"rYhr6AqpQWphxDVFgrW1avvtDn3+vqbAXhhol4rrHj6PsvrXkdU9fL8U4yPT7CfXhG4p0zvULDw6fnV8",
-	"dswKi643hvNiZT12KMm86n0jNJ7V9kXGUL91RjxM+d7a73+7vZRhnlMg+Hrs0o8tNBuj0/X3zCj7367+",
-	"oOhX99dBdDr2qlEdbZaWy7heFZJhN8svyWtXcAXX5NFS2LS9degRGvtRCiwXjk13a/7ALboHVXcLdsZL",
-	"myZ8puRQUoUjdLhGnCztdJ1oVOf/0N7v2HBHHjCQbk3CsATQBjqU7ldX+n3LDqSSuMVlqQ2f4TXabrnV",
-	"5Nug2oxT1XrB8W4HTCv0sQipDU8SkmV5csNn2kkGSkIpQttJFmrWZUjNXfTq0sPr9Nz1OOCCat1rqc5f",
-	"lg8vbjhHNPh3rh7fA6F8VMC/FnWmUsEVIvdEo7M0cGKwpwpIeuDOhHqhqLLjPX3dzKc93J6kr2O2dN61",
-	"urUyKKIBSmioGwkZRdQaF2nq1zqU5GR89/b0jJEhs76N0LumwjIDImRb4bvD09Of374/unh/fHpMNUS3",
-	"e+xE61zI8VDSLGSSuFYi1o0lAc8SAZmltHqF2bKeTPIVbYD1iRZQtKq579Hc8ZB2N61zqBrv63jLinDl",
-	"O171IuQEL/Q697Iayc2w2eiVtFeUdHPySlJzzCLCYgzOFWq19f3+7lCGLWUTQxfRqSsvY31c9r6IXKhH",
-	"TLj4CLaFwREpZEO582x/O8B3yvVg6KjhSY9hmIHPlubGwDS10piskNeAjfLMTCCr/j6UwlCUjqKfaGLQ",
-	"7IYLw1RuZWZ080vaDMYhdNVoxLb2975tCXXAAA0oQjxIp8NQJoq+oEVXyQrTOQqxozxJig7gE0hiivy+",
-	"xIBsyysy/WQoXYCB7rGVUXRWbtwNWKOTaau7hTDlC7hY5iucljHWC9L01pYba+UR7lla9BkjLeT11J9r",
-	"owXaL92iw2OXrGar+s35172NrTbEewtiKaif1FrDlF/MDeUY/ZrDFHzla8nCLW2J/wLS5/7eGuJ4tUvo",
-	"w7AuFyLZGfz6ocrITh2RQRJY0uRKt4iCheVmQhysjFSz1ABpfZ1dqdws5lfkKXAJKUUAILBaKF+lSzH6",
-	"qSVAbElqzVJAuvRQOnZDNuiWHKoYvd5UZSRRY8sPDixD8KxRZYwnGfB45j1Kviep77bniuCyrb3+/naP",
-	"nZVLf6JbjRdOfZ+PQ2yj2RZcdyDajVywTmYunv621/37zfGPv/Uv9+Ifrv5z9/rHvRc3+5f/eCq//efH",
-	"5/+lD5+Nznbzn9JX0/UJdyP5di3Svb+ouQ+du9AY1HVrDf1Rsb0nMnGMcmMprNaJQnn5W7TQViJwboWz",
-	"udgX7q1qworXsVX0SDNcQ+PF6MahnFcye4w8ch7nXLRkzSbp8xS8BRGD0FzsspWih9LRioBaGpdBbKwg",
-	"FPv93ZWicBsBwNW/K+ntrelAPYW/ow1Pk0I+c9Kak92K0mSDTpp9HWrRWpPgLjSj2t1fgzko5GMXDHO/",
-	"Zr5Hoeb3LNTMEQGvHS/QztcUbRynXSbbVGQYoiIaU7G7uYYB9b70cg6f19trsgup6hJuGlkOZQq/SmLq",
-	"AFGNuumxd3aT0njfC0k2XaRbtYGGklweQjPDcUYUykaGmrPfTFRScuot8r3Q0uymKV2jqM+Mqinqn9tD",
-	"WYbmFGutpBr0d9vJIC7ttGAxf0p56F5U2cOqEejAZZwjTjRRgATcG9+n/1H1feQPfwX+4JtxIEOoXoe5",
-	"Yhi3YhIUir2YS5BnQTdd+g2GUBhxsSYAMRPT3qzoYCgtH/CDFebVHvt5otiUW72WFsViSFHiVa1lewYs",
-	"VCnIcCi3qMLyQaW7oB+eMvxq/utLiNSUdhRSMuF2UNT/YVvoHrLbGkpOnWWaoezIR7z4f1API2RTHoOr",
-	"+uxDzOyAPtZmKPHhNqZgRonSWPJSqksVzw7KEDW7QpfKWSaCoU5BJZAh3O6xQ5cTFVuma0GWFcGm+/2n",
-	"G5i6y1zAwrzdyvQcrtzNfV9JlHa9se7DkNsscHXPQfNLGGA19OmG+/OND2o2JxRSeGxlGosGj7yvlfdt",
-	"7jB8DE74E3FKYlVNTuU0782YYy2Bd2H0tL26lihTgbPygyKQmkdGXAszWx5RjUmPyyOoE6HNi9qaHiiI",
-	"upHZ3Lb+P1Pk9FyT36UR1DXg3CHy4S8UFB01kNrf0frzDwvzE10KPDYFFJr5RrWUWYi+dELPYL7zNAb8",
-	"67kGbb2hLL/FdH361icWCo0a6IH/ldzt4ffHZ2wHH+iQxQrIGZNgkqZm+3t7QymxpLVrioWvhmzrm/7T",
-	"+dLRTzR9WVY1HIGJJmjBpdIJTJhWr3o01yD3LuJao3xb558qR9GeW4hFwt79jF9DwtKES+laEboU7rNM",
-	"pHa5r4S+pKbVm6Q4tlXAu2eZrd5zu11wqyHOo033zxEmeWp4ZgjHq7doEWmakxd2PjVqoi/NzThyQeFz",
-	"jSK9n8eRK31QtGhodJ9AJwN1C5iXHGjaOYKwyolx5PxJdwjfewzGW5YhsS52Be2i51vZwBbnKbTiaI+d",
-	"Uootg0TDE00Ggf153BiDWY4Y/Ycmpo+I98UQ73swm2DdZtpF9XiX59pQDLp24hgksatvekAGs9TMWFgT",
-	"O6hamROXfIFYYXrssCJ/DeVqAYxtLH8N5eYCWD5XwPcuApgXpkiICthrvoHNa3Et4Xt2/6xz+V1XjweU",
-	"qDanG48i2NfL0MdsbGEwNaWoCa7rVaHtb7766R2ksx1XU23zPJQ2srfA1y6xdti8kKdZmMajkG2ZWUol",
-	"A30pfJbhR4CF34o2JGhZGQzlK26EDNj3GcBVwF7MMpEkIgrYD3CZwU3ADjN+af9+8eNPAfuBy3FOwZJH",
-	"cM0lH/NMsASMoYJmQwnTS4jRSa6ogl3ZBEUqfMgmXAdM59HELhqr6cBU/UtgI6rz//7y5cuj7WAoQ98k",
-	"nOg2FhhjW5fKTLC2WRc+8shsB1ZgzZCQBzV/UtEzfSQSGEr4KLTBwPMa1IxSLLH3yZJj10DdFfBAYr/7",
-	"tMeoy7Z2UMTA/KG8tJcXYpYqlViR6UZlV5DpAEMTOFkLpoA+EStJDcqUTjcLNSIrbAkufMDOgKmaWJyQ",
-	"dmRHRNPADbeIS946mo8lSo4BHULEd2jwoXTt1ew43/SfHjAEW8SzbNYobljsjuycRt3wjGIXLFz5GNhv",
-	"uTJ8KLfC89Pj9xenZ2/fH35/fPGf52/PDi++++fZ8Wnoqw1Wqgoyo8ZgJpBtD3wSQmbcLlSexBh7MZTV",
-	"kDSscydMUZcR572AjxFADHFI5X/snmobIBBJ5ZKC9VAiPsSLTRquafodeGlRNCONR5uaI2j2BzJE+H7x",
-	"7YyTDumRVT76TdZnr8eOZC5SBzxDXI99egPFUj9J9asnpVGjqPru6iq6FjeaaZCGTYG71o9Ub9RS8YQb",
-	"yNDkrtv9JH6IP3aRxWobu6VOBw/JR435qzgopiU2+dtRPPoyenKrwHhK4pEpPYxuVnRGSCuMVXqFkvRE",
-	"TJU2GLvQHJQgvFA1lGQ/FNo3uwDKDykelzbFy1ml4myAujQ+QnkH2ceAiZEr4ExxJdg6ht/wWWAFAkph",
-	"8fO4sHXNHJ9nP8+1yxxxkeigWi2Y5KC9Ii4z5RkmRBbLpcFop9RkkoWUkRn6SHr/rtXlsZ8qNyx89er1",
-	"xevDXy7O3v50/OaUkkWtjINlizVLYGSqBrUn2vUPcek+2OegkK2ODk9e/ZOGuvju/Oj747Nw+4BsCqWA",
-	"Q2PiiTnvEwISw3do/ft73w5lU3zCldUkJ7ZVGZT2vz0nH5NflnDDbl0qL3LyJFE3ZDKumkRSbia9BmEP",
-	"24QxXbYhu4ssVrzZ+dnCXE9QujxhGoAJ6XxGGI10o7Bi5/9cX2Jr6ZR27wIbaayLRDaHtha1CnQoYo99",
-	"uNcTTbj7O5fsHkNoHk4UXGOF567n9pd2kWHDuRryYva6r6iBmNvOMjeRKHdo8V/RMLOQz1LsEE6vyy0x",
-	"rh1L7KKACteA5hKr7P94+vbNUFKnD7QghDE3fBBSdXkycrBQxIPQirGUooDfD4ZyKLssdDOHAxZS4ljB",
-	"8gui4B9ZKIVBofA3iMkBDhdDYjgO5oia/4KanwiIwDM53Jv7Skm7gsrIZQBq0bPR81rP3al9SFi05Q63",
-	"aTBMRHWjNbsRUFvzoic8+N4E84y+WEfJ3F33A2mYiF20sd1YPr0EbNeBZfTtP2gE6sxvX9eKjXjGtgpg",
-	"W07Y95HDkidYuIuq0NlDnVKvAWenseM8sbxcjs1ku8fCAUuFHIdWzJli74wrgNSKNB8FaJdwIqZY50Xl",
-	"pseOhI6UlBBhxkvhpcA83OIgBiyDLjeGRxMXiIzOjV6vV16MTxVE2CEsdMLCK65NF2HTPTmig8HhhWuR",
-	"Etpx6KQsHF0ePBMyJcMTiV5QZCFZtHaH5+rbcOkQd4WAcEqX908mJjRVPIsTdALdklqVfaJFPGB9h1QD",
-	"f4OGEkkD+zTsVC/6sDP49DkYdtqu+7AzGHb+3//5v8POZ4v8dthvimHxqlcGdcvDb36AJFHuq1qUXbPB",
-	"Z5OqtXV8brdA4YWhzTcik1/waALdF0qaTLU0nwyl6kb2FatgdE3GpR6pbBrW1jnfd+mX7mEUQdL9Lh+N",
-	"0PDaOrK9nO4iTnNtSIXBLxx18+tdPNXnR9HrUfT6enFG80IUIeUXFaFqnILo/t3lqdU2MkdaVwlfKQlX",
-	"zu6ATYtp89Skp9GDFi0XmDRTbw3tuHrpR6ibBEq5pMdqFaiq+jj36vQBc+9jUiqdw1CiE2TCdVF9g3JK",
-	"IxfO4JXyudwogU150EHS6tzAqaoa9de1Jy6i4XNQeDQnfvmwQpUuCuH70vecOPhCg/xpRa+hV30rvELW",
-	"d5Io5Slgx5WmaMm2eJI4DWJK1RHRd2m2nY0yEdfYDq7aNZx2DzLWPfYSXaJOQm+9XgH5GlEwd2LGFmko",
-	"pHCQ0uCbwVMpNiVhm7kMP9fToU1MRQi4S3FM0FqniH/sVSasr0ZLQqc+mUAziEBcQ1ndn2ShMtGhBsKa",
-	"7JFiSpv95n//2u9+++HTbrC79/k/OrdJeGiVSb+y5Me2rFQ+J/4XJgEaevvPKCD+yYjkH02Oel9oy0Z5",
-	"gvJE15Dz63hvNpOCLDWvRBqtyihzrzYaz7V6PF0wyB/b4UmbWO3v9A0wH9Or1vBeQoEZ7a5999fOJ/rH",
-	"JrkKPuzKZSmMRAKLsg8qsTuPeQcP3pkB/GnMo8SCZINGOoE7+SVZBYsOvP8QMVGPSPTFkOjQYw/6SQyP",
-	"ueELEGkzTkTH2WSTVbK0U0GbhayTXocYqVHAEnEFVjEQCbBY3chE8ZhtkawwBWkCdnzGxwF7b3X4lk42",
-	"/psCnTfb1HvyAa9mryejN0rCa0yYWMRjl5/ckVupPeq9/rN1zHzoYal+93RNpH+tYjES/qL8Xm/X7rN1",
-	"ZFg5hjfKnHIj9EgQwv9BybtH71UE/k73EgOG1xFe8cV1RNeXOOIfWnC1W1gttiJEHoXWdYTWkcMJj770",
-	"9+IaAIcsnOaJESnPzM5IZdOu5Ushu1TxrLTzIhdw7ertm5j+H7PQPg8pDI5eQSNy0Z+fxUJfBa7JN5bI",
-	"F5JNYaqyWY+dGM3MLMVgrhgiUVQZFBiaj8iFbaOGEj4akFTTFbscQ5K4KhkUl64Zt6vaHuDDMgskYC9O",
-	"/xGgFzZg745eBuzdm+8D9uO74++pp/vPcPmOkvKjCFLj0kXIGm0FNkqI+KbHDml/GLAfvj785eL83au3",
-	"h0cuG8DlTbjVxmCwjtdYXJNrHYukbBeDNFICWEtGgP5SqQgLUwtKm2MtQm5QxNU5f7VdHOKCq6JEsXl2",
-	"hTFECc8gZlr8G1y1haEc+aSUKDdMjUYu0BIb7AvDokxRuwYMTCZUEXIcsAT4tYW69wX4UMfXKsOkCS5Z",
-	"SDA/vXh3/P7CgiNkeWrpNhpgrYyNcRzVXBa784wbuHCVvEIfE1BPCDkrjJCO/FIClWZXkJqARQlwibhR",
-	"Sm6Iie05jHZJlq4tdd63XLo61UwzO64RRHPtotqZhtcdiwyNSyE5loeZN+2V7nkiDJ0PxVsUenPfwX4I",
-	"puWBfrS/x+oQf1lP73lKshliQgtnK2SrnU/2P5uYYZAceyOMC3uSyLQqyRRIriOeZQKw1yBGKdkPxMKK",
-	"EcXtf7TYPHSliAVIs56xxsk0C0017efcvxfyaNdWsSQ8otAXt9c0QdwuVW+ke9kDrSuEJdFay0iDRCoo",
-	"BXPHJC0TD1j4gkboHgmdKi0oJKQ02YQooFKvbpCRijEwdChDL/L8Dau5/tL141hW032L8+sBk0pLMRqF",
-	"RTju8Rkfhz12SuxJsxBtAiHb2us/w3Tmk1H3jZLQRetMyLae9l2pVPsLvdwmQnnTkbtej4ajR8PR791w",
-	"tJjP3IFATIAnZrKQHrwHp+y5VDMRWWp1DZn2FbDyFDPyUR2bQHSlqTEBlYYGGc2IIFjidsk1BENpX30P",
-	"sdCk50VKjsQ4d3lSLjRrr9+nXykMnyq6pBz1Ovs9VoUpCBSfwlCSNcF+Y7krJqs5qwG1x3uiWcRz0rcT",
-	"NR5bZYusBhmYPJPtye1jMD8QiG7Fg6ux0ggdBLGDhf13wo0F0sVUdwb93vOgQzFxVlu6Ikyo/B10CNoX",
-	"VPNAdwZPn/W/CTruPDqDTr+32+uvH2PtttbC/ik5r3KKPuy8d8t7e6c79CWhvNfv9ytgBZqqCukYxhmP",
-	"Mejr3uB9aFgCXBtE3grYXdAU2qvs1npLK+y+Bx4LCdqzb+5ujhq5i1SOXCEkVLPFqTlEEHYScQ0LqULz",
-	"luItcnGg2HQEW6RBdl0EimpsvOYIhFSVdRQ9zFUWTQBrpKuszLzIQGO1v1q39rIglD9kdpkIeaUX3OBX",
-	"4hosVO58h2uXc+0elX72BVK2B5qg1CUhx/d5x5Zgk194QAdHprM1UIiKfC3EnldCm0pytG6UOcAWA9FE",
-	"KQ0Dlwn89uj41WlYnjodsMqwC7QwwVBiq9YbgSWbufFlfBxfYYcnZYSyGo0g0wdFfLIvG2vv3ZZrne+S",
-	"cNvbogptBSW7wbtik5v6gkokDTpJwqf8aW+3E3SEgSkxcxFXf0GmvWZAsR11kd/jrID+vbo87i+RsiZD",
-	"lbtt1Me2qJbrqlDlcJcQmZrETWFdW0/RJoACy7VvD6CDohlc0KxEPmdYt9hMBiJmlGo2nKPI3DfKFJni",
-	"ROiln4Ft7feftmIu7eD1elajatcDodlYSbjXVuH3LGB8GVNQFQfwRO3RuWIAst6uH1FrWQ/vReajufwI",
-	"P6HxhO8SeIZN8hutT9s44+uvals615CtaKnxhyA/XwJF0N2AbaG7QqIXaR4bPm9SlRPPm2dA5Tl7DF+x",
-	"qIbBf9jZhhrdhlGeZSBN0c8xRBoxlM7NZu83NnE/oOpxXmTDwavtaTymYdgOtmfT2weuxRFNOM21GbqK",
-	"nBbvMOBXuj7q7uut/f6327ckYVSE8jV82RY37JW6hoRHsGnpTovfD1Syc9nV8qU661fsvrIkH5u8/MWc",
-	"Z0SbKmTH6m90ydAOvAnXm2v64nC4U5PHdngqulaaWmrHdp8+0RXhqxbwxE4hysAROlJi9UTdSIatLNch",
-	"Ua3awWEqfrJr+0MHTdEmVodNWbD+zgXDP2yclb1RHnWr7ZE88i+XHhfEYjXFxyuYPbGKir0JVNyD4p8E",
-	"lvdFo4S9E75PvX0Nq6Rqxq3mTsKmb3Hvc8nsqimnUBjX3FpbsoBhWOiODthlbtyls1+V28AO+nR1h7K4",
-	"XZptuVRHqjy2339K2URXMNvuMawCSvnA9naS4MPLhrOu8b6D5mAo7fUtbABOQCob/NrbTeYGJxi1iEEB",
-	"29/7FiOu7Ixuk0PJDQvdHxfchAN2OStsDOHhu5OLn47/eXF0/PLw/NXZxdnZK9euUKqbgHFDdXuL97AG",
-	"2tmrcCi39vf22CXMlIy3e9UZBkzmSRKyLdo5SoUEVvfOdrWSmZAszVScR66TzoJirnT771QZpCFzLuwQ",
-	"GHTKvXQGnb3+3t+7/Wfd/u5Zvz/A//1XmZ15yaOrPGWE0JvWiKVNPVDJMZqcFhIvEtyuYBZUjQf2sv3e",
-	"pbdHYez3JYwVPfYcrduQcWwogO18uoLZqnAoh9r11uJF8nezGYp908XD3EYCo0VUCNg6li43p+szfq/y",
-	"zGNkzIKcYXsUt8fjz2sUCyDRR5TFAFKOfl7HbAizO00uUWU6RUBsnuObc5UAapem5IWfOmneIpy9QbFl",
-	"hURSMdhse+swWVi8tOMqIBRCFMhYHzjRDtiUX3krkevbgHVhsTk0DuYvWH2YiuzmZI2hxF7KlzN2M1Eo",
-	"cVxJuKF5krhcepG7r3KDJScoUN0YmKbzVqahLA1Fe7c2FNHO3nmA348gI+Gm+po2PE2K393b7tsNZJfa",
-	"TjaSXhYQu+JghHYYED8KGY9Cxu0sPml5xb60kSfHekjLLDyodNZcb64orwBqAhqgwnZ+9oLFfIbqnmsY",
-	"Sq3b7f+HVo0MjbI6FhbjFjJK8hjig6rmVlSUedrHOobbQelAxsrTVHN6UMzOM6zmXa8fPZciQ1kkoX3p",
-	"wqiYz0KWAY8moFmI41JLex0GpE4PZZiBBoOqZY+d+0LVhdO7cHNnQPiJdXi4ZKCNmFrJcGuk8qzaPoY7",
-	"5X3bspcMlf7MRX25RBlLrEkxffrsGW6/SICxaun2gqiLc1cyayUfpq6v9oS2zs9ebAeMSo/u9feedXd3",
-	"u/3dcFFbYnuAnVaGHHMDbfkpbfPjwVamLzEAz6SCB4vWYdRGq/jwVR0DWDBzWfY9XqzHVMdVDjsiLkRG",
-	"LApUKUiL764RSfOpQ6axw9xMOoNfP9hDp8rEbdcA6/bTz52gk2dJZ9CxStbO9S7aed1kzc8onsy1FXCh",
-	"X15uc+GaRe5JEbcjqDGHQ10XuTN/M97DWGA4llAyIHdf4JzKGYwy0DRvosYqN5UBsXt7+0Wr+z+faIbG",
-	"du+lKkYgiM4P8RPMqE8TPaSoidOjn3RgUfoywep4Ve+3rhkk6wbHCtMYDCUvKhqiTNuUM8dgNJoci8LQ",
-	"rfZKVtBAIokeIl5faYeKj2Z6opkWMQRULo1GrBhqQx5PhQxZphIgdcC+h5I/Ve3ys9nXWqZ6Ue8MX4QP",
-	"+IpylSHqPdrmhyryloRsBG8FVMU5TbiQyYxqG7tU3dbK3JVJi7pP7VA6PPEhPI3grkZkV3VEiuWZHw+T",
-	"2oua4kWGZ4EWRZE9o/BeVcakoOtV0C3qXHBNOcFFzziVYapwZUSf/P/5w+f/HwAA//8=",
+	"7H2LcttGtuCvdHFvlaVZkKJkxZNQtbWrWHKiiV/XkiaZG3qFFnFI9gjsRtANyRyXq/Zr9sP2S7b6nG6g",
+	"AYIiKcl2klFVKhZJoB+nT5/342NnpGaZkiCN7gw+dqbAE8jxz3fcwEsxEwb/Z79JQI9ykRmhZGfQeQe/",
+	"FaCNZjxN1Q0kTEhmpsBuhEzUTa8TdfRoCjNu3zTzDDqDjpAGJpB3Pn2KquHfwYwLKeTklilSGJu7j6+h",
+	"Zfk/TyEcj4FMNNs6l+ID0zBSMtHbq+cAk88PxwbyxfFPaRBmFLvhwrBLGKscmMnnQk4Yn3Ah6+PPhBSz",
+	"YtYZ9KPFuT5FnYznfAbGnc5zJa8h19zOdpIsTn82BTYKnnmimUjshML+mnEz7UQdyWd2mvC5C5F0ok4O",
+	"vxUih6QzMHkB4SrHKp9x0xl0igKfdCvVJrcnaNf5vMi1yttXFEv4YC5G+ETM1BgPIMvhWqhCs4xP4ICp",
+	"mTBMGDZWOf48Frk2+Fu5/N8KyOfB+mnGGjD5h5cgJ2baGez1+5EFrv+827bo4w+Zys0yQAL+ehsI6Yn7",
+	"A++FSGHZKsYihdvWYH+//wpOxq+VhFfcjKbtyzg+4xN7dJyNVDbHIxqlAqRhU64P2NP+Pruxd8ueomaj",
+	"Is9BmnLJRGCqRZ+Mu3a+Lk142xEuLnUJYfpR3bAZl3MmDMw044g7bKrSRC/DoBRHCmdPYMyL1Ni5I7sU",
+	"upq7Dpfcp6iNKLwCrflk6SnO6OfbDtI9cv+zfMflBBaXccgu5wZYbn+NGPQmPRbbb/T/6Hd3+3tP46Wn",
+	"RQNudkrnGvJlwOCjkSrkrTer0JDfFxKf7Ms6U1IDEs/veeJYi/00UtKAxD95lqVihIRw55/aLvNjBz7w",
+	"WZYiGCHPibKNVGInuOTJRe4GivyxdQYdeyfc9+xSJXN7EaQy7JqnImF/O33z2m0HNNKMQad/+dfkG96H",
+	"7rfjp6Pu/uW30P2Of/O0uzveTb6F/uWz0R5HaFab/o8cxp1B57/tVBx8h37VO8e4UNz4ItBxRSNVpAku",
+	"6hJYxnMNSa9jqbeS41SM7gmYkR+lCRXL61MLDp7mwJM5y2EitAF7rF8RJP6w/Lo1uxFmSrSNCBjThhtA",
+	"EB2pG5kqnjRA9Jedv9h/QhLSwpDt01E1usVUSylvuGbaqBwS+m3Lcj9iKjpiIfSzZBwxAx/MzoznV4m6",
+	"kUzlrHk+KLuU1+JSSI7kruViLK7yZqrScq12nEAoPByNIDNdpAN6cZNERuI2uSmUEGjo7pHQmdKC3l0Y",
+	"ihvDR9MZSBMHALNUgXHNYsvt7Ie/xGzr3Yvn7Nnes2ftElvI5s/45NajeaLZ6Y+H3b1vnq0a6peu38bZ",
+	"PIPuGxysDSRSaSnG49uBgrxf5ZciSUDe7+6Ny2HCy0f3LMdR7P1LhOaX6de9dXzkV2PpkFMj8IqdSAO5",
+	"5Olxtbe7gkO4oS7ohxAm/ifmf/oqkDiUrJDwIYORgYSNuUiLHA6YMJqNeKHBwidVkwkkrJAJkFDsCZbw",
+	"8ELW8jyHBKQRPNX3BRqOdzEKBmwn5SpnGdf6RuWJXehNruTka+JUuSrULJorY1v2a400ROobyFHLuFRm",
+	"uo1wfK3MC1XI5H7Qk8pcjHGYEGYWx/23XwU8rxXTxWjKctCqyEcQWTChZpoqOUFNVasZKAkMUg0eIK9U",
+	"IsYClumYKPo/0aQMhAL/p6jzlucWd9ZlmHfkVw6YkJBE2+BYnkovkYWJY1nunpsuyGRHi39B/KXYyCcE",
+	"0twC50yplzynJd4d9TIa7MIodZHicKvkUnzKXhcu2W5//9tv/voM1QP91UXUxuJC/oCH+VqZU26EHgvL",
+	"ydaA20MIinZilgrQTBVGiwRISPTCUmh4gnuSkZwbuEjdSLVjVIoUXHc+X++omgthW3G46ngbaQxnvxXK",
+	"cHughbZsLGNbMX51AR9GAAkk8QDhmHCRzofSqCuQ7LJIJmAiT8yteGwVeXxx+4CZfE5mNMbHBnIWozWu",
+	"i+a42NvwyBRhpjCUjuBPxDVoS/a2eH1INs4BtF2ckumcXrT00EyFnKDIBCkYSLZ7Q1knMcHEy0Dpnt4J",
+	"LIYIz1PIr8UIziW/5iJdE49vwRlN410UwYBNCuCesVsyMMtUznORzln9la8jCrEEMpAJyBFe/2BJ4Xmn",
+	"3EDee7AzOJe8MFOVi3/d98YW4Ugh2O3XVo6ioVhpyfhKcA7kRMZzYDOhtZCTiDm5j5HyaZfYAPPPP//c",
+	"Paw2A0vMOvXt4nrAyheFhtUM8VzqIrOaLySvIBH8DJ+537mUI17M7JAXOG/zYrgJSCmfFRptIwtTfWW2",
+	"iKJWsE6vPaFiDgmbQk6i23mmTQ589gA6VOGGatGhLNwOT1iWq2thlROrv0DCtspXjJiBKsz214Tb4gIP",
+	"LNCQsAf2a23/d8OdrtBjZ02KY6GaCyupKXJX3QOkuSAhjfSldhnt/N0JaX+ylIK+3f1u7+vLZ+ECtzJu",
+	"pozLhKFRfXv5invsUM6ZysCZIUZWqkOuPJRaHbBLmAqZ4IlcFjKxeCQnQn6IGMeZwlGterz7jP0kvveL",
+	"6aZC2hfHY8vlwWhi+zVlL1czGtLy8E9R5++W2uFiHuCWXJeDlfckAcOFVcZ//dgZC0jtOdlL3EM1tXbu",
+	"RAJZokDLJ4bNuBmRxYu0Ijbs4DvDTufT+2X4EpqZfw/ocZkDv9KlhJzzkTlgsQNKjLY8zYCPpgyB0wvm",
+	"J2tjMhPyPEu4gXMNeWCz50mCdkOevs0tQhkBujMY81RDtODo5YZZTLODsdEUTZdMSfyO/A8DRKdcpaQT",
+	"30zBTCF3HixvKbOMayZkON9u1MmCjx87pVWtYm2XSqXAEdvsBIg4sph1Br92cEWdCF0cnfdtvhP3jbr8",
+	"J4yMHeIwEz/BfEMIHEp2+PaEXcGcDKmqMLhhDaMc0MJb38UoB25ZJTc1rdweQ9eS80XFPOqQuKBve0cW",
+	"qZNwyX+zMIZI1nDmRJ2Ua3NhFQk3WX2zhC4J44bNlDZMyREwzmZCFgZqVvGN1kbeqI+LP2Q5jMWHdjkI",
+	"rQrezU3QjqwYZCBN7XFoxjOe4wksnn3l7vq1g4DAJZQTRuEx1eDfgND7pWj0nAa4MzaRVb7CpIhx7Ugt",
+	"JA7whuEyhZJ/ODy7oovWcqx0b9gJ0gc9RR+M1RklxaWsxNh/NxQkWC5HxJdiY6p+SF59NfbIqCMm4cZy",
+	"HQwYWcQ2jAao/XEbf3OEtqLBPM85fg5CWBZB/pZrje4pH+Pio1jsWy7AxR605T/2awumMrZlBQY0DwS3",
+	"UV9PG4ifI8d760zhd+OhZ4EjtDSqcyerSbhhSkLL/aY3LvwbjXiB3b1vVwTm2M3d1F6/7cj8FhcgtbCO",
+	"xritUAtiojZGzTCgqnJdcq2FNlw+EMfdhFv6iJJNxp+pBNIlMSz2J0TtHLJUgHZIPQMutYvpInXriWYu",
+	"kqa3DonTc21gdpHlapbhUle+YYRJW6wQx7PMzFkhjUjR4odO8gRycQ0JqQFVaJkDTivlLkia2ABwbWST",
+	"Ftncngdxg4wGUy6e3ipUvRclDdFWRyQ+5TCyl56PjLgWZv4wxLV2uVaT2M9EFxHoROfvRhUPkfQ5/kM6",
+	"hGWQUS1uxFOZCOmlj4xzvPKz0My6iLQk6tWKb9qoTLMblV8JORn4+NpxYYocolKAjg/fnlz8dPyPi1eH",
+	"v1ycnb2MnRqtbg6Gsvzx6PjF4fnLs/oDtF01E8ZAcsBie5DEEiVcQ862chijR0BISzGSAgMCnIH9DkJS",
+	"1PnQnaiu+9I/23vt/vjVDtI7EzN4Hz7aFbNM5QgsDD0bdCbCTIvL3kjNdhTPRNcq+BOQO+Xsn8LX9ZXI",
+	"uiojpOlmCsMKaIGB1BYe4joRqSFKO7FrATeWo3V4w+6D3CFJOGD20Oakq1vJ1+95EYtL3rFRHG4L/Q/e",
+	"/7bfEl8YMIBNQ36XQI4ige8uJjlzjVEufAvjZANxQLQoQh7VK9NAlowtf3ARXp2og/an96sQxQ20HC9O",
+	"5LUwcB+MEHYE3MqgRIB0zi5VYcVBxTB8YMZFSgRvqm7QbmeJnmVmLSSPbGGr7E34UEDdhFwec0983xKz",
+	"arUhyS3jef/6178+69diep/1W4N6F8B5JHSW8vlrd7sX8QAD1Ug3tASvMjb1UFVyVsTOYcJpQesTh6hz",
+	"7CHWmDYXsxmQYJ6qG8i7I26p6+Wceb8f+c2q6XnC/5f7ZMldSHZLE2Vwr77Zr63tadvavFV0w3tj8UZP",
+	"eYaSCBEatKIyH7nbgjh+qpWGyu9VMl+4LPR6212p3rmDqfEGvQi5siyVW/37EqMpE8tSvayJKJGBylIn",
+	"LVTxXHRtMsi7RGedtbRFUkCr82JsN80YsRkfTYWEbg48KdeAp+9oTD16ueG7bI8AC2ML61FOZqqSC/uV",
+	"C9Ow7KoKAm4LS2l4QJb66FrM6o3IiHooAS6+EfO34MBq85O/b8Hm0oC/oOiXB5Tl6jKFmY7wUKvVEvpS",
+	"ysE6QvELO5ozqy+KxKXBf/HAp8WMy+qY4UOWcuk4NslZZaAjbadV0wmdBQva1G8FT0mxi3/pOu7RPTmK",
+	"y8vJyEe82oyEWFttpzZv61X8QBb7jXlVoSEvr5s3VZQq+JMy3NpqsHPLuESLWlM+fxHA/7ZDdMkfqDpq",
+	"yDd+rQGt2hhRy3LaQebF2c2sumWW0wwMT7jhLgjVeZuFtirBjgtK3/lYpjx92glixZs0qp5ZtoBZr8kW",
+	"NirDqAJBqYy4oahNJ05pw+e6Ht7uTB8rbQV3sbL4MPNWw+vd5ba1zTda/AsuyN8bPi6kebbfaRVVFqwP",
+	"i+l9bphgd7WJapBajmH3sjWUuQ0PabR1mP+1LAoBBd8MLG8keDZC5kIrDBF3cZZ7RyVbVAfyKrfo+Tl4",
+	"SxyOK3SZ6lU6oOOIxei07yEztR+tBtxrYEzcyjAC0rZCKcElVi+0gy6FzSlWkVmpAhKfGukJVyshshSK",
+	"ZIoFaB3BSCShYdDTPG7cHK0QuC89uSWaGrWHMcZnR2yUApeWDErF7PlETCpyqKuUjaY85yMDORHFO9OZ",
+	"Kd/75llLMiV88KHMHhcDav85yFVAk2qn1iBRbsEraZXFrHtRKrueB6ZTiO1fi0r9CDw10w3B8Q54IiRo",
+	"PWBhCKmVqzB+I4zbNEwCJG0ayxRGV3rlzI2QCm74JdcrRSja1nM7BYmzidAbvdMAZzlvGwy14abQIeNX",
+	"VxjuM8ktPWpl+EVmacKFC0xuvR63lQCIOpYkO2/U7ZjgVle9sTB55M9iOYIQVDbnYxUmoIzNDTTtQJrh",
+	"5MwodbWIJCk39uWLWR1EiSpcLPMijGQxuyQQLTmXpqa/Cm7BGtoAREa0zdmVykAGFql6MA7GvD9QjMQS",
+	"8xBaWdK5y5EyU24wBA9zzIxz4ZGtau78uQvGoJUy9hrxGXdjUW2swq9qWRjC8sO7c+hLYFAso1/w6L5I",
+	"8Is/2N/RuUQd3P4toRAIMrjAx2Kracc7vDDTHZ/6HffY6aoYmlavKs57Hyy4l1zQuM0PLCI4GvMniD95",
+	"Ka7BSg53sAlnuRqB1pgKki1CtJXar0vlW5eqJuKO7rIwpcIopsXEIgfSiPt6PO7sCm7au909udV9+KrS",
+	"6jZk/N7W5krDVBokiYyFhvyJLrO5QkscmeCqYEI8IJQaCh+Y0arNLaL/C8w2o/G0EWnKLkHICZuAhNwS",
+	"B7K2G3sZNL+mMNHyHqBYgv7bdnVv0Zi1kjbeicpbaeWi3bz/83RebtClWqgcHfkZJAMWN9MurEpffldL",
+	"zYuGsvolMIPX3iAXAZl47Q9oSM6LzA7gcqnRqeRXMJQ3U5GCh7eQk+2IxXpamETdyHIEydOYnPwr+ZYr",
+	"aqSXl0TSzEyFLtFvxPNcULR2SWhXs7AGjR0LKfT0Igeu22pT2FMwZRyU2zvbIvOK/Wh3muK9jLdRMAhj",
+	"opjmc917wEDV0tu+csBmBDpGngd25VbFZZHMWgmf4i0IT+hvS8NSMBanCTXtd1yOIE2XqkTJxrejuAN5",
+	"OsN8UvS+6qhMCa0OJAc0RtovZ20H06Q+uE9LBVAE0W3V4fClWWZueaRBnuvPRy3TLNDrMArFlUs6b/Uj",
+	"LLEDIzqUZpZOVGlAPjKtfhE89Gs0KrijyyPZbmE19xLC3K23fCVNHkz4Crw4X8VE88pC/w5wKWMzdT2W",
+	"j8343DLgqHSEuaDM9rhd9+NFSVcWCdMCODew6IhktQmjzRvYgu0IqBM5VotHtQT09b21Af9tIG7Vwfut",
+	"lex2974NbK5si8s5O5fCXoXtemzFSOU5jAybqlwDu+TGUM25W2S4b1sIXhW57epYbnRRlCRSWsYhdnM7",
+	"jtdZffLCqC284g4q4xJd0AV40ErwmYPVeRONEyzVvds1uxq47hroVK41AFYt3t1DcxFqd4tYDyC3aRxb",
+	"G4xWhre/g3EOenpX+OT0uscio1iu0NS35X7ZRjlfsRyu1RWwrVRNVGG2F8Hlnr94kO3XB2vfN9kc7hMB",
+	"V0sadKFutaSIrSoubpslFCjmCpfJJDAZtFBeevjCe4huQ54wAi20Da2lU4Y2mZaYktCw8UT7G+tBTRJU",
+	"/O74h5PTs3eHZydvXl+8enN0HFtF3Zl74l4jdGyNsLZ7J3qspeGegkwcg78rFnhdw6i6LhvUqSPNRBhG",
+	"ZexaQ70rLTYA1NO9/hqgWq4WvcCJb6ZKOz13ouxCpFsr8j1fQ+CD8QsOFKgt+33EXrkYhmgon5/+PcKq",
+	"lZX8gO+qMXt79EIfsP29PTIc47ZLy7KrLpkDT1AHgg/GxXavr5nN+IcTeni332DxUaeQ4rcC3O8Yb70Q",
+	"bUQgbscDre+S3KPFRELSFZJpGmHggjtBl6ZgctkHNJJgkoOEG40+3TIiqQoKbYQe4YBLbyj7289naGgC",
+	"icCND130njO5fA88h5wNi37/6QgHwT+h3Ze/WVBtuNcwrHZRB1qg7o2hhZykaBo6YOACvejOVDZiHCB2",
+	"6GXJr4N6b6n4UTr5vbpKsGjXQDWsjCA91y3aWu14mhutLaQG3YVk7wofKXH5/oH7zcrfFEiCVkmC8DqJ",
+	"7EuSvw4lA8ysctUKkLZccnTmLcn7IorTxg1WR//fPnkOM3UNZFuhVxm92pjssycO3LdCQVAJeeGwDuhf",
+	"X6mEXHfoX2/NMlrnbNtSjBbr7geMnmKFLHPHVLre7TpMG7v6QnJN6+EQo79DSCRajVzJsgxylvA5km1E",
+	"6ECV5iKdu2Jli2Scvt845kGk88BytIgu4aSYuEVr3aILgGur7EfbgW9XNj27PvZgiSWjRsw1mPa0sjPv",
+	"YTo/e85mIpFiMjVLiy20UeHkwqiEz+8SNVSDVm2wcM1rG8++pxMLrRyLzo5c3SziBAlTXDpbi7NI2UdK",
+	"q9Rd7CWt9saVQIo6TXDaI7jVfNxSWKBhwlxjVpcRfLeDnAemx9X20GqytQ/3iM/XNhW5q9vKq53YsFns",
+	"wFJZ7y5eorDUzEIVPfdbyVWcMO68kkS7qG4HylLkbMNqEInCEkI3Kr8KJKygiE2TlG8QpHBX/8bmdXOW",
+	"RorUVl8awINi2CuiCe3B38tg7U7kgaMFSET9o8cKWBEQRkUuzPwUSwYSB0Xp3ao31acXHmWsFqRyn4Pd",
+	"ab90lbKCAb5OtUjVRKBLshGNYsdraB9UxbSsezOUbhyLgHpnBjs8E117feIee+PLm2k24/kVJCz+0A2y",
+	"qAb+0sUoxlW6oyt7OggmojJm+/2nLC4zr5ZNYVF5QEWuypGH0hMAp+ZbHRSfU2YKubbjLw5/6IBlsbUk",
+	"WmUuhsqH0t8XhAv6+92eaAqQCSTe5hfYxpyCRzl9YCKWQ6HpVgxlTV3ejqy0ud/fxYULiTNYNbQ3lEPZ",
+	"vn9LLNG5PXBh1DHWtnT+buTWrs6fBGPpG9vikp28vd4fSp4kOWhtCaP95hnbeba/jURRXUPOeJq6dzXb",
+	"it8dnh1fvDx5dXJ28Zd4+4AZtLXQSoaysRQHvpjpqV2Nkm5FuJ7KlOChvIXRtBScSfXrmhL+do99D3Nl",
+	"tX43EqrkVODOAm3vO1YvwkuHXyuPS1YYqstpyTspyOWFnBqTUW03IceqXdyzWh/IxB9/Ou5OlXaA1pYo",
+	"ssOTyjI2CAhf3TXlZCZ2eDKU3p+eA59B4tDwcu6tKt7bH1jcMIAxB+7SJl1WCWLJMSWrUz19ByBdpVdQ",
+	"cinIa0hVBmwrxsSNeDtytrO4SkyLGZQJcEN5ewYcLoNnGfBc+4oKFCPxBMv46x47s3dEyFFaJKDD2sTa",
+	"R9jXqh+yrRj/3aHChSMlx/E22dZd0WVhGBVS0GWXMax86EIzgGaZDdh+v8/iIO3Tm1VmPLVMGLPhKA8V",
+	"v3Y7wrqKeA+o4OJQbtlrb794to8VGNXYPYtb5mm6HbH93X0WhzmefrLzdyfhaGEYyVAKY1GpPC07CL9U",
+	"1xBUkdzG0z2RLAE8uxmWQq1CUXiqFf3tIkMSNSrwIcvrLKneud7dURlInonenM/S2B7aUC789k+tLIPA",
+	"E7WjUIcyZ52iR+238UG9foVdjAYkPmo8pquWihFICmL3rsuTM0yCTd1904MdnJhq8/dUPtlxL+kd+2xl",
+	"segclth/+PYkCPMedPq93V7fPuq20Bl0nvb6vadoEzdT5Kc7yCN2yEyP30za+uOdVJGNKBHOwaAqHDmf",
+	"TlgkuCHMMKc5WwhQAir5+sqmd2UJ0JMEc9BnAgvXnLgl1Xvd/dou+lSP7FAfsE/Rygdda7pP7xv9oPb6",
+	"/QcrHx9ElrZWuPaCYBA5ioVl9/u7y4Yu17pTK1WNLz1d/VLVV8a+sbu/xjRVkVv7yt7e6lealVQ/RZ1v",
+	"CKq3v1fv9IJvrbGllrLpKD0WsxnP551Bx8I/BLHlbXyiK+3hvdUQw+T2QcfJMKg7ksrhnrWasNKtFsmA",
+	"qfCGh5tt1T3cSLOzZUHRSH4aUdE/I9/2mXo4DslXaASsQvexEqEzMlMx/KGMK6NzVQx/y9tk45PXfz85",
+	"O8ZqPVWln+/6LMHkWiRZLZc0rCFSpW77QgkbVM4lFbEzyfkIGvUnQlfEs/7+t/3+2jVp20qcfKqrIq4o",
+	"T+P27z7w7ffZBUvK4zZTQML8D7zUa9yboIXdlyQea7zR7GdyR6Kz+806O2qpFP8HpViEOb4Dz/3o1aeo",
+	"weV3Pjp6I5JPRMYwULNVsCfiVasNZimEjxFqIQtHOFpAFmqXa799miCRRmgvU3xRTthfAynLhlD/Pqzz",
+	"HYXs8DAG5N7ssy7P3YYNt/UCLZH4Xt1A31fXAw04S0Vg0iCd4lqXcQ9Y/FvMrgAy7fR/0hrL9mO1sB/L",
+	"WriQ2tUYWSL+nuNiPrvwGy36M9Jyl3q9faBehTEgWyOuoSukBqmFEdcUBNnWY/e3ezRo/pwCe2nSvVVc",
+	"9/B5lNU/j6zu4ftQjI9Msx9d9+Bbmd6hZvHR8cvjs2NWWnS9MZyXK+uxw7KHAHlTaDyr7YucoX7rjHhY",
+	"e2Nrv//d9q0M85ySL9Zjl35sodkEXbi/Z0bZ/271C2Wj4X8fRKdjD43qaLO0XMY1GZMM25A/JK9dwRVc",
+	"d25LYbP2nu9HaOxHKbBaOFh1suZB3KJ7ELpbsMZW1jThMyWHkgr8oft2xMnSTteJRq1qupOnsuHAPGAg",
+	"3ZqEYSmgDXQofdIl9ezZsgOpNGlxcmrD53iNtltuNfk2qF70TLVecLzbEdMKfSxCasPTlGRZnt7wuXaS",
+	"gZJQidB2kqWadRVCdB+9uvIJOz13PQ64pM3KWqrzw/Lh5Z2Cnef8960efwFC+aiAfy7qTH0SAiL3JGgJ",
+	"FFAFJD1wb0K9VFTZqWfqUFnqu5L0dcyWjVQgslZGZTRABQ11IyGnoGPjgnH9WoeSnIxv35yeMTJk1rcR",
+	"e9dUXOXvxGwrfnt4evrzm3dHF++OT4+pfPh2j51oXQg5GUqahUwS10q4qMdqScDzVEBuKa1eYbas51F9",
+	"RhtgfaIlFC009z2aO76m3U3rAkLjfVui3ANc9TLkBC/0OvcyDHZn2CX+StorSro5eSWpq3kZYTEB5wq1",
+	"2vp+f3co45ZCvrGLD9XBw1gan70rIxfqERMuPoJtYXBEBvlQ7jzb347wmWo9GIhqeNpjGGbgKxRwY2CW",
+	"mUbTtYiNixz7rAW/D6UwFKWj6CeaGDS74cIwVWArN/hABy14inEIXTUes639ve9aQh0wQAPKEA/S6TCU",
+	"iaIvaNEhWWG6QCF2XKTp3PfUm0KaUKT7JQagW16R6ydD6QIMdI+tjLuzcuNuxBot6FvdLYQpD+BiWSzw",
+	"XYV9L8lQXVturJVL+cLSos/eaSGvp/5cG71rf+mWrbm7ZDVb1SjYP+5tbLUh3lkQS0GNQNcapnpjYSjH",
+	"6NccpuQrn0sWPiGiERS1+XeQPvf31hDHw/buX4d1uRDJzuDX9yEjOw1KDgU0OWh6VbKwwkyJg1WRapYa",
+	"IK2vsytVmOX8ijwFLgGnDABsZr5dQqrkRDOj0E9NuStSNTLmrC49lI7dkA26Jc0sQa83VfZJ1cTygwPL",
+	"EDxrVDnjaQ48mXuPkm8m79sku7LsbGuvv7/dY2fV0p/oVuOFU98X4xDbaLYF1z2IdiNdrpObi6e/7XX/",
+	"enP8t9/6l3vJj1f/uXv9t73nN/uXf38qv/vHh2//Sx8+G5/tFj9lL2frE+5G9vdapHt/WS9EOnehMajr",
+	"zhr6o2L7hcjEMcqNlbBaJwrV5W/RQluJwLkVzhZiX8p+u8KK14lV9EgzXEPjxejGoVxUMnuMPHIe51y0",
+	"ZM0m6TMbvAURg9Bc7LKVoofS0YqIEruqIDZWEor9/u5KUbiNAODq31b09s50oF5DoqMNz9JSPnPSmpPd",
+	"yjqIg06Wfx5q0VpR4z40o1RXhGYazEGtWh76SL+kme9RqPk9CzULRMBrx0u08zVFG8dpb5NtAhmGqIjG",
+	"bPVuoWFARa+9nMMX9faa7EKquoSbRpZDlUOq0oQaIIVRNz321m5SGu97Icmmi3SrNtBQkstDaGY4zohC",
+	"2dhQ6cWbqUorTr1Fvhdamt00pWuUte9RNUX9c3soq9CcqmJBlWrQ320ng7i005LF/CnloS+iyh6GRqAD",
+	"l2GPONFEARJwb4ipUbHUR9X3kT/82fmDbw+FDCG8Dgv1Qu7EJCgUezmXIM+Cbrr0GwyhNOJimQJiJqa9",
+	"V9/BUFo+4Acrzas99vNUYRk/vyhXaB+Nqi2lmAYsVhnIeCi3qJz7QdDx2A9PGX41//UljNSMdhRTMuF2",
+	"VNZ0YlvoHrLbGkpOvc6aoezIR7z4f1API2QznoBvh+hCzOyAPtZmKPFLLB4Wj1KlscysVJcqmR9UIWp2",
+	"hS6Vs0oEQ52C6q1DvN1jhy4nKrFM14IsL4NN9/tPNzB1V7mApXm7lek5XLmf+z5IrXatIb+EIbdZFe0L",
+	"B83fwgDD0Kcb7s83OajZnFBI4Ql2cSuoUeQj71vgfZs7DB+DE/5EnJJYVZNTOc17M+ZYS+BdGj19VhZ9",
+	"bzaWd4HU9Z7yyyKqMenx9gjqVGjzvLamrxRE3chsblv/nylyOoT56gjqGnDuEfnwbxQUPWogtb+j9e/f",
+	"L81PPF7Srx0zC9GXTugZBbKhLwNpcU8vdOXsDWX1riuEFdaTFlQv68D/Su72+IfjM7ZDlaljliggZ0yK",
+	"SZqa7e/tDaXEMvKuOyE+GrOtb/pPF8u1P9H0ZlVhcgxmNEULrmstJUyrV3200Bv/PuJao1xd5x+qQNEe",
+	"u1+MhL37Ob+GlGUpl9I1x3Up3Ge5yOxyXwp9qWRnwxTHtiKBX1hmqwFxieBWQ5xHm+6fI0zy1PDcNDq8",
+	"3EKaFuSFnY+NPgS35mYcuaDwhe7A3s/jGwAclG1RGh1f0MlAHToWJQeadoEgrHJiHDl/0j3C9x6D8W7L",
+	"kFgXu6J20fONbGCL8xRacbTHTinFlkGq4Ykmg8D+Im5MwNyOGP2vTUwfEe/BEO8HMJtg3WbaRXi8t+fa",
+	"UAy6duIYVoLFkqsHZDDLzJzFNbGDqpU5cckXxBWmxw4D+WsoVwtgbGP5ayg3F8CKhRrH9xHAvDBFQlTE",
+	"XvENbF7Lyy1/YffPOpffddL5ihLV5nTjUQT7fBn6mI0tDKamlGXTdb0Ktv3N11K9h3S242qqbZ6H0kb2",
+	"lvjaJdYOWxTyNIuzZByzLTPPqGSgb0vAcnwJsPBb2YEHLSuDoXzJjZAR+yEHuIrY83ku0lSMIvYjXOZw",
+	"E7HDnF/az8//9lPEfuRyUlCw5BFcc8knPBcsBWOooNlQwuwSEnSSK6pgV/X/kQq/ZFOuI6aL0dQuGqvp",
+	"wEz9U2Dzt/P//uLFi6PtaCjjmVs+0W0sMMa2LpWZYm2zLnzgI7MdWYE1h6pRQFkeTo6g7C4xlPBBaIOB",
+	"5zWoGaVYau+TJcd0er6ABxL73ac9dkyH6qCIgflDeWkvLyQsUyq1ItONyq8g1xGGJnCyFswAfSJWkhpU",
+	"KZ1uFmr+V9oSXPiAnQFTNbE4Ie3IjoimgRtuEZe8dTQftokGdAgR36HBh9K1NLTjfNN/esAQbCOe5/NG",
+	"ccNyd2TnNOqG5xS7YOHKJ8B+K5ThQ7kVn58ev7s4PXvz7vCH44v/PH9zdnjx/T/Ojk9jX20wqCrIjJqA",
+	"mUK+PfBJCLlxu1BFmmDsxVCGIWlY506Ysi4jznsBH0YACSRx1QG6tgECkVQuKVgPJeJDstykQRu+Dy8t",
+	"i2ZkyXhTcwTN/pUMEW7rSxgnHdIjq3z0m6zPXo8dyVymDniGuB779AaKW/0k4VtP9LKuhsy1LdJMgzRs",
+	"Bty1W6V6o5aKp9xAjiZ33e4n8UP8sYsshq0jb3U6eEg+asyfxUExq7DJ347yq4fRk1sFxlMSj6q20n4h",
+	"6IyQVhgL+vOS9ERMlTaYuNAclCC8UDWUZD8U2rfOAMoPKb+ubIqX86DibIS6NH6F8g6yjwETY1fAmeJK",
+	"sFUOv+HzyAoElMLi53Fh65o5Ps9+XmhRO+Yi1VFYLZjkoL0yLjPjOSZElsulwWinrqd2TBmZsY+k989a",
+	"XR57GHPD4pcvX128Ovzl4uzNT8evTylZ1Mo4WLZYsxTGJjSoPdGuG4lL98GuCaVsdXR48vIfNNTF9+dH",
+	"PxyfxdsHZFOoBBwaE0/MeZ8QkBi+Q+vf3/tuKJviE66sJjmxrWBQ2v/2gnxMflnCDbt1qbzIydNU3ZDJ",
+	"ODSJZNxMew3CHrcJY7pqLXcfWax8svOzhbmeonR5wjQAE9L5jDAa6UZhxc7/ub7E1tL97osLbKSxLhPZ",
+	"HNpa1CrRoYw9bnaN/51Ldo8hNF9PFFxjheeuz/1Du8iwJ18NeTF73VfUQMxtZ5mbSJQ7tPjPaJhZymcp",
+	"dgin19WWGNeOJXZRQIVrQHOJVfb/dvrm9VBSpw+0IMQJN3wQU3V5MnKwWCSD2IqxlKKA7w+Gcii7LHYz",
+	"xwMWU+JYyfJLouC/slCKo1LhbxCTAxwugdRwHMwRNf8GNT8RMALP5HBv7i0l7QqCkasA1LJ/pue1nrtT",
+	"+5C4bIUfb9NgmIjqRmt2I4DepMfiwuHnBfjeBIuMvlxHxdxd9wNpmEhctLHdWDG7BGzXgWX07R80AkYj",
+	"4YFpxcY8Z1slsC0n7PvIYclTLNxFVejsoc6o14Cz09hxnlheLidmut1j8YBlQk5iK+bMsHfGFUBmRZoP",
+	"ArRLOBEzrPOiCtNjR0KPlJQwwoyX0kuBebjlQQxYDl1qquoCkdG50ev1qovxMUCEHcJCJyy85Np0ETbd",
+	"kyM6GBxeuBYpsR2HTsrC0eXBMyEzMjyR6AVlFpJFa3d4rr4Nlw5xVwgIp3R5/2RiQlPFszhBJ9CtqFXV",
+	"Il0kA9Z3SDXwN2gokTSwj8NOeNGHncHHT9Gw03bdh53BsPP//s//HXY+WeS3w35TDotXPRjULQ/f+RHS",
+	"VLm3alF2zR6oTarW1q+83QKFF4Y234hMfs5HU+g+V9LkqqXZZixVd2QfsQpG1+Rc6rHKZ3FtnYt9l37p",
+	"Ho5GkHa/L8ZjNLy2jmwvp7uIs0IbUmHwDUfd/HqXT/XpUfR6FL0+X5zRohBFSPmgIlSNUxDdv788tdpG",
+	"5kjrKuErI+HK2R2wrzNtnpr0NHruouUCk2bqbbodV6/8CHWTQCWX9FitAlWoj3OvTh8w9zwmpdI5DCU6",
+	"QaZcl9U3KKd05MIZvFK+kBslsCkPOkhanRs4VahRf1574jIavgCFR3Piw4cVqmxZCN9D33Pi4EsN8qeB",
+	"XkOP+lZ4pazvJFHKU8COK03Rkm3xNHUaxIyqI6Lv0mw7G2UqrrEdXNhYnXYPMtE99gJdok5Cb71eEfka",
+	"UTB3YsYWaSikcJDS4BvzUyk2JWGbuQw/19OhTUxFCLhLcUzQWqeIf+JVJqyvRktCpz6ZQHMYgbiGqro/",
+	"yUJVokMNhDXZI8OUNvvO//613/3u/cfdaHfv03907pLw0CqTfmbJj21ZqXxB/C9NAjT09p9RQPyTEck/",
+	"mhz1rtSWjfIE5YmuIefn8d5sJgVZah5EGq3KKHOPLnbRXfR4umCQP7bDkzax2t/pG2A+plet4b2EEjPa",
+	"Xfvu085H+mOTXAUfduWyFMYihWXZB0HszmPewVfvzAD+NBZRYkmyQSOdwJ38LVkFyw68/zVioh6R6MGQ",
+	"6NBjD/pJDE+44UsQaTNORMfZZJMhWdoJ0GYp66THIUFqFLFUXIFVDEQKLFE3MlU8YVskK8xAmogdn/FJ",
+	"xN5ZHb6lk41/p0TnzTb1jnzAq9nryfi1kvAKEyaW8djbT+7IrdQe9V7/2TpmPvSwhO89XRPpX6lEjIW/",
+	"KL/X27X7bB0ZVk7gtTKn3Ag9FoTwf1Dy7tF7FYG/173EgOF1hFd8cB3R9QWO+IcWXO0WVoutCJFHoXUd",
+	"oXXscMKjL31eXgPgkMWzIjUi47nZGat81rV8KWaXKplXdl7kAq5dvX0S0/8TFtvvYwqDo0fQiFz252eJ",
+	"0FeRa/KNJfKFZDOYqXzeYydGMzPPMJgrgZEoqwwKDM1H5MK2UUMJHwxIqumKXY4hTV2VDIpL14zbVW0P",
+	"8MsqCyRiz0//HqEXNmJvj15E7O3rHyL2t7fHP1BP95/h8i0l5Y9GkBmXLkLWaCuwUULENz12SPvDgP34",
+	"1eEvF+dvX745PHLZAC5vwq02AYN1vCbimlzrWCRluxykkRLAWjIC9EOlIixNLahsjrUIuUEZV+f81XZx",
+	"iAuuihLF5tkVJjBKeQ4J0+Jf4KotDOXYJ6WMCsPUeOwCLbHBvjBslCtq14CByYQqQk4ilgK/tlD3vgAf",
+	"6vhK5Zg0wSWLCeanF2+P311YcMSsyCzdRgOslbExjiPMZbE7z7mBC1fJK/YxAfWEkLPSCOnILyVQaXYF",
+	"mYnYKAUuETcqyQ0xsT2H0S7J0rVbnfctl65ONbPcjmsE0Vy7qHam4XXHMkPjUkiO5WEWTXuVe54IQ+d9",
+	"+RSF3nzpYD8E0+2BfrS/x+oQ/7ae3vOMZDPEhBbOVspWOx/tP5uYYZAceyOMC3uSyLSCZAok1yOe5wKw",
+	"1yBGKdkXxNKKEeXtf7TYfO1KEUuQZj1jjZNplppq2s+5/0XIo11bYEl4RKEHt9c0QdwuVW+ke9kDrSuE",
+	"FdFay0iDRCqqBHPHJC0Tj1j8nEboHgmdKS0oJKQy2cQooFKvbpAjlWBg6FDGXuT5C1Zz/aXrx7GspvsG",
+	"59cDJpWWYjyOy3Dc4zM+iXvslNiTZjHaBGK2tdd/hunMJ+PuayWhi9aZmG097btSqfYXerhNhPKmI3e9",
+	"Hg1Hj4aj37vhaDmfuQeBmAJPzXQpPXgHTtlzqWZiZKnVNeTaV8AqMszIR3VsCqMrTY0JqDQ0yNGcCIIl",
+	"bpdcQzSU9tF3kAhNet5IybGYFC5PyoVm7fX79CuF4VNFl4yjXmffx6owJYHiMxhKsibYdyx3xWQ1ZzWg",
+	"9nhPNBvxgvTtVE0mVtkiq0EOpshle3L7BMyPBKI78eAwVhqhgyB2sLB/p9xYIF3MdGfQ730bdSgmzmpL",
+	"V4QJweeoQ9C+oJoHujN4+qz/TdRx59EZdPq93V5//Rhrt7UW9k/JecEp+rDz3h3v7b3u0ENCea/f7wdg",
+	"BZoqhHQCk5wnGPT1xeB9aFgKXBtE3gDsLmgK7VV2a71bK+y+A54ICdqzb+5ujhq7i1SNHBASqtni1Bwi",
+	"CDupuIalVKF5S/EWuThQbDqCLdIgvy4DRTU2XnMEQqpgHWUPc5WPpoA10lVeZV7koLHaX61be1UQyh8y",
+	"u0yFvNJLbvBLcQ0WKve+w7XLuXaPSj/7EinbA01Q6pKQky95x27BJr/wiA6OTGdroBAV+VqKPS+FNkFy",
+	"tG6UOcAWA6OpUhoGLhP4zdHxy9O4OnU6YJVjF2hhoqHEVq03Aks2c+PL+Di+wg5PqghlNR5Drg/K+GRf",
+	"Ntbeuy3XOt8l4ba3RRXaCkp2g/fFJjf1BZVIGnTSlM/4095uJ+oIAzNi5iIJf0GmvWZAsR11md/jrIT+",
+	"F3V5fLlEypoMVe22UR/bolqhQ6HK4S4hMjWJm8G6tp6yTQAFlmvfHkBHZTO4qFmJfMGwbrGZDETMKNVs",
+	"OEeRua+VKTPFidBLPwPb2u8/bcVc2sGr9axGYdcDodlESfiircK/sIDxMKagEAfwRO3RuWIAst6uH1Hr",
+	"th7ey8xHC/kRfkLjCd8l8Byb5Ddan7Zxxlef1bZ0riFf0VLjD0F+HgJF0N2AbaG7QqIXaREbPm1SlRPP",
+	"m+dA5Tl7DB+xqIbBf9jZhhrdxqMiz0Gasp9jjDRiKJ2bzd5vbOJ+QNXjvMiGg4ftaTymYdgOtmfT2weu",
+	"xRFNOCu0GbqKnBbvMOBXuj7q7u2t/f5323ckYVSE8hU8bIsb9lJdQ8pHsGnpTovfX6lk521Xy5fqrF+x",
+	"L5Ul+djk5d/MeUa0KSA7Vn+jS4Z24E243kLTF4fDnZo8tsMz0bXS1K12bPfqEx0IX7WAJ3YKoxwcoSMl",
+	"Vk/VjWTYynIdEtWqHRxm4ie7tj900BRtYnXYlAXr71ww/MPGWdkb5VE3bI/kkf926XFJLFZTfLyC+ROr",
+	"qNibQMU9KP5JYHlfNErYO+H71NvHsEqqZtxq7iRs+hb3PpfMrppyCoVxza21JQsYhoXu6IhdFsZdOvtW",
+	"tQ3soE9XdyjL26XZlkt1pMpj+/2nlE10BfPtHsMqoJQPbG8nCT68ajjrGu87aA6G0l7f0gbgBKSqwa+9",
+	"3WRucIJRixgUsf297zDiys7oNjmU3LDYfbjgJh6wy3lpY4gP355c/HT8j4uj4xeH5y/PLs7OXrp2hVLd",
+	"RIwbqttbPoc10M5exkO5tb+3xy5hrmSy3QtnGDBZpGnMtmjnKBUSWN0z22ElMyFZlqukGLlOOkuKudLt",
+	"v1dlkIbMubRDYNSp9tIZdPb6e3/t9p91+7tn/f4A//uvKjvzko+uiowRQm9aI5Y29ZVKjtHktJBkmeB2",
+	"BfMoNB7Yy/Z7l94ehbHflzBW9thztG5DxrGhALbz8Qrmq8KhHGrXW4uXyd/NZij2SRcPcxcJjBYRELB1",
+	"LF1uTtdn/IvKM4+RMUtyhu1R3B2PP61RLIBEH1EVA8g4+nkdsyHM7jS5RMh0yoDYosAnFyoB1C5NxQs/",
+	"drKiRTh7jWLLCokkMNhse+swWVi8tOMqIJRCFMhEHzjRDtiMX3krkevbgHVhsTk0DuYvWH2YQHZzssZQ",
+	"Yi/lyzm7mSqUOK4k3NA8aVItvczdV4XBkhMUqG4MzLJFK9NQVoaivTsbimhnbz3Av4wgI+EmfEwbnqXl",
+	"7+5p9+4GskttJxtJL0uIXXkwQjsMSB6FjEch424Wn6y6Yg9t5CmwHtJtFh5UOmuuN1eUVwA1AY1QYTs/",
+	"e84SPkd1zzUMpdbt9v+xVSNjo6yOhcW4hRylRQLJQai5lRVlnvaxjuF2VDmQsfI01ZwelLPzHKt51+tH",
+	"L6TIUBZJbB+6MCrh85jlwEdT0CzGcamlvY4jUqeHMs5Bg0HVssfOfaHq0uldurlzIPzEOjxcMtBGzKxk",
+	"uDVWRR62j+FOed+27CVHpT93UV8uUcYSa1JMnz57htsvE2CsWrq9JOri3JXMWsmHqeurPaGt87Pn2xGj",
+	"0qN7/b1n3d3dbn83XtaW2B5gp5UhJ9xAW35K2/x4sMH0FQbgmQR4sGwdRm20ivef1TGABTNvy77Hi/WY",
+	"6rjKYUfEhciIRYGQgrT47hqRNB87ZBo7LMy0M/j1vT10qkzcdg2wbj/93Ik6RZ52Bh2rZO1c76Kd103W",
+	"fI3iyVxbARf65eU2F65Z5p6UcTuCGnM41HWRO4s34x1MBIZjCSUjcvdFzqmcwzgHTfOmaqIKEwyI3dvb",
+	"L1rd//lEMzS2ey9VOQJBdHGIn2BOfZroS4qaOD36SUcWpS9TrI4Xer91zSBZNzgGTGMwlLysaIgybVPO",
+	"nIDRaHIsC0O32itZSQOJJHqIeH2lHSo+mumJZlokEFG5NBoxMNTGPJkJGbNcpUDqgH0OJX+q2uVns4+1",
+	"TPW83hm+DB/wFeWCIeo92haHKvOWhGwEb0VUxTlLuZDpnGobu1Td1srcwaRl3ad2KB2e+BCeRnBXI7Ir",
+	"HJFieRbHw6T2sqZ4meFZokVZZM8ovFfBmBR0vQq6ZZ0LriknuOwZp3JMFQ5G9Mn/n95/+v8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
