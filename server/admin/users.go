@@ -119,7 +119,7 @@ func (h *Admin) keepAnAdmin(ctx context.Context, tx pgx.Tx) error {
 }
 
 // AdminDeleteUser deletes an account as DELETE /users/me does: its rows go with it (ON
-// DELETE CASCADE), then the hooks remove what it owns on disk.
+// DELETE CASCADE), then what it owns on disk goes (Accounts.RemoveStored).
 func (h *Admin) AdminDeleteUser(ctx context.Context, req api.AdminDeleteUserRequestObject) (api.AdminDeleteUserResponseObject, error) {
 	p, err := auth.Require(ctx)
 	if err != nil {
