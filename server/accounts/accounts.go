@@ -74,7 +74,8 @@ func NormalizeEmail(e string) string {
 	return strings.ToLower(strings.TrimSpace(e))
 }
 
-func toUser(u db.User) api.User {
+// ToUser is an account as the API shows it.
+func ToUser(u db.User) api.User {
 	return api.User{
 		Id:          u.ID,
 		Email:       api.Email(u.Email),
@@ -110,7 +111,7 @@ func (h *Accounts) issueSession(ctx context.Context, tx db.DBTX, u db.User, fami
 		RefreshToken: secret,
 		TokenType:    api.Bearer,
 		ExpiresIn:    int(h.Tokens.TTL().Seconds()),
-		User:         toUser(u),
+		User:         ToUser(u),
 	}, nil
 }
 

@@ -21,7 +21,7 @@ func (h *Accounts) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.Get
 	if err != nil {
 		return nil, err
 	}
-	return api.GetMe200JSONResponse(toUser(u)), nil
+	return api.GetMe200JSONResponse(ToUser(u)), nil
 }
 
 // UpdateMe changes the email and/or display name. A new email needs the current password:
@@ -59,7 +59,7 @@ func (h *Accounts) UpdateMe(ctx context.Context, req api.UpdateMeRequestObject) 
 	if params.Email != nil && *params.Email != u.Email {
 		secevent.Log(ctx, h.Log, secevent.EmailChanged, u.ID)
 	}
-	return api.UpdateMe200JSONResponse(toUser(updated)), nil
+	return api.UpdateMe200JSONResponse(ToUser(updated)), nil
 }
 
 // checkPassword is the re-authentication of credential operations: 403 when the password

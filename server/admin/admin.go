@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"assistant/gen/api"
 	"assistant/gen/db"
 	"assistant/server/accounts"
 	"assistant/server/auth"
@@ -36,17 +35,6 @@ type Admin struct {
 	// account is disabled, demoted or deleted.
 	Sessions *auth.SessionCache
 	Log      *slog.Logger
-}
-
-func toUser(u db.User) api.User {
-	return api.User{
-		Id:          u.ID,
-		Email:       api.Email(u.Email),
-		DisplayName: u.DisplayName,
-		Role:        api.UserRole(u.Role),
-		Disabled:    u.DisabledAt != nil,
-		CreatedAt:   u.CreatedAt,
-	}
 }
 
 // likeContains is the ILIKE pattern matching q anywhere: its metacharacters (% _ and the

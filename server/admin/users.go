@@ -9,6 +9,7 @@ import (
 
 	"assistant/gen/api"
 	"assistant/gen/db"
+	"assistant/server/accounts"
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
@@ -32,7 +33,7 @@ func (h *Admin) AdminListUsers(ctx context.Context, req api.AdminListUsersReques
 			}
 			return h.Q.ListUsers(ctx, h.DB, params)
 		},
-		func(u db.User) pagination.Position { return pagination.Position{ID: u.ID} }, toUser)
+		func(u db.User) pagination.Position { return pagination.Position{ID: u.ID} }, accounts.ToUser)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func (h *Admin) AdminUpdateUser(ctx context.Context, req api.AdminUpdateUserRequ
 		attrs = append(attrs, slog.Int64("sessions_ended", ended))
 	}
 	secevent.Log(ctx, h.Log, secevent.AdminUserUpdated, u.ID, attrs...)
-	return api.AdminUpdateUser200JSONResponse(toUser(u)), nil
+	return api.AdminUpdateUser200JSONResponse(accounts.ToUser(u)), nil
 }
 
 // keepAnAdmin refuses a change that leaves the installation without an enabled admin (two

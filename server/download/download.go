@@ -21,13 +21,15 @@ type requestKey struct{}
 
 // WithRequest is a strict middleware that keeps the *http.Request in the context: a
 // download's response needs it for Range and conditional headers, and the generated
-// Visit methods receive only the writer.
-func WithRequest(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
-	if operationID != "DownloadFile" && operationID != "DownloadExport" {
-		return f
-	}
+// Visit methods receive only the writer. The operations are told by their generated
+// request types, not by names written here.
+func WithRequest(f api.StrictHandlerFunc, _ string) api.StrictHandlerFunc {
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {
-		return f(context.WithValue(ctx, requestKey{}, r), w, r, request)
+		switch request.(type) {
+		case api.DownloadFileRequestObject, api.DownloadExportRequestObject:
+			ctx = context.WithValue(ctx, requestKey{}, r)
+		}
+		return f(ctx, w, r, request)
 	}
 }
 

@@ -32,13 +32,14 @@ type declaredSizeKey struct{}
 
 // KeepDeclaredSize is a strict middleware that keeps an upload's declared body size (its
 // Content-Length) in the context, for refusing an upload that cannot fit the storage quota
-// before reading it: the generated request object carries only the multipart reader.
-func KeepDeclaredSize(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
-	if operationID != "UploadFile" {
-		return f
-	}
+// before reading it: the generated request object carries only the multipart reader. The
+// operation is told by its generated request type, not by a name written here.
+func KeepDeclaredSize(f api.StrictHandlerFunc, _ string) api.StrictHandlerFunc {
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {
-		return f(context.WithValue(ctx, declaredSizeKey{}, r.ContentLength), w, r, request)
+		if _, ok := request.(api.UploadFileRequestObject); ok {
+			ctx = context.WithValue(ctx, declaredSizeKey{}, r.ContentLength)
+		}
+		return f(ctx, w, r, request)
 	}
 }
 
