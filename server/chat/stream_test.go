@@ -268,6 +268,17 @@ func TestModels(t *testing.T) {
 	if r.StatusCode != http.StatusBadGateway || strings.Contains(string(r.Body), "secret") {
 		t.Fatalf("models with the provider down: %d %s", r.StatusCode, r.Body)
 	}
+	// One failure, one error line (with its cause), under the request's id.
+	rid := r.Header.Get("X-Request-ID")
+	errors := 0
+	for _, l := range f.env.Logs.Lines(t) {
+		if l["request_id"] == rid && l["level"] == "ERROR" {
+			errors++
+		}
+	}
+	if errors != 1 {
+		t.Errorf("the provider's failure is logged %d times at ERROR, want once", errors)
+	}
 	if r := f.env.Call(http.MethodGet, "/api/v1/models", nil); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("models without a token: %d", r.StatusCode)
 	}
