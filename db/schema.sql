@@ -47,7 +47,8 @@ CREATE TABLE public.conversations (
     model text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_message_at timestamp with time zone DEFAULT now() NOT NULL
+    last_message_at timestamp with time zone DEFAULT now() NOT NULL,
+    current_message_id uuid
 );
 
 
@@ -147,6 +148,7 @@ CREATE TABLE public.messages (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     file_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    parent_id uuid,
     CONSTRAINT messages_role_check CHECK ((role = ANY (ARRAY['user'::text, 'assistant'::text]))),
     CONSTRAINT messages_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'streaming'::text, 'complete'::text, 'failed'::text, 'cancelled'::text])))
 );
@@ -416,6 +418,13 @@ CREATE UNIQUE INDEX messages_one_generation_idx ON public.messages USING btree (
 
 
 --
+-- Name: messages_parent_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_parent_id_idx ON public.messages USING btree (parent_id, id);
+
+
+--
 -- Name: password_resets_user_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -463,6 +472,14 @@ CREATE UNIQUE INDEX users_email_key ON public.users USING btree (email);
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: conversations conversations_current_message_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.conversations
+    ADD CONSTRAINT conversations_current_message_id_fkey FOREIGN KEY (current_message_id) REFERENCES public.messages(id) ON DELETE SET NULL;
 
 
 --
@@ -530,6 +547,14 @@ ALTER TABLE ONLY public.messages
 
 
 --
+-- Name: messages messages_parent_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.messages
+    ADD CONSTRAINT messages_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES public.messages(id) ON DELETE CASCADE;
+
+
+--
 -- Name: password_resets password_resets_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -570,4 +595,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261127000003'),
     ('20261201185000'),
     ('20261201210000'),
-    ('20261201220000');
+    ('20261201220000'),
+    ('20261201230000');

@@ -242,6 +242,45 @@ func (e MessageStatus) Valid() bool {
 	}
 }
 
+// Defines values for PublicShareMessagesRole.
+const (
+	PublicShareMessagesRoleAssistant PublicShareMessagesRole = "assistant"
+	PublicShareMessagesRoleUser      PublicShareMessagesRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the PublicShareMessagesRole enum.
+func (e PublicShareMessagesRole) Valid() bool {
+	switch e {
+	case PublicShareMessagesRoleAssistant:
+		return true
+	case PublicShareMessagesRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SearchResultsItemsRole.
+const (
+	SearchResultsItemsRoleAssistant   SearchResultsItemsRole = "assistant"
+	SearchResultsItemsRoleLessThannil SearchResultsItemsRole = "<nil>"
+	SearchResultsItemsRoleUser        SearchResultsItemsRole = "user"
+)
+
+// Valid indicates whether the value is a known member of the SearchResultsItemsRole enum.
+func (e SearchResultsItemsRole) Valid() bool {
+	switch e {
+	case SearchResultsItemsRoleAssistant:
+		return true
+	case SearchResultsItemsRoleLessThannil:
+		return true
+	case SearchResultsItemsRoleUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionTokenType.
 const (
 	Bearer SessionTokenType = "Bearer"
@@ -333,9 +372,12 @@ type ChangePasswordRequest struct {
 
 // Conversation A conversation with the assistant.
 type Conversation struct {
-	CreatedAt     time.Time          `json:"created_at"`
-	Id            openapi_types.UUID `json:"id"`
-	LastMessageAt time.Time          `json:"last_message_at"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// CurrentMessageId The tip of the branch shown; messages are listed from the root to it.
+	CurrentMessageId *openapi_types.UUID `json:"current_message_id"`
+	Id               openapi_types.UUID  `json:"id"`
+	LastMessageAt    time.Time           `json:"last_message_at"`
 
 	// Model The model for replies; null means the provider's default.
 	Model        *string `json:"model"`
@@ -385,6 +427,12 @@ type CreateInviteRequest struct {
 	Email *Email `json:"email,omitempty"`
 
 	// ExpiresIn Seconds until the invitation expires.
+	ExpiresIn *int `json:"expires_in,omitempty"`
+}
+
+// CreateShareRequest A new share.
+type CreateShareRequest struct {
+	// ExpiresIn Seconds until the link stops working; never when omitted.
 	ExpiresIn *int `json:"expires_in,omitempty"`
 }
 
@@ -505,6 +553,20 @@ type HealthCheck struct {
 // HealthCheckStatus defines model for HealthCheck.Status.
 type HealthCheckStatus string
 
+// ImportResult What an import brought in, and what it skipped.
+type ImportResult struct {
+	ConversationIds []openapi_types.UUID `json:"conversation_ids"`
+	Conversations   int                  `json:"conversations"`
+	Messages        int                  `json:"messages"`
+	Skipped         []ImportSkipped      `json:"skipped"`
+}
+
+// ImportSkipped defines model for ImportResult.skipped.
+type ImportSkipped struct {
+	Reason string `json:"reason"`
+	Title  string `json:"title"`
+}
+
 // Invite An open invitation, without its token.
 type Invite struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -570,9 +632,15 @@ type Message struct {
 	FinishReason *string            `json:"finish_reason"`
 	Id           openapi_types.UUID `json:"id"`
 	Model        *string            `json:"model"`
-	Role         MessageRole        `json:"role"`
-	Status       MessageStatus      `json:"status"`
-	UpdatedAt    time.Time          `json:"updated_at"`
+
+	// ParentId The message this one follows; null for the first.
+	ParentId *openapi_types.UUID `json:"parent_id"`
+	Role     MessageRole         `json:"role"`
+
+	// SiblingIds The messages under the same parent, this one included, oldest first (the versions a client can flip between).
+	SiblingIds []openapi_types.UUID `json:"sibling_ids"`
+	Status     MessageStatus        `json:"status"`
+	UpdatedAt  time.Time            `json:"updated_at"`
 
 	// Usage Token counts, when the provider reports them.
 	Usage *Usage `json:"usage"`
@@ -629,9 +697,32 @@ type PasswordResetRequest struct {
 	Token       string   `json:"token"`
 }
 
+// PublicShare A shared conversation as anyone with its link sees it.
+type PublicShare struct {
+	CreatedAt time.Time       `json:"created_at"`
+	Messages  []PublicMessage `json:"messages"`
+	Title     string          `json:"title"`
+}
+
+// PublicShareMessagesRole defines model for PublicShare.Messages.Role.
+type PublicShareMessagesRole string
+
+// PublicMessage defines model for PublicShare.messages.
+type PublicMessage struct {
+	Content   string                  `json:"content"`
+	CreatedAt time.Time               `json:"created_at"`
+	Role      PublicShareMessagesRole `json:"role"`
+}
+
 // RefreshRequest A refresh token, to rotate (refresh) or to revoke (logout).
 type RefreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
+}
+
+// Regenerated A regenerated reply.
+type Regenerated struct {
+	// AssistantMessage One message of a conversation: the user's, or the assistant's reply with its status and usage.
+	AssistantMessage Message `json:"assistant_message"`
 }
 
 // RegisterRequest A new account: its email, password and (optionally) display name and invitation.
@@ -655,6 +746,31 @@ type RegisterRequest struct {
 	Password Password `json:"password"`
 }
 
+// SearchResults A page of search matches, best first.
+type SearchResults struct {
+	Items []SearchHit `json:"items"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
+// SearchResultsItemsRole defines model for SearchResults.Items.Role.
+type SearchResultsItemsRole string
+
+// SearchHit defines model for SearchResults.items.
+type SearchHit struct {
+	ConversationId    openapi_types.UUID `json:"conversation_id"`
+	ConversationTitle string             `json:"conversation_title"`
+	CreatedAt         time.Time          `json:"created_at"`
+
+	// MessageId Null when the match is the conversation's title.
+	MessageId *openapi_types.UUID     `json:"message_id"`
+	Role      *SearchResultsItemsRole `json:"role"`
+
+	// Snippet The matching text around the match, each match between `[[` and `]]`.
+	Snippet string `json:"snippet"`
+}
+
 // SendMessageRequest A message to the assistant, with the files it attaches.
 type SendMessageRequest struct {
 	Content string `json:"content"`
@@ -662,6 +778,11 @@ type SendMessageRequest struct {
 	// FileIds Files whose text goes into the model's context with this message (text, Markdown,
 	// CSV, JSON, and the text of PDFs; 422 for a file that cannot be read as text).
 	FileIds *[]openapi_types.UUID `json:"file_ids,omitempty"`
+
+	// ParentId The message this one answers: starts a branch there (editing a message is sending
+	// its new text under the same parent). An assistant message of the conversation;
+	// omitted: the conversation's current message.
+	ParentId *openapi_types.UUID `json:"parent_id,omitempty"`
 }
 
 // Session A signed-in session: an access token, the refresh token that renews it, and the account.
@@ -683,8 +804,40 @@ type Session struct {
 // SessionTokenType defines model for Session.TokenType.
 type SessionTokenType string
 
+// Share A share, without its token.
+type Share struct {
+	ConversationId openapi_types.UUID `json:"conversation_id"`
+	CreatedAt      time.Time          `json:"created_at"`
+	ExpiresAt      *time.Time         `json:"expires_at"`
+	Id             openapi_types.UUID `json:"id"`
+	MessageCount   int                `json:"message_count"`
+}
+
+// ShareCreated A share with its token, as answered once at creation.
+type ShareCreated struct {
+	ConversationId openapi_types.UUID `json:"conversation_id"`
+	CreatedAt      time.Time          `json:"created_at"`
+	ExpiresAt      *time.Time         `json:"expires_at"`
+	Id             openapi_types.UUID `json:"id"`
+	MessageCount   int                `json:"message_count"`
+
+	// UrlToken The link's secret: `GET /public/shares/{url_token}`. Shown only now.
+	UrlToken string `json:"url_token"`
+}
+
+// ShareList A page of shares, newest first.
+type ShareList struct {
+	Items []Share `json:"items"`
+
+	// NextCursor Pass as `cursor` for the next page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
+}
+
 // UpdateConversationRequest The conversation fields to change.
 type UpdateConversationRequest struct {
+	// CurrentMessageId Switches the branch shown to the one ending at this message of the conversation.
+	CurrentMessageId *openapi_types.UUID `json:"current_message_id,omitempty"`
+
 	// Model An empty string goes back to the provider's default model.
 	Model *string `json:"model,omitempty"`
 
@@ -921,6 +1074,39 @@ type DownloadFileParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// ImportConversationsMultipartBody defines parameters for ImportConversations.
+type ImportConversationsMultipartBody struct {
+	// File The export file.
+	File openapi_types.File `json:"file"`
+}
+
+// GetPublicShareParams defines parameters for GetPublicShare.
+type GetPublicShareParams struct {
+	// IfNoneMatch The ETag of a copy the client has; 304 when it is current.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// SearchParams defines parameters for Search.
+type SearchParams struct {
+	// Q What to look for.
+	Q string `form:"q" json:"q"`
+
+	// Limit How many items a page holds.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit it for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListSharesParams defines parameters for ListShares.
+type ListSharesParams struct {
+	// Limit How many items a page holds.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; omit it for the first page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListApiKeysParams defines parameters for ListApiKeys.
 type ListApiKeysParams struct {
 	// Limit How many items a page holds.
@@ -975,8 +1161,14 @@ type SendMessageJSONRequestBody = SendMessageRequest
 // SendMessageStreamJSONRequestBody defines body for SendMessageStream for application/json ContentType.
 type SendMessageStreamJSONRequestBody = SendMessageRequest
 
+// CreateShareJSONRequestBody defines body for CreateShare for application/json ContentType.
+type CreateShareJSONRequestBody = CreateShareRequest
+
 // UploadFileMultipartRequestBody defines body for UploadFile for multipart/form-data ContentType.
 type UploadFileMultipartRequestBody UploadFileMultipartBody
+
+// ImportConversationsMultipartRequestBody defines body for ImportConversations for multipart/form-data ContentType.
+type ImportConversationsMultipartRequestBody ImportConversationsMultipartBody
 
 // UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
 type UpdateMeJSONRequestBody = UpdateUserRequest
@@ -1058,6 +1250,15 @@ type ServerInterface interface {
 	// StreamMessageEvents Re-attach to a reply's event stream
 	// (GET /conversations/{conversation_id}/messages/{message_id}/events)
 	StreamMessageEvents(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId, params StreamMessageEventsParams)
+	// RegenerateMessage Answer a message again, as a new branch
+	// (POST /conversations/{conversation_id}/messages/{message_id}/regenerate)
+	RegenerateMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId)
+	// RegenerateMessageStream Answer a message again, as a new branch, streamed
+	// (POST /conversations/{conversation_id}/messages/{message_id}/regenerate/stream)
+	RegenerateMessageStream(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId)
+	// CreateShare Share a read-only snapshot of the conversation
+	// (POST /conversations/{conversation_id}/shares)
+	CreateShare(w http.ResponseWriter, r *http.Request, conversationId ConversationId)
 	// ListExports List exports
 	// (GET /exports)
 	ListExports(w http.ResponseWriter, r *http.Request, params ListExportsParams)
@@ -1091,9 +1292,24 @@ type ServerInterface interface {
 	// GetLiveness Liveness, checking no dependency
 	// (GET /health/live)
 	GetLiveness(w http.ResponseWriter, r *http.Request)
+	// ImportConversations Bring conversations from elsewhere
+	// (POST /imports)
+	ImportConversations(w http.ResponseWriter, r *http.Request)
 	// ListModels The models conversations may use
 	// (GET /models)
 	ListModels(w http.ResponseWriter, r *http.Request)
+	// GetPublicShare Read a shared conversation
+	// (GET /public/shares/{token})
+	GetPublicShare(w http.ResponseWriter, r *http.Request, token string, params GetPublicShareParams)
+	// Search Find messages and conversations by their words
+	// (GET /search)
+	Search(w http.ResponseWriter, r *http.Request, params SearchParams)
+	// ListShares List your shares
+	// (GET /shares)
+	ListShares(w http.ResponseWriter, r *http.Request, params ListSharesParams)
+	// DeleteShare Revoke a share
+	// (DELETE /shares/{share_id})
+	DeleteShare(w http.ResponseWriter, r *http.Request, shareId openapi_types.UUID)
 	// DeleteMe Delete the account and everything in it
 	// (DELETE /users/me)
 	DeleteMe(w http.ResponseWriter, r *http.Request)
@@ -1262,6 +1478,24 @@ func (_ Unimplemented) StreamMessageEvents(w http.ResponseWriter, r *http.Reques
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// RegenerateMessage Answer a message again, as a new branch
+// (POST /conversations/{conversation_id}/messages/{message_id}/regenerate)
+func (_ Unimplemented) RegenerateMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RegenerateMessageStream Answer a message again, as a new branch, streamed
+// (POST /conversations/{conversation_id}/messages/{message_id}/regenerate/stream)
+func (_ Unimplemented) RegenerateMessageStream(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateShare Share a read-only snapshot of the conversation
+// (POST /conversations/{conversation_id}/shares)
+func (_ Unimplemented) CreateShare(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListExports List exports
 // (GET /exports)
 func (_ Unimplemented) ListExports(w http.ResponseWriter, r *http.Request, params ListExportsParams) {
@@ -1328,9 +1562,39 @@ func (_ Unimplemented) GetLiveness(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ImportConversations Bring conversations from elsewhere
+// (POST /imports)
+func (_ Unimplemented) ImportConversations(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListModels The models conversations may use
 // (GET /models)
 func (_ Unimplemented) ListModels(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetPublicShare Read a shared conversation
+// (GET /public/shares/{token})
+func (_ Unimplemented) GetPublicShare(w http.ResponseWriter, r *http.Request, token string, params GetPublicShareParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// Search Find messages and conversations by their words
+// (GET /search)
+func (_ Unimplemented) Search(w http.ResponseWriter, r *http.Request, params SearchParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ListShares List your shares
+// (GET /shares)
+func (_ Unimplemented) ListShares(w http.ResponseWriter, r *http.Request, params ListSharesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeleteShare Revoke a share
+// (DELETE /shares/{share_id})
+func (_ Unimplemented) DeleteShare(w http.ResponseWriter, r *http.Request, shareId openapi_types.UUID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -2062,6 +2326,102 @@ func (siw *ServerInterfaceWrapper) StreamMessageEvents(w http.ResponseWriter, r 
 	handler.ServeHTTP(w, r)
 }
 
+// RegenerateMessage operation middleware
+func (siw *ServerInterfaceWrapper) RegenerateMessage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RegenerateMessage(w, r, conversationId, messageId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RegenerateMessageStream operation middleware
+func (siw *ServerInterfaceWrapper) RegenerateMessageStream(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "message_id" -------------
+	var messageId MessageId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "message_id", chi.URLParam(r, "message_id"), &messageId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "message_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RegenerateMessageStream(w, r, conversationId, messageId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateShare operation middleware
+func (siw *ServerInterfaceWrapper) CreateShare(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "conversation_id" -------------
+	var conversationId ConversationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "conversation_id", chi.URLParam(r, "conversation_id"), &conversationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "conversation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateShare(w, r, conversationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListExports operation middleware
 func (siw *ServerInterfaceWrapper) ListExports(w http.ResponseWriter, r *http.Request) {
 
@@ -2438,11 +2798,206 @@ func (siw *ServerInterfaceWrapper) GetLiveness(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// ImportConversations operation middleware
+func (siw *ServerInterfaceWrapper) ImportConversations(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ImportConversations(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListModels operation middleware
 func (siw *ServerInterfaceWrapper) ListModels(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListModels(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetPublicShare operation middleware
+func (siw *ServerInterfaceWrapper) GetPublicShare(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "token" -------------
+	var token string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "token", chi.URLParam(r, "token"), &token, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetPublicShareParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetPublicShare(w, r, token, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// Search operation middleware
+func (siw *ServerInterfaceWrapper) Search(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SearchParams
+
+	// ------------- Required query parameter "q" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "q", r.URL.Query(), &params.Q, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "q"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "q", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Search(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListShares operation middleware
+func (siw *ServerInterfaceWrapper) ListShares(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListSharesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListShares(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteShare operation middleware
+func (siw *ServerInterfaceWrapper) DeleteShare(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "share_id" -------------
+	var shareId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "share_id", chi.URLParam(r, "share_id"), &shareId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "share_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteShare(w, r, shareId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2851,6 +3406,30 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/conversations/{conversation_id}/messages/{message_id}/cancel", wrapper.CancelMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/conversations/{conversation_id}/messages/{message_id}/regenerate", wrapper.RegenerateMessage)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/conversations/{conversation_id}/messages/{message_id}/regenerate/stream", wrapper.RegenerateMessageStream)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/search", wrapper.Search)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/conversations/{conversation_id}/shares", wrapper.CreateShare)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/shares", wrapper.ListShares)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/shares/{share_id}", wrapper.DeleteShare)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/public/shares/{token}", wrapper.GetPublicShare)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/imports", wrapper.ImportConversations)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/files", wrapper.ListFiles)
@@ -6340,6 +6919,506 @@ func (response StreamMessageEvents503JSONResponse) VisitStreamMessageEventsRespo
 	return err
 }
 
+type RegenerateMessageRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	MessageId      MessageId      `json:"message_id"`
+}
+
+type RegenerateMessageResponseObject interface {
+	VisitRegenerateMessageResponse(w http.ResponseWriter) error
+}
+
+type RegenerateMessage201JSONResponse Regenerated
+
+func (response RegenerateMessage201JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RegenerateMessage401JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RegenerateMessage404JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RegenerateMessage409JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response RegenerateMessage414JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response RegenerateMessage422JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response RegenerateMessage429JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RegenerateMessage500JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage502JSONResponse struct{ UpstreamErrorJSONResponse }
+
+func (response RegenerateMessage502JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessage503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RegenerateMessage503JSONResponse) VisitRegenerateMessageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessageStreamRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	MessageId      MessageId      `json:"message_id"`
+}
+
+type RegenerateMessageStreamResponseObject interface {
+	VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error
+}
+
+type RegenerateMessageStream200ResponseHeaders struct {
+	CacheControl    *string
+	XAccelBuffering *string
+}
+
+type RegenerateMessageStream200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       RegenerateMessageStream200ResponseHeaders
+	ContentLength int64
+}
+
+func (response RegenerateMessageStream200TexteventStreamResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.XAccelBuffering != nil {
+		w.Header().Set("X-Accel-Buffering", fmt.Sprint(*response.Headers.XAccelBuffering))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type RegenerateMessageStream401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RegenerateMessageStream401JSONResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessageStream404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RegenerateMessageStream404JSONResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessageStream409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RegenerateMessageStream409JSONResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessageStream414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response RegenerateMessageStream414JSONResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessageStream422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response RegenerateMessageStream422JSONResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessageStream429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response RegenerateMessageStream429JSONResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessageStream500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RegenerateMessageStream500JSONResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateMessageStream503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RegenerateMessageStream503JSONResponse) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShareRequestObject struct {
+	ConversationId ConversationId `json:"conversation_id"`
+	Body           *CreateShareJSONRequestBody
+}
+
+type CreateShareResponseObject interface {
+	VisitCreateShareResponse(w http.ResponseWriter) error
+}
+
+type CreateShare201JSONResponse ShareCreated
+
+func (response CreateShare201JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateShare400JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateShare401JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateShare404JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateShare413JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response CreateShare414JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateShare415JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CreateShare422JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateShare500JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateShare503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateShare503JSONResponse) VisitCreateShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListExportsRequestObject struct {
 	Params ListExportsParams
 }
@@ -7595,6 +8674,165 @@ func (response GetLiveness500JSONResponse) VisitGetLivenessResponse(w http.Respo
 	return err
 }
 
+type ImportConversationsRequestObject struct {
+	Body *multipart.Reader
+}
+
+type ImportConversationsResponseObject interface {
+	VisitImportConversationsResponse(w http.ResponseWriter) error
+}
+
+type ImportConversations201JSONResponse ImportResult
+
+func (response ImportConversations201JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ImportConversations400JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ImportConversations401JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ImportConversations413JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ImportConversations414JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response ImportConversations415JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ImportConversations422JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response ImportConversations429JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ImportConversations500JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportConversations503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ImportConversations503JSONResponse) VisitImportConversationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListModelsRequestObject struct {
 }
 
@@ -7671,6 +8909,442 @@ func (response ListModels502JSONResponse) VisitListModelsResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPublicShareRequestObject struct {
+	Token  string `json:"token"`
+	Params GetPublicShareParams
+}
+
+type GetPublicShareResponseObject interface {
+	VisitGetPublicShareResponse(w http.ResponseWriter) error
+}
+
+type GetPublicShare200ResponseHeaders struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type GetPublicShare200JSONResponse struct {
+	Body    PublicShare
+	Headers GetPublicShare200ResponseHeaders
+}
+
+func (response GetPublicShare200JSONResponse) VisitGetPublicShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPublicShare304Response = NotModifiedResponse
+
+func (response GetPublicShare304Response) VisitGetPublicShareResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type GetPublicShare404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetPublicShare404JSONResponse) VisitGetPublicShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPublicShare414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response GetPublicShare414JSONResponse) VisitGetPublicShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPublicShare422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetPublicShare422JSONResponse) VisitGetPublicShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPublicShare429JSONResponse struct{ RateLimitedJSONResponse }
+
+func (response GetPublicShare429JSONResponse) VisitGetPublicShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPublicShare500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetPublicShare500JSONResponse) VisitGetPublicShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPublicShare503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetPublicShare503JSONResponse) VisitGetPublicShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SearchRequestObject struct {
+	Params SearchParams
+}
+
+type SearchResponseObject interface {
+	VisitSearchResponse(w http.ResponseWriter) error
+}
+
+type Search200JSONResponse SearchResults
+
+func (response Search200JSONResponse) VisitSearchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Search401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response Search401JSONResponse) VisitSearchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Search414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response Search414JSONResponse) VisitSearchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Search422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response Search422JSONResponse) VisitSearchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Search500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response Search500JSONResponse) VisitSearchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Search503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response Search503JSONResponse) VisitSearchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSharesRequestObject struct {
+	Params ListSharesParams
+}
+
+type ListSharesResponseObject interface {
+	VisitListSharesResponse(w http.ResponseWriter) error
+}
+
+type ListShares200JSONResponse ShareList
+
+func (response ListShares200JSONResponse) VisitListSharesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShares401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListShares401JSONResponse) VisitListSharesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShares414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response ListShares414JSONResponse) VisitListSharesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShares422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListShares422JSONResponse) VisitListSharesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShares500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListShares500JSONResponse) VisitListSharesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListShares503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListShares503JSONResponse) VisitListSharesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShareRequestObject struct {
+	ShareId openapi_types.UUID `json:"share_id"`
+}
+
+type DeleteShareResponseObject interface {
+	VisitDeleteShareResponse(w http.ResponseWriter) error
+}
+
+type DeleteShare204Response struct {
+}
+
+func (response DeleteShare204Response) VisitDeleteShareResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteShare401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteShare401JSONResponse) VisitDeleteShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShare404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteShare404JSONResponse) VisitDeleteShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShare414JSONResponse struct{ UriTooLongJSONResponse }
+
+func (response DeleteShare414JSONResponse) VisitDeleteShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(414)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShare422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response DeleteShare422JSONResponse) VisitDeleteShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShare500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteShare500JSONResponse) VisitDeleteShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteShare503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteShare503JSONResponse) VisitDeleteShareResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8777,6 +10451,15 @@ type StrictServerInterface interface {
 	// StreamMessageEvents Re-attach to a reply's event stream
 	// (GET /conversations/{conversation_id}/messages/{message_id}/events)
 	StreamMessageEvents(ctx context.Context, request StreamMessageEventsRequestObject) (StreamMessageEventsResponseObject, error)
+	// RegenerateMessage Answer a message again, as a new branch
+	// (POST /conversations/{conversation_id}/messages/{message_id}/regenerate)
+	RegenerateMessage(ctx context.Context, request RegenerateMessageRequestObject) (RegenerateMessageResponseObject, error)
+	// RegenerateMessageStream Answer a message again, as a new branch, streamed
+	// (POST /conversations/{conversation_id}/messages/{message_id}/regenerate/stream)
+	RegenerateMessageStream(ctx context.Context, request RegenerateMessageStreamRequestObject) (RegenerateMessageStreamResponseObject, error)
+	// CreateShare Share a read-only snapshot of the conversation
+	// (POST /conversations/{conversation_id}/shares)
+	CreateShare(ctx context.Context, request CreateShareRequestObject) (CreateShareResponseObject, error)
 	// ListExports List exports
 	// (GET /exports)
 	ListExports(ctx context.Context, request ListExportsRequestObject) (ListExportsResponseObject, error)
@@ -8810,9 +10493,24 @@ type StrictServerInterface interface {
 	// GetLiveness Liveness, checking no dependency
 	// (GET /health/live)
 	GetLiveness(ctx context.Context, request GetLivenessRequestObject) (GetLivenessResponseObject, error)
+	// ImportConversations Bring conversations from elsewhere
+	// (POST /imports)
+	ImportConversations(ctx context.Context, request ImportConversationsRequestObject) (ImportConversationsResponseObject, error)
 	// ListModels The models conversations may use
 	// (GET /models)
 	ListModels(ctx context.Context, request ListModelsRequestObject) (ListModelsResponseObject, error)
+	// GetPublicShare Read a shared conversation
+	// (GET /public/shares/{token})
+	GetPublicShare(ctx context.Context, request GetPublicShareRequestObject) (GetPublicShareResponseObject, error)
+	// Search Find messages and conversations by their words
+	// (GET /search)
+	Search(ctx context.Context, request SearchRequestObject) (SearchResponseObject, error)
+	// ListShares List your shares
+	// (GET /shares)
+	ListShares(ctx context.Context, request ListSharesRequestObject) (ListSharesResponseObject, error)
+	// DeleteShare Revoke a share
+	// (DELETE /shares/{share_id})
+	DeleteShare(ctx context.Context, request DeleteShareRequestObject) (DeleteShareResponseObject, error)
 	// DeleteMe Delete the account and everything in it
 	// (DELETE /users/me)
 	DeleteMe(ctx context.Context, request DeleteMeRequestObject) (DeleteMeResponseObject, error)
@@ -9550,6 +11248,93 @@ func (sh *strictHandler) StreamMessageEvents(w http.ResponseWriter, r *http.Requ
 	}
 }
 
+// RegenerateMessage operation middleware
+func (sh *strictHandler) RegenerateMessage(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId) {
+	var request RegenerateMessageRequestObject
+
+	request.ConversationId = conversationId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RegenerateMessage(ctx, request.(RegenerateMessageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegenerateMessage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RegenerateMessageResponseObject); ok {
+		if err := validResponse.VisitRegenerateMessageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RegenerateMessageStream operation middleware
+func (sh *strictHandler) RegenerateMessageStream(w http.ResponseWriter, r *http.Request, conversationId ConversationId, messageId MessageId) {
+	var request RegenerateMessageStreamRequestObject
+
+	request.ConversationId = conversationId
+	request.MessageId = messageId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RegenerateMessageStream(ctx, request.(RegenerateMessageStreamRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegenerateMessageStream")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RegenerateMessageStreamResponseObject); ok {
+		if err := validResponse.VisitRegenerateMessageStreamResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateShare operation middleware
+func (sh *strictHandler) CreateShare(w http.ResponseWriter, r *http.Request, conversationId ConversationId) {
+	var request CreateShareRequestObject
+
+	request.ConversationId = conversationId
+
+	var body CreateShareJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateShare(ctx, request.(CreateShareRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateShare")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateShareResponseObject); ok {
+		if err := validResponse.VisitCreateShareResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListExports operation middleware
 func (sh *strictHandler) ListExports(w http.ResponseWriter, r *http.Request, params ListExportsParams) {
 	var request ListExportsRequestObject
@@ -9839,6 +11624,37 @@ func (sh *strictHandler) GetLiveness(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ImportConversations operation middleware
+func (sh *strictHandler) ImportConversations(w http.ResponseWriter, r *http.Request) {
+	var request ImportConversationsRequestObject
+
+	if reader, err := r.MultipartReader(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode multipart body: %w", err))
+		return
+	} else {
+		request.Body = reader
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ImportConversations(ctx, request.(ImportConversationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImportConversations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ImportConversationsResponseObject); ok {
+		if err := validResponse.VisitImportConversationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListModels operation middleware
 func (sh *strictHandler) ListModels(w http.ResponseWriter, r *http.Request) {
 	var request ListModelsRequestObject
@@ -9856,6 +11672,111 @@ func (sh *strictHandler) ListModels(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ListModelsResponseObject); ok {
 		if err := validResponse.VisitListModelsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetPublicShare operation middleware
+func (sh *strictHandler) GetPublicShare(w http.ResponseWriter, r *http.Request, token string, params GetPublicShareParams) {
+	var request GetPublicShareRequestObject
+
+	request.Token = token
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetPublicShare(ctx, request.(GetPublicShareRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetPublicShare")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetPublicShareResponseObject); ok {
+		if err := validResponse.VisitGetPublicShareResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// Search operation middleware
+func (sh *strictHandler) Search(w http.ResponseWriter, r *http.Request, params SearchParams) {
+	var request SearchRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Search(ctx, request.(SearchRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Search")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SearchResponseObject); ok {
+		if err := validResponse.VisitSearchResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListShares operation middleware
+func (sh *strictHandler) ListShares(w http.ResponseWriter, r *http.Request, params ListSharesParams) {
+	var request ListSharesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListShares(ctx, request.(ListSharesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListShares")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListSharesResponseObject); ok {
+		if err := validResponse.VisitListSharesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteShare operation middleware
+func (sh *strictHandler) DeleteShare(w http.ResponseWriter, r *http.Request, shareId openapi_types.UUID) {
+	var request DeleteShareRequestObject
+
+	request.ShareId = shareId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteShare(ctx, request.(DeleteShareRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteShare")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteShareResponseObject); ok {
+		if err := validResponse.VisitDeleteShareResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -10087,238 +12008,276 @@ func (sh *strictHandler) GetUsage(w http.ResponseWriter, r *http.Request, params
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H2LcttGtuCvdHFvlaVZkKJkxZNQtbWrWHKiiV/XkiaZG3qFFnFI9gjsRtANyRyXq/Zr9sP2S7b6nG6g",
-	"AYIiKcl2klFVKhZJoB+nT5/342NnpGaZkiCN7gw+dqbAE8jxz3fcwEsxEwb/Z79JQI9ykRmhZGfQeQe/",
-	"FaCNZjxN1Q0kTEhmpsBuhEzUTa8TdfRoCjNu3zTzDDqDjpAGJpB3Pn2KquHfwYwLKeTklilSGJu7j6+h",
-	"Zfk/TyEcj4FMNNs6l+ID0zBSMtHbq+cAk88PxwbyxfFPaRBmFLvhwrBLGKscmMnnQk4Yn3Ah6+PPhBSz",
-	"YtYZ9KPFuT5FnYznfAbGnc5zJa8h19zOdpIsTn82BTYKnnmimUjshML+mnEz7UQdyWd2mvC5C5F0ok4O",
-	"vxUih6QzMHkB4SrHKp9x0xl0igKfdCvVJrcnaNf5vMi1yttXFEv4YC5G+ETM1BgPIMvhWqhCs4xP4ICp",
-	"mTBMGDZWOf48Frk2+Fu5/N8KyOfB+mnGGjD5h5cgJ2baGez1+5EFrv+827bo4w+Zys0yQAL+ehsI6Yn7",
-	"A++FSGHZKsYihdvWYH+//wpOxq+VhFfcjKbtyzg+4xN7dJyNVDbHIxqlAqRhU64P2NP+Pruxd8ueomaj",
-	"Is9BmnLJRGCqRZ+Mu3a+Lk142xEuLnUJYfpR3bAZl3MmDMw044g7bKrSRC/DoBRHCmdPYMyL1Ni5I7sU",
-	"upq7Dpfcp6iNKLwCrflk6SnO6OfbDtI9cv+zfMflBBaXccgu5wZYbn+NGPQmPRbbb/T/6Hd3+3tP46Wn",
-	"RQNudkrnGvJlwOCjkSrkrTer0JDfFxKf7Ms6U1IDEs/veeJYi/00UtKAxD95lqVihIRw55/aLvNjBz7w",
-	"WZYiGCHPibKNVGInuOTJRe4GivyxdQYdeyfc9+xSJXN7EaQy7JqnImF/O33z2m0HNNKMQad/+dfkG96H",
-	"7rfjp6Pu/uW30P2Of/O0uzveTb6F/uWz0R5HaFab/o8cxp1B57/tVBx8h37VO8e4UNz4ItBxRSNVpAku",
-	"6hJYxnMNSa9jqbeS41SM7gmYkR+lCRXL61MLDp7mwJM5y2EitAF7rF8RJP6w/Lo1uxFmSrSNCBjThhtA",
-	"EB2pG5kqnjRA9Jedv9h/QhLSwpDt01E1usVUSylvuGbaqBwS+m3Lcj9iKjpiIfSzZBwxAx/MzoznV4m6",
-	"kUzlrHk+KLuU1+JSSI7kruViLK7yZqrScq12nEAoPByNIDNdpAN6cZNERuI2uSmUEGjo7pHQmdKC3l0Y",
-	"ihvDR9MZSBMHALNUgXHNYsvt7Ie/xGzr3Yvn7Nnes2ftElvI5s/45NajeaLZ6Y+H3b1vnq0a6peu38bZ",
-	"PIPuGxysDSRSaSnG49uBgrxf5ZciSUDe7+6Ny2HCy0f3LMdR7P1LhOaX6de9dXzkV2PpkFMj8IqdSAO5",
-	"5Olxtbe7gkO4oS7ohxAm/ifmf/oqkDiUrJDwIYORgYSNuUiLHA6YMJqNeKHBwidVkwkkrJAJkFDsCZbw",
-	"8ELW8jyHBKQRPNX3BRqOdzEKBmwn5SpnGdf6RuWJXehNruTka+JUuSrULJorY1v2a400ROobyFHLuFRm",
-	"uo1wfK3MC1XI5H7Qk8pcjHGYEGYWx/23XwU8rxXTxWjKctCqyEcQWTChZpoqOUFNVasZKAkMUg0eIK9U",
-	"IsYClumYKPo/0aQMhAL/p6jzlucWd9ZlmHfkVw6YkJBE2+BYnkovkYWJY1nunpsuyGRHi39B/KXYyCcE",
-	"0twC50yplzynJd4d9TIa7MIodZHicKvkUnzKXhcu2W5//9tv/voM1QP91UXUxuJC/oCH+VqZU26EHgvL",
-	"ydaA20MIinZilgrQTBVGiwRISPTCUmh4gnuSkZwbuEjdSLVjVIoUXHc+X++omgthW3G46ngbaQxnvxXK",
-	"cHughbZsLGNbMX51AR9GAAkk8QDhmHCRzofSqCuQ7LJIJmAiT8yteGwVeXxx+4CZfE5mNMbHBnIWozWu",
-	"i+a42NvwyBRhpjCUjuBPxDVoS/a2eH1INs4BtF2ckumcXrT00EyFnKDIBCkYSLZ7Q1knMcHEy0Dpnt4J",
-	"LIYIz1PIr8UIziW/5iJdE49vwRlN410UwYBNCuCesVsyMMtUznORzln9la8jCrEEMpAJyBFe/2BJ4Xmn",
-	"3EDee7AzOJe8MFOVi3/d98YW4Ugh2O3XVo6ioVhpyfhKcA7kRMZzYDOhtZCTiDm5j5HyaZfYAPPPP//c",
-	"Paw2A0vMOvXt4nrAyheFhtUM8VzqIrOaLySvIBH8DJ+537mUI17M7JAXOG/zYrgJSCmfFRptIwtTfWW2",
-	"iKJWsE6vPaFiDgmbQk6i23mmTQ589gA6VOGGatGhLNwOT1iWq2thlROrv0DCtspXjJiBKsz214Tb4gIP",
-	"LNCQsAf2a23/d8OdrtBjZ02KY6GaCyupKXJX3QOkuSAhjfSldhnt/N0JaX+ylIK+3f1u7+vLZ+ECtzJu",
-	"pozLhKFRfXv5invsUM6ZysCZIUZWqkOuPJRaHbBLmAqZ4IlcFjKxeCQnQn6IGMeZwlGterz7jP0kvveL",
-	"6aZC2hfHY8vlwWhi+zVlL1czGtLy8E9R5++W2uFiHuCWXJeDlfckAcOFVcZ//dgZC0jtOdlL3EM1tXbu",
-	"RAJZokDLJ4bNuBmRxYu0Ijbs4DvDTufT+2X4EpqZfw/ocZkDv9KlhJzzkTlgsQNKjLY8zYCPpgyB0wvm",
-	"J2tjMhPyPEu4gXMNeWCz50mCdkOevs0tQhkBujMY81RDtODo5YZZTLODsdEUTZdMSfyO/A8DRKdcpaQT",
-	"30zBTCF3HixvKbOMayZkON9u1MmCjx87pVWtYm2XSqXAEdvsBIg4sph1Br92cEWdCF0cnfdtvhP3jbr8",
-	"J4yMHeIwEz/BfEMIHEp2+PaEXcGcDKmqMLhhDaMc0MJb38UoB25ZJTc1rdweQ9eS80XFPOqQuKBve0cW",
-	"qZNwyX+zMIZI1nDmRJ2Ua3NhFQk3WX2zhC4J44bNlDZMyREwzmZCFgZqVvGN1kbeqI+LP2Q5jMWHdjkI",
-	"rQrezU3QjqwYZCBN7XFoxjOe4wksnn3l7vq1g4DAJZQTRuEx1eDfgND7pWj0nAa4MzaRVb7CpIhx7Ugt",
-	"JA7whuEyhZJ/ODy7oovWcqx0b9gJ0gc9RR+M1RklxaWsxNh/NxQkWC5HxJdiY6p+SF59NfbIqCMm4cZy",
-	"HQwYWcQ2jAao/XEbf3OEtqLBPM85fg5CWBZB/pZrje4pH+Pio1jsWy7AxR605T/2awumMrZlBQY0DwS3",
-	"UV9PG4ifI8d760zhd+OhZ4EjtDSqcyerSbhhSkLL/aY3LvwbjXiB3b1vVwTm2M3d1F6/7cj8FhcgtbCO",
-	"xritUAtiojZGzTCgqnJdcq2FNlw+EMfdhFv6iJJNxp+pBNIlMSz2J0TtHLJUgHZIPQMutYvpInXriWYu",
-	"kqa3DonTc21gdpHlapbhUle+YYRJW6wQx7PMzFkhjUjR4odO8gRycQ0JqQFVaJkDTivlLkia2ABwbWST",
-	"Ftncngdxg4wGUy6e3ipUvRclDdFWRyQ+5TCyl56PjLgWZv4wxLV2uVaT2M9EFxHoROfvRhUPkfQ5/kM6",
-	"hGWQUS1uxFOZCOmlj4xzvPKz0My6iLQk6tWKb9qoTLMblV8JORn4+NpxYYocolKAjg/fnlz8dPyPi1eH",
-	"v1ycnb2MnRqtbg6Gsvzx6PjF4fnLs/oDtF01E8ZAcsBie5DEEiVcQ862chijR0BISzGSAgMCnIH9DkJS",
-	"1PnQnaiu+9I/23vt/vjVDtI7EzN4Hz7aFbNM5QgsDD0bdCbCTIvL3kjNdhTPRNcq+BOQO+Xsn8LX9ZXI",
-	"uiojpOlmCsMKaIGB1BYe4joRqSFKO7FrATeWo3V4w+6D3CFJOGD20Oakq1vJ1+95EYtL3rFRHG4L/Q/e",
-	"/7bfEl8YMIBNQ36XQI4ige8uJjlzjVEufAvjZANxQLQoQh7VK9NAlowtf3ARXp2og/an96sQxQ20HC9O",
-	"5LUwcB+MEHYE3MqgRIB0zi5VYcVBxTB8YMZFSgRvqm7QbmeJnmVmLSSPbGGr7E34UEDdhFwec0983xKz",
-	"arUhyS3jef/6178+69diep/1W4N6F8B5JHSW8vlrd7sX8QAD1Ug3tASvMjb1UFVyVsTOYcJpQesTh6hz",
-	"7CHWmDYXsxmQYJ6qG8i7I26p6+Wceb8f+c2q6XnC/5f7ZMldSHZLE2Vwr77Zr63tadvavFV0w3tj8UZP",
-	"eYaSCBEatKIyH7nbgjh+qpWGyu9VMl+4LPR6212p3rmDqfEGvQi5siyVW/37EqMpE8tSvayJKJGBylIn",
-	"LVTxXHRtMsi7RGedtbRFUkCr82JsN80YsRkfTYWEbg48KdeAp+9oTD16ueG7bI8AC2ML61FOZqqSC/uV",
-	"C9Ow7KoKAm4LS2l4QJb66FrM6o3IiHooAS6+EfO34MBq85O/b8Hm0oC/oOiXB5Tl6jKFmY7wUKvVEvpS",
-	"ysE6QvELO5ozqy+KxKXBf/HAp8WMy+qY4UOWcuk4NslZZaAjbadV0wmdBQva1G8FT0mxi3/pOu7RPTmK",
-	"y8vJyEe82oyEWFttpzZv61X8QBb7jXlVoSEvr5s3VZQq+JMy3NpqsHPLuESLWlM+fxHA/7ZDdMkfqDpq",
-	"yDd+rQGt2hhRy3LaQebF2c2sumWW0wwMT7jhLgjVeZuFtirBjgtK3/lYpjx92glixZs0qp5ZtoBZr8kW",
-	"NirDqAJBqYy4oahNJ05pw+e6Ht7uTB8rbQV3sbL4MPNWw+vd5ba1zTda/AsuyN8bPi6kebbfaRVVFqwP",
-	"i+l9bphgd7WJapBajmH3sjWUuQ0PabR1mP+1LAoBBd8MLG8keDZC5kIrDBF3cZZ7RyVbVAfyKrfo+Tl4",
-	"SxyOK3SZ6lU6oOOIxei07yEztR+tBtxrYEzcyjAC0rZCKcElVi+0gy6FzSlWkVmpAhKfGukJVyshshSK",
-	"ZIoFaB3BSCShYdDTPG7cHK0QuC89uSWaGrWHMcZnR2yUApeWDErF7PlETCpyqKuUjaY85yMDORHFO9OZ",
-	"Kd/75llLMiV88KHMHhcDav85yFVAk2qn1iBRbsEraZXFrHtRKrueB6ZTiO1fi0r9CDw10w3B8Q54IiRo",
-	"PWBhCKmVqzB+I4zbNEwCJG0ayxRGV3rlzI2QCm74JdcrRSja1nM7BYmzidAbvdMAZzlvGwy14abQIeNX",
-	"VxjuM8ktPWpl+EVmacKFC0xuvR63lQCIOpYkO2/U7ZjgVle9sTB55M9iOYIQVDbnYxUmoIzNDTTtQJrh",
-	"5MwodbWIJCk39uWLWR1EiSpcLPMijGQxuyQQLTmXpqa/Cm7BGtoAREa0zdmVykAGFql6MA7GvD9QjMQS",
-	"8xBaWdK5y5EyU24wBA9zzIxz4ZGtau78uQvGoJUy9hrxGXdjUW2swq9qWRjC8sO7c+hLYFAso1/w6L5I",
-	"8Is/2N/RuUQd3P4toRAIMrjAx2Kracc7vDDTHZ/6HffY6aoYmlavKs57Hyy4l1zQuM0PLCI4GvMniD95",
-	"Ka7BSg53sAlnuRqB1pgKki1CtJXar0vlW5eqJuKO7rIwpcIopsXEIgfSiPt6PO7sCm7au909udV9+KrS",
-	"6jZk/N7W5krDVBokiYyFhvyJLrO5QkscmeCqYEI8IJQaCh+Y0arNLaL/C8w2o/G0EWnKLkHICZuAhNwS",
-	"B7K2G3sZNL+mMNHyHqBYgv7bdnVv0Zi1kjbeicpbaeWi3bz/83RebtClWqgcHfkZJAMWN9MurEpffldL",
-	"zYuGsvolMIPX3iAXAZl47Q9oSM6LzA7gcqnRqeRXMJQ3U5GCh7eQk+2IxXpamETdyHIEydOYnPwr+ZYr",
-	"aqSXl0TSzEyFLtFvxPNcULR2SWhXs7AGjR0LKfT0Igeu22pT2FMwZRyU2zvbIvOK/Wh3muK9jLdRMAhj",
-	"opjmc917wEDV0tu+csBmBDpGngd25VbFZZHMWgmf4i0IT+hvS8NSMBanCTXtd1yOIE2XqkTJxrejuAN5",
-	"OsN8UvS+6qhMCa0OJAc0RtovZ20H06Q+uE9LBVAE0W3V4fClWWZueaRBnuvPRy3TLNDrMArFlUs6b/Uj",
-	"LLEDIzqUZpZOVGlAPjKtfhE89Gs0KrijyyPZbmE19xLC3K23fCVNHkz4Crw4X8VE88pC/w5wKWMzdT2W",
-	"j8343DLgqHSEuaDM9rhd9+NFSVcWCdMCODew6IhktQmjzRvYgu0IqBM5VotHtQT09b21Af9tIG7Vwfut",
-	"lex2974NbK5si8s5O5fCXoXtemzFSOU5jAybqlwDu+TGUM25W2S4b1sIXhW57epYbnRRlCRSWsYhdnM7",
-	"jtdZffLCqC284g4q4xJd0AV40ErwmYPVeRONEyzVvds1uxq47hroVK41AFYt3t1DcxFqd4tYDyC3aRxb",
-	"G4xWhre/g3EOenpX+OT0uscio1iu0NS35X7ZRjlfsRyu1RWwrVRNVGG2F8Hlnr94kO3XB2vfN9kc7hMB",
-	"V0sadKFutaSIrSoubpslFCjmCpfJJDAZtFBeevjCe4huQ54wAi20Da2lU4Y2mZaYktCw8UT7G+tBTRJU",
-	"/O74h5PTs3eHZydvXl+8enN0HFtF3Zl74l4jdGyNsLZ7J3qspeGegkwcg78rFnhdw6i6LhvUqSPNRBhG",
-	"ZexaQ70rLTYA1NO9/hqgWq4WvcCJb6ZKOz13ouxCpFsr8j1fQ+CD8QsOFKgt+33EXrkYhmgon5/+PcKq",
-	"lZX8gO+qMXt79EIfsP29PTIc47ZLy7KrLpkDT1AHgg/GxXavr5nN+IcTeni332DxUaeQ4rcC3O8Yb70Q",
-	"bUQgbscDre+S3KPFRELSFZJpGmHggjtBl6ZgctkHNJJgkoOEG40+3TIiqQoKbYQe4YBLbyj7289naGgC",
-	"icCND130njO5fA88h5wNi37/6QgHwT+h3Ze/WVBtuNcwrHZRB1qg7o2hhZykaBo6YOACvejOVDZiHCB2",
-	"6GXJr4N6b6n4UTr5vbpKsGjXQDWsjCA91y3aWu14mhutLaQG3YVk7wofKXH5/oH7zcrfFEiCVkmC8DqJ",
-	"7EuSvw4lA8ysctUKkLZccnTmLcn7IorTxg1WR//fPnkOM3UNZFuhVxm92pjssycO3LdCQVAJeeGwDuhf",
-	"X6mEXHfoX2/NMlrnbNtSjBbr7geMnmKFLHPHVLre7TpMG7v6QnJN6+EQo79DSCRajVzJsgxylvA5km1E",
-	"6ECV5iKdu2Jli2Scvt845kGk88BytIgu4aSYuEVr3aILgGur7EfbgW9XNj27PvZgiSWjRsw1mPa0sjPv",
-	"YTo/e85mIpFiMjVLiy20UeHkwqiEz+8SNVSDVm2wcM1rG8++pxMLrRyLzo5c3SziBAlTXDpbi7NI2UdK",
-	"q9Rd7CWt9saVQIo6TXDaI7jVfNxSWKBhwlxjVpcRfLeDnAemx9X20GqytQ/3iM/XNhW5q9vKq53YsFns",
-	"wFJZ7y5eorDUzEIVPfdbyVWcMO68kkS7qG4HylLkbMNqEInCEkI3Kr8KJKygiE2TlG8QpHBX/8bmdXOW",
-	"RorUVl8awINi2CuiCe3B38tg7U7kgaMFSET9o8cKWBEQRkUuzPwUSwYSB0Xp3ao31acXHmWsFqRyn4Pd",
-	"ab90lbKCAb5OtUjVRKBLshGNYsdraB9UxbSsezOUbhyLgHpnBjs8E117feIee+PLm2k24/kVJCz+0A2y",
-	"qAb+0sUoxlW6oyt7OggmojJm+/2nLC4zr5ZNYVF5QEWuypGH0hMAp+ZbHRSfU2YKubbjLw5/6IBlsbUk",
-	"WmUuhsqH0t8XhAv6+92eaAqQCSTe5hfYxpyCRzl9YCKWQ6HpVgxlTV3ejqy0ud/fxYULiTNYNbQ3lEPZ",
-	"vn9LLNG5PXBh1DHWtnT+buTWrs6fBGPpG9vikp28vd4fSp4kOWhtCaP95hnbeba/jURRXUPOeJq6dzXb",
-	"it8dnh1fvDx5dXJ28Zd4+4AZtLXQSoaysRQHvpjpqV2Nkm5FuJ7KlOChvIXRtBScSfXrmhL+do99D3Nl",
-	"tX43EqrkVODOAm3vO1YvwkuHXyuPS1YYqstpyTspyOWFnBqTUW03IceqXdyzWh/IxB9/Ou5OlXaA1pYo",
-	"ssOTyjI2CAhf3TXlZCZ2eDKU3p+eA59B4tDwcu6tKt7bH1jcMIAxB+7SJl1WCWLJMSWrUz19ByBdpVdQ",
-	"cinIa0hVBmwrxsSNeDtytrO4SkyLGZQJcEN5ewYcLoNnGfBc+4oKFCPxBMv46x47s3dEyFFaJKDD2sTa",
-	"R9jXqh+yrRj/3aHChSMlx/E22dZd0WVhGBVS0GWXMax86EIzgGaZDdh+v8/iIO3Tm1VmPLVMGLPhKA8V",
-	"v3Y7wrqKeA+o4OJQbtlrb794to8VGNXYPYtb5mm6HbH93X0WhzmefrLzdyfhaGEYyVAKY1GpPC07CL9U",
-	"1xBUkdzG0z2RLAE8uxmWQq1CUXiqFf3tIkMSNSrwIcvrLKneud7dURlInonenM/S2B7aUC789k+tLIPA",
-	"E7WjUIcyZ52iR+238UG9foVdjAYkPmo8pquWihFICmL3rsuTM0yCTd1904MdnJhq8/dUPtlxL+kd+2xl",
-	"segclth/+PYkCPMedPq93V7fPuq20Bl0nvb6vadoEzdT5Kc7yCN2yEyP30za+uOdVJGNKBHOwaAqHDmf",
-	"TlgkuCHMMKc5WwhQAir5+sqmd2UJ0JMEc9BnAgvXnLgl1Xvd/dou+lSP7FAfsE/Rygdda7pP7xv9oPb6",
-	"/QcrHx9ElrZWuPaCYBA5ioVl9/u7y4Yu17pTK1WNLz1d/VLVV8a+sbu/xjRVkVv7yt7e6lealVQ/RZ1v",
-	"CKq3v1fv9IJvrbGllrLpKD0WsxnP551Bx8I/BLHlbXyiK+3hvdUQw+T2QcfJMKg7ksrhnrWasNKtFsmA",
-	"qfCGh5tt1T3cSLOzZUHRSH4aUdE/I9/2mXo4DslXaASsQvexEqEzMlMx/KGMK6NzVQx/y9tk45PXfz85",
-	"O8ZqPVWln+/6LMHkWiRZLZc0rCFSpW77QgkbVM4lFbEzyfkIGvUnQlfEs/7+t/3+2jVp20qcfKqrIq4o",
-	"T+P27z7w7ffZBUvK4zZTQML8D7zUa9yboIXdlyQea7zR7GdyR6Kz+806O2qpFP8HpViEOb4Dz/3o1aeo",
-	"weV3Pjp6I5JPRMYwULNVsCfiVasNZimEjxFqIQtHOFpAFmqXa799miCRRmgvU3xRTthfAynLhlD/Pqzz",
-	"HYXs8DAG5N7ssy7P3YYNt/UCLZH4Xt1A31fXAw04S0Vg0iCd4lqXcQ9Y/FvMrgAy7fR/0hrL9mO1sB/L",
-	"WriQ2tUYWSL+nuNiPrvwGy36M9Jyl3q9faBehTEgWyOuoSukBqmFEdcUBNnWY/e3ezRo/pwCe2nSvVVc",
-	"9/B5lNU/j6zu4ftQjI9Msx9d9+Bbmd6hZvHR8cvjs2NWWnS9MZyXK+uxw7KHAHlTaDyr7YucoX7rjHhY",
-	"e2Nrv//d9q0M85ySL9Zjl35sodkEXbi/Z0bZ/271C2Wj4X8fRKdjD43qaLO0XMY1GZMM25A/JK9dwRVc",
-	"d25LYbP2nu9HaOxHKbBaOFh1suZB3KJ7ELpbsMZW1jThMyWHkgr8oft2xMnSTteJRq1qupOnsuHAPGAg",
-	"3ZqEYSmgDXQofdIl9ezZsgOpNGlxcmrD53iNtltuNfk2qF70TLVecLzbEdMKfSxCasPTlGRZnt7wuXaS",
-	"gZJQidB2kqWadRVCdB+9uvIJOz13PQ64pM3KWqrzw/Lh5Z2Cnef8960efwFC+aiAfy7qTH0SAiL3JGgJ",
-	"FFAFJD1wb0K9VFTZqWfqUFnqu5L0dcyWjVQgslZGZTRABQ11IyGnoGPjgnH9WoeSnIxv35yeMTJk1rcR",
-	"e9dUXOXvxGwrfnt4evrzm3dHF++OT4+pfPh2j51oXQg5GUqahUwS10q4qMdqScDzVEBuKa1eYbas51F9",
-	"RhtgfaIlFC009z2aO76m3U3rAkLjfVui3ANc9TLkBC/0OvcyDHZn2CX+StorSro5eSWpq3kZYTEB5wq1",
-	"2vp+f3co45ZCvrGLD9XBw1gan70rIxfqERMuPoJtYXBEBvlQ7jzb347wmWo9GIhqeNpjGGbgKxRwY2CW",
-	"mUbTtYiNixz7rAW/D6UwFKWj6CeaGDS74cIwVWArN/hABy14inEIXTUes639ve9aQh0wQAPKEA/S6TCU",
-	"iaIvaNEhWWG6QCF2XKTp3PfUm0KaUKT7JQagW16R6ydD6QIMdI+tjLuzcuNuxBot6FvdLYQpD+BiWSzw",
-	"XYV9L8lQXVturJVL+cLSos/eaSGvp/5cG71rf+mWrbm7ZDVb1SjYP+5tbLUh3lkQS0GNQNcapnpjYSjH",
-	"6NccpuQrn0sWPiGiERS1+XeQPvf31hDHw/buX4d1uRDJzuDX9yEjOw1KDgU0OWh6VbKwwkyJg1WRapYa",
-	"IK2vsytVmOX8ijwFLgGnDABsZr5dQqrkRDOj0E9NuStSNTLmrC49lI7dkA26Jc0sQa83VfZJ1cTygwPL",
-	"EDxrVDnjaQ48mXuPkm8m79sku7LsbGuvv7/dY2fV0p/oVuOFU98X4xDbaLYF1z2IdiNdrpObi6e/7XX/",
-	"enP8t9/6l3vJj1f/uXv9t73nN/uXf38qv/vHh2//Sx8+G5/tFj9lL2frE+5G9vdapHt/WS9EOnehMajr",
-	"zhr6o2L7hcjEMcqNlbBaJwrV5W/RQluJwLkVzhZiX8p+u8KK14lV9EgzXEPjxejGoVxUMnuMPHIe51y0",
-	"ZM0m6TMbvAURg9Bc7LKVoofS0YqIEruqIDZWEor9/u5KUbiNAODq31b09s50oF5DoqMNz9JSPnPSmpPd",
-	"yjqIg06Wfx5q0VpR4z40o1RXhGYazEGtWh76SL+kme9RqPk9CzULRMBrx0u08zVFG8dpb5NtAhmGqIjG",
-	"bPVuoWFARa+9nMMX9faa7EKquoSbRpZDlUOq0oQaIIVRNz321m5SGu97Icmmi3SrNtBQkstDaGY4zohC",
-	"2dhQ6cWbqUorTr1Fvhdamt00pWuUte9RNUX9c3soq9CcqmJBlWrQ320ng7i005LF/CnloS+iyh6GRqAD",
-	"l2GPONFEARJwb4ipUbHUR9X3kT/82fmDbw+FDCG8Dgv1Qu7EJCgUezmXIM+Cbrr0GwyhNOJimQJiJqa9",
-	"V9/BUFo+4Acrzas99vNUYRk/vyhXaB+Nqi2lmAYsVhnIeCi3qJz7QdDx2A9PGX41//UljNSMdhRTMuF2",
-	"VNZ0YlvoHrLbGkpOvc6aoezIR7z4f1API2QznoBvh+hCzOyAPtZmKPFLLB4Wj1KlscysVJcqmR9UIWp2",
-	"hS6Vs0oEQ52C6q1DvN1jhy4nKrFM14IsL4NN9/tPNzB1V7mApXm7lek5XLmf+z5IrXatIb+EIbdZFe0L",
-	"B83fwgDD0Kcb7s83OajZnFBI4Ql2cSuoUeQj71vgfZs7DB+DE/5EnJJYVZNTOc17M+ZYS+BdGj19VhZ9",
-	"bzaWd4HU9Z7yyyKqMenx9gjqVGjzvLamrxRE3chsblv/nylyOoT56gjqGnDuEfnwbxQUPWogtb+j9e/f",
-	"L81PPF7Srx0zC9GXTugZBbKhLwNpcU8vdOXsDWX1riuEFdaTFlQv68D/Su72+IfjM7ZDlaljliggZ0yK",
-	"SZqa7e/tDaXEMvKuOyE+GrOtb/pPF8u1P9H0ZlVhcgxmNEULrmstJUyrV3200Bv/PuJao1xd5x+qQNEe",
-	"u1+MhL37Ob+GlGUpl9I1x3Up3Ge5yOxyXwp9qWRnwxTHtiKBX1hmqwFxieBWQ5xHm+6fI0zy1PDcNDq8",
-	"3EKaFuSFnY+NPgS35mYcuaDwhe7A3s/jGwAclG1RGh1f0MlAHToWJQeadoEgrHJiHDl/0j3C9x6D8W7L",
-	"kFgXu6J20fONbGCL8xRacbTHTinFlkGq4Ykmg8D+Im5MwNyOGP2vTUwfEe/BEO8HMJtg3WbaRXi8t+fa",
-	"UAy6duIYVoLFkqsHZDDLzJzFNbGDqpU5cckXxBWmxw4D+WsoVwtgbGP5ayg3F8CKhRrH9xHAvDBFQlTE",
-	"XvENbF7Lyy1/YffPOpffddL5ihLV5nTjUQT7fBn6mI0tDKamlGXTdb0Ktv3N11K9h3S242qqbZ6H0kb2",
-	"lvjaJdYOWxTyNIuzZByzLTPPqGSgb0vAcnwJsPBb2YEHLSuDoXzJjZAR+yEHuIrY83ku0lSMIvYjXOZw",
-	"E7HDnF/az8//9lPEfuRyUlCw5BFcc8knPBcsBWOooNlQwuwSEnSSK6pgV/X/kQq/ZFOuI6aL0dQuGqvp",
-	"wEz9U2Dzt/P//uLFi6PtaCjjmVs+0W0sMMa2LpWZYm2zLnzgI7MdWYE1h6pRQFkeTo6g7C4xlPBBaIOB",
-	"5zWoGaVYau+TJcd0er6ABxL73ac9dkyH6qCIgflDeWkvLyQsUyq1ItONyq8g1xGGJnCyFswAfSJWkhpU",
-	"KZ1uFmr+V9oSXPiAnQFTNbE4Ie3IjoimgRtuEZe8dTQftokGdAgR36HBh9K1NLTjfNN/esAQbCOe5/NG",
-	"ccNyd2TnNOqG5xS7YOHKJ8B+K5ThQ7kVn58ev7s4PXvz7vCH44v/PH9zdnjx/T/Ojk9jX20wqCrIjJqA",
-	"mUK+PfBJCLlxu1BFmmDsxVCGIWlY506Ysi4jznsBH0YACSRx1QG6tgECkVQuKVgPJeJDstykQRu+Dy8t",
-	"i2ZkyXhTcwTN/pUMEW7rSxgnHdIjq3z0m6zPXo8dyVymDniGuB779AaKW/0k4VtP9LKuhsy1LdJMgzRs",
-	"Bty1W6V6o5aKp9xAjiZ33e4n8UP8sYsshq0jb3U6eEg+asyfxUExq7DJ347yq4fRk1sFxlMSj6q20n4h",
-	"6IyQVhgL+vOS9ERMlTaYuNAclCC8UDWUZD8U2rfOAMoPKb+ubIqX86DibIS6NH6F8g6yjwETY1fAmeJK",
-	"sFUOv+HzyAoElMLi53Fh65o5Ps9+XmhRO+Yi1VFYLZjkoL0yLjPjOSZElsulwWinrqd2TBmZsY+k989a",
-	"XR57GHPD4pcvX128Ovzl4uzNT8evTylZ1Mo4WLZYsxTGJjSoPdGuG4lL98GuCaVsdXR48vIfNNTF9+dH",
-	"PxyfxdsHZFOoBBwaE0/MeZ8QkBi+Q+vf3/tuKJviE66sJjmxrWBQ2v/2gnxMflnCDbt1qbzIydNU3ZDJ",
-	"ODSJZNxMew3CHrcJY7pqLXcfWax8svOzhbmeonR5wjQAE9L5jDAa6UZhxc7/ub7E1tL97osLbKSxLhPZ",
-	"HNpa1CrRoYw9bnaN/51Ldo8hNF9PFFxjheeuz/1Du8iwJ18NeTF73VfUQMxtZ5mbSJQ7tPjPaJhZymcp",
-	"dgin19WWGNeOJXZRQIVrQHOJVfb/dvrm9VBSpw+0IMQJN3wQU3V5MnKwWCSD2IqxlKKA7w+Gcii7LHYz",
-	"xwMWU+JYyfJLouC/slCKo1LhbxCTAxwugdRwHMwRNf8GNT8RMALP5HBv7i0l7QqCkasA1LJ/pue1nrtT",
-	"+5C4bIUfb9NgmIjqRmt2I4DepMfiwuHnBfjeBIuMvlxHxdxd9wNpmEhctLHdWDG7BGzXgWX07R80AkYj",
-	"4YFpxcY8Z1slsC0n7PvIYclTLNxFVejsoc6o14Cz09hxnlheLidmut1j8YBlQk5iK+bMsHfGFUBmRZoP",
-	"ArRLOBEzrPOiCtNjR0KPlJQwwoyX0kuBebjlQQxYDl1qquoCkdG50ev1qovxMUCEHcJCJyy85Np0ETbd",
-	"kyM6GBxeuBYpsR2HTsrC0eXBMyEzMjyR6AVlFpJFa3d4rr4Nlw5xVwgIp3R5/2RiQlPFszhBJ9CtqFXV",
-	"Il0kA9Z3SDXwN2gokTSwj8NOeNGHncHHT9Gw03bdh53BsPP//s//HXY+WeS3w35TDotXPRjULQ/f+RHS",
-	"VLm3alF2zR6oTarW1q+83QKFF4Y234hMfs5HU+g+V9LkqqXZZixVd2QfsQpG1+Rc6rHKZ3FtnYt9l37p",
-	"Ho5GkHa/L8ZjNLy2jmwvp7uIs0IbUmHwDUfd/HqXT/XpUfR6FL0+X5zRohBFSPmgIlSNUxDdv788tdpG",
-	"5kjrKuErI+HK2R2wrzNtnpr0NHruouUCk2bqbbodV6/8CHWTQCWX9FitAlWoj3OvTh8w9zwmpdI5DCU6",
-	"QaZcl9U3KKd05MIZvFK+kBslsCkPOkhanRs4VahRf1574jIavgCFR3Piw4cVqmxZCN9D33Pi4EsN8qeB",
-	"XkOP+lZ4pazvJFHKU8COK03Rkm3xNHUaxIyqI6Lv0mw7G2UqrrEdXNhYnXYPMtE99gJdok5Cb71eEfka",
-	"UTB3YsYWaSikcJDS4BvzUyk2JWGbuQw/19OhTUxFCLhLcUzQWqeIf+JVJqyvRktCpz6ZQHMYgbiGqro/",
-	"yUJVokMNhDXZI8OUNvvO//613/3u/cfdaHfv03907pLw0CqTfmbJj21ZqXxB/C9NAjT09p9RQPyTEck/",
-	"mhz1rtSWjfIE5YmuIefn8d5sJgVZah5EGq3KKHOPLnbRXfR4umCQP7bDkzax2t/pG2A+plet4b2EEjPa",
-	"Xfvu085H+mOTXAUfduWyFMYihWXZB0HszmPewVfvzAD+NBZRYkmyQSOdwJ38LVkFyw68/zVioh6R6MGQ",
-	"6NBjD/pJDE+44UsQaTNORMfZZJMhWdoJ0GYp66THIUFqFLFUXIFVDEQKLFE3MlU8YVskK8xAmogdn/FJ",
-	"xN5ZHb6lk41/p0TnzTb1jnzAq9nryfi1kvAKEyaW8djbT+7IrdQe9V7/2TpmPvSwhO89XRPpX6lEjIW/",
-	"KL/X27X7bB0ZVk7gtTKn3Ag9FoTwf1Dy7tF7FYG/173EgOF1hFd8cB3R9QWO+IcWXO0WVoutCJFHoXUd",
-	"oXXscMKjL31eXgPgkMWzIjUi47nZGat81rV8KWaXKplXdl7kAq5dvX0S0/8TFtvvYwqDo0fQiFz252eJ",
-	"0FeRa/KNJfKFZDOYqXzeYydGMzPPMJgrgZEoqwwKDM1H5MK2UUMJHwxIqumKXY4hTV2VDIpL14zbVW0P",
-	"8MsqCyRiz0//HqEXNmJvj15E7O3rHyL2t7fHP1BP95/h8i0l5Y9GkBmXLkLWaCuwUULENz12SPvDgP34",
-	"1eEvF+dvX745PHLZAC5vwq02AYN1vCbimlzrWCRluxykkRLAWjIC9EOlIixNLahsjrUIuUEZV+f81XZx",
-	"iAuuihLF5tkVJjBKeQ4J0+Jf4KotDOXYJ6WMCsPUeOwCLbHBvjBslCtq14CByYQqQk4ilgK/tlD3vgAf",
-	"6vhK5Zg0wSWLCeanF2+P311YcMSsyCzdRgOslbExjiPMZbE7z7mBC1fJK/YxAfWEkLPSCOnILyVQaXYF",
-	"mYnYKAUuETcqyQ0xsT2H0S7J0rVbnfctl65ONbPcjmsE0Vy7qHam4XXHMkPjUkiO5WEWTXuVe54IQ+d9",
-	"+RSF3nzpYD8E0+2BfrS/x+oQ/7ae3vOMZDPEhBbOVspWOx/tP5uYYZAceyOMC3uSyLSCZAok1yOe5wKw",
-	"1yBGKdkXxNKKEeXtf7TYfO1KEUuQZj1jjZNplppq2s+5/0XIo11bYEl4RKEHt9c0QdwuVW+ke9kDrSuE",
-	"FdFay0iDRCqqBHPHJC0Tj1j8nEboHgmdKS0oJKQy2cQooFKvbpAjlWBg6FDGXuT5C1Zz/aXrx7GspvsG",
-	"59cDJpWWYjyOy3Dc4zM+iXvslNiTZjHaBGK2tdd/hunMJ+PuayWhi9aZmG097btSqfYXerhNhPKmI3e9",
-	"Hg1Hj4aj37vhaDmfuQeBmAJPzXQpPXgHTtlzqWZiZKnVNeTaV8AqMszIR3VsCqMrTY0JqDQ0yNGcCIIl",
-	"bpdcQzSU9tF3kAhNet5IybGYFC5PyoVm7fX79CuF4VNFl4yjXmffx6owJYHiMxhKsibYdyx3xWQ1ZzWg",
-	"9nhPNBvxgvTtVE0mVtkiq0EOpshle3L7BMyPBKI78eAwVhqhgyB2sLB/p9xYIF3MdGfQ730bdSgmzmpL",
-	"V4QJweeoQ9C+oJoHujN4+qz/TdRx59EZdPq93V5//Rhrt7UW9k/JecEp+rDz3h3v7b3u0ENCea/f7wdg",
-	"BZoqhHQCk5wnGPT1xeB9aFgKXBtE3gDsLmgK7VV2a71bK+y+A54ICdqzb+5ujhq7i1SNHBASqtni1Bwi",
-	"CDupuIalVKF5S/EWuThQbDqCLdIgvy4DRTU2XnMEQqpgHWUPc5WPpoA10lVeZV7koLHaX61be1UQyh8y",
-	"u0yFvNJLbvBLcQ0WKve+w7XLuXaPSj/7EinbA01Q6pKQky95x27BJr/wiA6OTGdroBAV+VqKPS+FNkFy",
-	"tG6UOcAWA6OpUhoGLhP4zdHxy9O4OnU6YJVjF2hhoqHEVq03Aks2c+PL+Di+wg5PqghlNR5Drg/K+GRf",
-	"Ntbeuy3XOt8l4ba3RRXaCkp2g/fFJjf1BZVIGnTSlM/4095uJ+oIAzNi5iIJf0GmvWZAsR11md/jrIT+",
-	"F3V5fLlEypoMVe22UR/bolqhQ6HK4S4hMjWJm8G6tp6yTQAFlmvfHkBHZTO4qFmJfMGwbrGZDETMKNVs",
-	"OEeRua+VKTPFidBLPwPb2u8/bcVc2sGr9axGYdcDodlESfiircK/sIDxMKagEAfwRO3RuWIAst6uH1Hr",
-	"th7ey8xHC/kRfkLjCd8l8Byb5Ddan7Zxxlef1bZ0riFf0VLjD0F+HgJF0N2AbaG7QqIXaREbPm1SlRPP",
-	"m+dA5Tl7DB+xqIbBf9jZhhrdxqMiz0Gasp9jjDRiKJ2bzd5vbOJ+QNXjvMiGg4ftaTymYdgOtmfT2weu",
-	"xRFNOCu0GbqKnBbvMOBXuj7q7u2t/f5323ckYVSE8hU8bIsb9lJdQ8pHsGnpTovfX6lk521Xy5fqrF+x",
-	"L5Ul+djk5d/MeUa0KSA7Vn+jS4Z24E243kLTF4fDnZo8tsMz0bXS1K12bPfqEx0IX7WAJ3YKoxwcoSMl",
-	"Vk/VjWTYynIdEtWqHRxm4ie7tj900BRtYnXYlAXr71ww/MPGWdkb5VE3bI/kkf926XFJLFZTfLyC+ROr",
-	"qNibQMU9KP5JYHlfNErYO+H71NvHsEqqZtxq7iRs+hb3PpfMrppyCoVxza21JQsYhoXu6IhdFsZdOvtW",
-	"tQ3soE9XdyjL26XZlkt1pMpj+/2nlE10BfPtHsMqoJQPbG8nCT68ajjrGu87aA6G0l7f0gbgBKSqwa+9",
-	"3WRucIJRixgUsf297zDiys7oNjmU3LDYfbjgJh6wy3lpY4gP355c/HT8j4uj4xeH5y/PLs7OXrp2hVLd",
-	"RIwbqttbPoc10M5exkO5tb+3xy5hrmSy3QtnGDBZpGnMtmjnKBUSWN0z22ElMyFZlqukGLlOOkuKudLt",
-	"v1dlkIbMubRDYNSp9tIZdPb6e3/t9p91+7tn/f4A//uvKjvzko+uiowRQm9aI5Y29ZVKjtHktJBkmeB2",
-	"BfMoNB7Yy/Z7l94ehbHflzBW9thztG5DxrGhALbz8Qrmq8KhHGrXW4uXyd/NZij2SRcPcxcJjBYRELB1",
-	"LF1uTtdn/IvKM4+RMUtyhu1R3B2PP61RLIBEH1EVA8g4+nkdsyHM7jS5RMh0yoDYosAnFyoB1C5NxQs/",
-	"drKiRTh7jWLLCokkMNhse+swWVi8tOMqIJRCFMhEHzjRDtiMX3krkevbgHVhsTk0DuYvWH2YQHZzssZQ",
-	"Yi/lyzm7mSqUOK4k3NA8aVItvczdV4XBkhMUqG4MzLJFK9NQVoaivTsbimhnbz3Av4wgI+EmfEwbnqXl",
-	"7+5p9+4GskttJxtJL0uIXXkwQjsMSB6FjEch424Wn6y6Yg9t5CmwHtJtFh5UOmuuN1eUVwA1AY1QYTs/",
-	"e84SPkd1zzUMpdbt9v+xVSNjo6yOhcW4hRylRQLJQai5lRVlnvaxjuF2VDmQsfI01ZwelLPzHKt51+tH",
-	"L6TIUBZJbB+6MCrh85jlwEdT0CzGcamlvY4jUqeHMs5Bg0HVssfOfaHq0uldurlzIPzEOjxcMtBGzKxk",
-	"uDVWRR62j+FOed+27CVHpT93UV8uUcYSa1JMnz57htsvE2CsWrq9JOri3JXMWsmHqeurPaGt87Pn2xGj",
-	"0qN7/b1n3d3dbn83XtaW2B5gp5UhJ9xAW35K2/x4sMH0FQbgmQR4sGwdRm20ivef1TGABTNvy77Hi/WY",
-	"6rjKYUfEhciIRYGQgrT47hqRNB87ZBo7LMy0M/j1vT10qkzcdg2wbj/93Ik6RZ52Bh2rZO1c76Kd103W",
-	"fI3iyVxbARf65eU2F65Z5p6UcTuCGnM41HWRO4s34x1MBIZjCSUjcvdFzqmcwzgHTfOmaqIKEwyI3dvb",
-	"L1rd//lEMzS2ey9VOQJBdHGIn2BOfZroS4qaOD36SUcWpS9TrI4Xer91zSBZNzgGTGMwlLysaIgybVPO",
-	"nIDRaHIsC0O32itZSQOJJHqIeH2lHSo+mumJZlokEFG5NBoxMNTGPJkJGbNcpUDqgH0OJX+q2uVns4+1",
-	"TPW83hm+DB/wFeWCIeo92haHKvOWhGwEb0VUxTlLuZDpnGobu1Td1srcwaRl3ad2KB2e+BCeRnBXI7Ir",
-	"HJFieRbHw6T2sqZ4meFZokVZZM8ovFfBmBR0vQq6ZZ0LriknuOwZp3JMFQ5G9Mn/n95/+v8BAAD//w==",
+	"7L3rctu4tjD4KijNqYq8h5Jlx53dLdepGXfidLs7t+PLTu/TypgQCUnYpgA2AVrRTqVqfs0DzEN8D3ae",
+	"5CusBZAgRVqS7cR9cVVXx5JIXBYW1v3yqRPJeSoFE1p1hp86M0ZjlsGfp1SzV3zONfzPfBMzFWU81VyK",
+	"zrBzyn7LmdKK0CSRCxYTLoieMbLgIpaLfifoqGjG5tS8qZcp6ww7XGg2ZVnn8+egHP6UzSkXXExvmCJh",
+	"E3378RVrWP77GfPHI0zEinQvBP9IFIukiNXO+jmYzpZHE82y1fHPcBCiJVlQrsmYTWTGiM6WXEwJnVIu",
+	"quPPueDzfN4ZDoLVuT4HnZRmdM60PZ3nUlyzTFEz20m8Ov35jJHIe+aJIjw2E3Lza0r1rBN0BJ2bafzn",
+	"LnncCToZ+y3nGYs7Q53lzF/lRGZzqjvDTp7Dk3alSmfmBM06n+eZklnzikLBPurLCJ4IiZzAAaQZu+Yy",
+	"VySlU3ZI5JxrwjWZyAx+nvBMafitWP5vOcuW3vpxxgow6cdXTEz1rDPcHwwCA1z3ea9p0ccfU5npNkAy",
+	"+PUmEOITdwfeS56wtlVMeMJuWoP5/e4rOJm8kYK9pjqaNS/j+JxOzdFREsl0CUcUJZwJTWZUHZKngwOy",
+	"MHfLnKIiUZ5lTOhiyUhgykWfTHpmvh5OeNMRri61hTD9KBdkTsWScM3milDAHTKTSazaMCiBkfzZYzah",
+	"eaLN3IFZCl7NPYtL9lPQRBReM6XotPUU5/jzTQdpH7n7WZ5SMWWryzgi46VmJDO/BoT1p30Smm/Ufw56",
+	"e4P9p2HraeGA253ShWJZGzBoFMlc3HizcsWyu0Lis3lZpVIoBsTzexpb1mI+RVJoJuBPmqYJj4AQ7v5L",
+	"mWV+6rCPdJ4mAEaWZUjZIhmbCcY0vszsQIE7ts6wY+6E/Z6MZbw0F0FITa5pwmPy09nbN3Y7TAHNGHYG",
+	"47/H39AB6307eRr1Dsbfst539Junvb3JXvwtG4yfRfsUoFlu+j8yNukMO//HbsnBd/FXtXsMC4WNrwId",
+	"VhTJPIlhUWNGUpopFvc7hnpLMUl4dEfARG6UOlQMr08MOGiSMRovScamXGlmjvUBQeIOy61bkQXXM6Rt",
+	"SMCI0lQzANELuRCJpHENRH/b/Zv5xychDQzZPB2UoxtMNZRyQRVRWmYsxt+6hvshU1EB8aGfxpOAaPZR",
+	"785pdhXLhSAyI/XzAdmluBZjLiiQu4aLsbrKxUwmxVrNOJ5QeBRFLNU9oANqdZNIRsImucmXEHDo3guu",
+	"Uqk4vrsyFNWaRrM5Ezr0AGaoAqGKhIbbmQ9/C0n39OVz8mz/2bNmic1n8+d0euPRPFHk7Mej3v43z9YN",
+	"9UvPbeN8mbLeWxisCSRCKsEnk5uBArxfZmMex0zc7e5NimH8y4f3LINRzP2LuaLj5GFvHY3cagwdsmoE",
+	"XLEToVkmaHJc7u224OB2qEv8wYeJ+4m4nx4EEkeC5IJ9TFmkWUwmlCd5xg4J14pENFfMwCeR0ymLSS5i",
+	"hkKxI1jcwQtYy/OMxUxoThN1V6DBeJeRN2AzKZcZSalSC5nFZqGLTIrpQ+JUsSrQLOorI13ztQIaItSC",
+	"ZaBljKWe7QAc30j9UuYivhv0hNSXExjGh5nBcfftg4DnjSQqj2YkY0rmWcQCAybQTBMppqCpKjlnUjDC",
+	"EsUcQF7LmE84a9MxQfR/olAZ8AX+z0HnHc0M7mzKMG/JrywwWYwSbY1jOSrdIgsjxzLcPdM9JuJdxf/N",
+	"wq/FRj4DkJYGOOdSvqIZLvH2qJfiYJdayssEhlsnl8JT5rpQQfYGB99+8/dnoB6oBxdRa4vz+QMc5hup",
+	"z6jmasINJ9sAbvchKJqJScKZIjLXiscMhUQnLPmGJ3ZHMpJRzS4TO1LlGKVEBdeez8MdVX0hpBv6qw53",
+	"gMZQ8lsuNTUHmivDxlLSDeGrS/YxYixmcTgEOMaUJ8uR0PKKCTLO4ynTgSPmRjw2ijy8uHNIdLZEMxqh",
+	"E80yEoI1rgfmuNDZ8NAUoWdsJCzBn/JrpgzZ69LqkGSSMabM4qRIlviioYd6xsUURCaWMM3inf5IVEmM",
+	"N3EbKO3Tu57FEOB5xrJrHrELQa8pTzbE4xtwRuF4l7k3YJ0C2GfMljSbpzKjGU+WpPrKw4hCJGYpEzET",
+	"EVx/b0n+eSdUs6x/b2dwIWiuZzLj/77rjc39kXywm6+NHIVDkcKS8UBw9uREQjNG5lwpLqYBsXIfQeXT",
+	"LLEG5vfv3/eOys2wFrNOdbuwHmbki1yx9QzxQqg8NZovi1+zmNNzeOZu51KMeDk3Q17CvPWLYSdApXye",
+	"K7CNrEz1wGwRRC1vnU57AsWcxWTGMhTdLlKlM0bn96BD5XaoBh3KwO3ohKSZvOZGOTH6C4tJt3hF8zmT",
+	"ud55SLitLvDQAA0Iu2e/VuZ/C2p1hT45r1McA9WMG0lNorvqDiDNOAppqC81y2gXpyeo/YlCCvp277v9",
+	"h5fP/AV2U6pnhIqYgFF9p33FfXIklkSmzJohIiPVAVceCSUPyZjNuIjhRMa5iA0eiSkXHwNCYSZ/VKMe",
+	"7z0jP/Pv3WJ6CRfmxcnEcHmmFbL9irKXyTkOaXj456DzD0PtYDH3cEuui8GKexIzTblRxn/91Jlwlphz",
+	"Mpe4D2pq5dyRBJJYMiWeaDKnOkKLF2pFZNSBd0adzucPbfjim5l/D+gxzhi9UoWEnNFIH5LQAiUEW54i",
+	"jEYzAsDpe/OjtTGec3GRxlSzC8Uyz2ZP4xjshjR5lxmE0pypznBCE8WCFUcv1cRgmhmMRDMwXRIp4Dv0",
+	"PwwBnTKZoE68mDE9Y5n1YDlLmWFccy78+faCTup9/NQprGolaxtLmTAK2GYmAMQR+bwz/LUDK+oE4OLo",
+	"fGjyndhv5PhfLNJmiKOU/8yWW0LgSJCjdyfkii3RkCpzDRtWLMoYWHiru4gyRg2rpLqilZtj6BlyvqqY",
+	"Bx0UF9RN74g8sRIu+m9WxuDxBs6coJNQpS+NImEnq24W0SUmVJO5VJpIETFCyZyLXLOKVXyrtaE36tPq",
+	"D2nGJvxjsxwEVgXn5kZoB0YM0ixJzHEoQlOawQmsnn3p7vq1A4CAJRQTBv4xVeBfg9CHVjR6jgPcGpvQ",
+	"Kl9iUkCosqSWxRbwmsAyuRR/ODy7wovWcKx4b8gJ0Ac1Ax+M0RkFxqWsxdi/GgoiLNsR8RXfmqofoVdf",
+	"ThwyqoAItjBcBwJGVrENogEqf9zE3yyhLWkwzTIKn70QllWQv6NKgXvKxbi4KBbzlg1wMQdt+I/52oCp",
+	"iG1ZgwH1A4FtVNfTBOLnwPHeWVP47XjouecILYzq1Mpqgi2IFKzhfuMbl+6NWrzA3v63awJzzOYWlddv",
+	"OjK3xRVIrayjNm4j1LyYqK1R0w+oKl2XVCmuNBX3xHHdrrxokUYKoHnq7v84oyKaIcU6dJEoaAJIOFjQ",
+	"QUIGkVJKbegE1xWeaWnlvbJyt4FtNj+XMUtaAmzMT3DvMpYmnCl74+aMCmUDzlAXfKKIDfPpb7IntVSa",
+	"zS/TTM5TWOraNzTXSYOJ5Hie6iXJheYJmCPBgx+zjF/7J4BxbxY4jWwlR1FnC8A10XRcZH17DsSNeFYj",
+	"/N46Vo903eW6E+33L5oKUODLWGTIFI00v+Z6eT/soEIO1jOFL0TJAejImW5Hx4+AWFuOiVqPYelBJdLF",
+	"0cUAKLyL5bPc/YtQ+apQ1xKnawROpWWqyEJmV1xMhy4ieJLrPGNBIfKHR+9OLn8+/ufl66NfLs/PX4VW",
+	"8ZeLw5Eofnxx/PLo4tV59QHcrpxzrVl8SEJzkMjEBbtmGelmbAI+DC4MGYlzCGGwLoFbiHVB52NvKnv2",
+	"S/ds/43941czSP+cz9kH/9Een6cyA2BBsNywM+V6lo/7kZzvSpryXiRjNmVit5j9s/+6uuJpT6aINL1U",
+	"QiAELtCTM/1D3CSG1kdpKyiu4EY7Wvs37C7I7ZOEQ2IObYnWBSOruz2vYnHBULaKHG5gCt773w4aIiI9",
+	"rrBtkHIL5DB2+faCnTUwaWkDziCy1xNgeIPq5lC9NGak8cQwDRuT1gk6YDH7sA5R7EDteHEirrlmd8EI",
+	"bkaArQwLBEiWZCxzI8BKAgEPc8oTJHgzuQBLoyF6hpk1kDy03q2zkMFDHnXjoj1LAIUBQ8zK1fokt4hA",
+	"/vvf//5sUIlCfjZoDENuAefZjGZ3gqYyAzSAZKtNJlxcVYn5oSWwPv2tbPzp3jdPb7nzF1ylCV2+sXRt",
+	"9QZAUCHq8YbUl4bBPqi11uLbOYoprmhzshh0jh2u1KbN+HzOUIlK5IJlvYgavjJeEuejRR9nOT2N6f9t",
+	"PxlC7zOcwpzsUZRvDipre9q0NmfB3pJimBujZjQFGQxJLFi8iYuybsAPN9Vao/L3Ml6ukAl8vYlKlO/c",
+	"wiy8AI9PJo0wQYnShlUSwzsDQp3oDSiRMpkmVk4qY++QYKQs6yGHsZbtBhkJPASrcfg4Y0DmNJpxwXoZ",
+	"o3GxBjh9S12rkeY1P3NztJ4fB1qNSNMzGV+ar2xIjWHUZcB2UwhRzVvV6k9tcIHUoliqYR+w+Fp85oqz",
+	"sSmm4UMDNhfOlhWjTHFAaSbHCZurAA61XC2iL6aHbKIOvDSjWRfIqjJQOGdWD3yWz6koj5l9TBMqrKyC",
+	"BLAISsXtNCp+vmNnRbn8LacJ6rnhLz1L6XsnL8LichL05683+QHWltupzNt4FT+id2VrvpIrlhXXzZmV",
+	"CnPJkyI03ij0y9IqUb1jxfOXHvxvOkSbqAOatGLZ1q/VoFUZI2hYTjPInCC/nQW+yEibM01jqqkNGLaR",
+	"AVwZZWjXJhDsfirS0z7venH9dRpVzQJcwaw3aLeMipA3T0QsoqMwwtYKkkrTpdq5lQHpNhYxlxLQaCS/",
+	"vcS6sTVL8X+zS/TN+49zoZ8ddBpFlRVjzGoqph3G211logqk2jHsTlaWIg/lPg3sFvMfypbiUfDtwPJW",
+	"MMdG0LRrhCHkLtbKaqlkg9KEEQANFo6MOcMkjMtVkZZXBAuEAQkhwKIPzNR8NLp/v4YxYSPD8EjbGnUM",
+	"lli+0Ay6hG1PsfLUSBUsdmmsjnA1EiJDoVCmWIHWCxbx2LeTOppHtZ2jEQJ3pSc3RL6D9jCBWPqARAmj",
+	"wpBBIYk5n4AIicEPMiHRjGY00ixDonhrOjOj+988a0h8ZR9d2LnDRY/afwly5dGkyqnVSJRd8FpaZTDr",
+	"TpTKrOee6RRg+0NRqR8ZTfRsS3CcMhpzwZQaEj/c18hVEGvjx9hqIhiLmzSWGYuu1NqZa+EvVNMxVWtF",
+	"KNzWczMFirMxV1u9UwNnMW8TDJWmOlc+45dXEJo1zQw9amT4eWpowqUNIm+8HjeVawg6hiRbz+HNmGBX",
+	"V76xMnngzqIdQRAq2/OxEhNAxqaa1S1gisDkREt5tYokCdXm5ct5FUSxzG3c+SqMRD4fI4hazqWu6a+D",
+	"m7eGJgCdzNE4qiCZ/1aBY2hsJ+NM5tOZJlw4xwiFOhXqiqcpGqtuFKirJGctka/Tm4qrq6keScG0W361",
+	"66ysYou7nTGqGhHaM2jffGTO0WhHWjkt30PhqkMA6M/sylegsqKv+iDy4BGsnkUJj0asAaPz9kKOTJnw",
+	"LLjVcDvIarmnKKgWoyLY5pKlzYLUBkMjKghkkWrrB0cL59JGbKyYENdqZhtEYN1OsGkSMNyq2gKN2g/v",
+	"1sFtngG+iG+Do/sq4W3uYH9H5xJ0YPs3BDsByNglPBYSLUm4S3M923XFHcI+OVsXJdcYmgDz3gUL7iRN",
+	"1m7zPQuWlsb8CSLMXvFrZuTNW3gS0kxGTClI9kpXIdooI2wqGzQuVU75Ld3LftKUlkTxqUEOoBF39RDe",
+	"OnSi7iWx9+RGd/vr0hawpbjoLLS2+FPJUVHRyBXLnqgiX9O336LhtgwXhgMCKSp30U2NNoBV9H8J+aQ4",
+	"ntI8SciYcTElUyZYZogD+mi0uQyKXmMgeHEPQJiFeIdmI8GqCXQtbbwVlTcy7mWzU+j9bFls0CZTyQx8",
+	"pSmLhySsJ1aFgfddJfk2GInyF895UnkDHUvoGDA/gPshy1MzgK2WAK5It4KRWMx4why8uZjuBCRUs1zH",
+	"ciGKEQRNQgyKWcu3bNky1V70TBE946pAv4hmGUeB+/bi9IQLrmaXpVS7egq6CCa0eyddNMqZj2anCdzL",
+	"cAcEAz+wkCi6VP17jJMsolPWDphSCLjhN1cfQ4CC5VImiVwoTzYsYg9vZbev57hAbovnDWlUtxUfJ1xM",
+	"27GgCFUtK6BAXhfuNii3w0WU5LGhAjKJC1aNiGw1bGWIFyb8Gdl4kvCUjJleMIZVk26PU6vcyqjXGOaF",
+	"1w3/NqwgYdqQBrzh5jsqIpYkrfaIeGsik9+Cyp9D4j2EPqigyJ0v8Tpj4AkwX86b8LtOxGGfhpiCJNei",
+	"mGLs1A2P1Lhc9fmgYZpNVMuLRideixOmvFVVZLX4Xlg/O0FpmHDxs1VK486lwgQ8ItgeWnsDL7+TlOvu",
+	"VvXK3FW69ZyrD2I5fW2gfwu4FBHkqhpcTOZ0aSScoPBP29Dx5tQH++NlQbhXKf8KOLcwxvB4vbmlyUnf",
+	"cA8AUCdiIteaVxzoq3trAv47T56tgvdbIzrv7X/ruUJIl4oluRDcXIWdashTJLOMRZrMZKYYGVOtsWzn",
+	"DULytw2ksEx+saWAt7ooUiCRLQKje5kZxxkFXP5XdENU3DZ0u0XZtnFXuBJ45nB96lndAuf06ZtV5wq4",
+	"bhsrWKzVA1YlZchBcxVqt0v68SC3bWBtE4zWZgi9y8cJjyCecmvgQBBlXI2hAOPS0ggxhZ6EYZIM6tXc",
+	"j33JNxHfhvB4etm9aEK3EBdr57XCgG/yMTbQPzzGG9jVltbtCvsuwN2EQKdskjE1u+0Fy/B1R4a0JJkE",
+	"F07X/rIDmrgkGbuWV4x0EzmVud5ZRST7/OW93J/qYM37LpT1W2y6eBd15PuMA6vtZLMIrlNr47xLTHWl",
+	"DIENRa+kWXbLuPUdEmM4sy2FKmLPRNkgiODDly6O4SZA+HHSvi16IxuWbwNuiHz0DalPlGNgDtyoaoSn",
+	"xz+cnJ2fHp2fvH1z+frti+OQ8MK8HPZrAc4bBF/fOXV0I4vaGaNZNEMfo7q1HK5gFCz8YaTx8Vay+HY0",
+	"fHsrl/9OG0UM7sKS2kMOCzUUa6JwtRJ/aBDKrOnLWCwCM8SHTRJEBU/Tpl4T527xUHCIfdSEZph94n4I",
+	"MDQDd2itEST89dcQLnj44UO4SbhuXW1tOLWgVl0euadb+dbcE1H/R67/DH6MMyZiywxuS80L+5qs2sC9",
+	"CtZo0eSaYIHrxpTKUsryCN7T/cEGJK/dnPoSJl7MpLL28ak0CxF2raDOuepiH7VbsGd47ZrvA/LaRswG",
+	"I/H87B8B1LMv1WJ4V07Iuxcv1SE52N9HhzNsu/BI27rzGaMx2E7ZR21zKDe3vs3pxxN8eG9Qw72gkwv+",
+	"W87s7zavcVvTKLp61RBraChCXf68hoDNLjN4IaZepghXRKHFbyQgt5YtEB6NZsudPjkSJYr47pU6gTsc",
+	"CZsTNWwifi5z1yWLV7NRN/K2O5RrvhdK3aYMguJTweIeF0ThCEObWsVU4VLHgFlPkkUcyZhgCwURlUU+",
+	"QJmSVRP4YMBWyYP89P4cHHZMALKFRzZ3xrquvmc0YxkZ5YPB0wgGgT9ZcyTtdnlu/l79dL5VI+iKDF4b",
+	"motpAi62Q8JsmgXSkNLXDgOE9rpBqh5Cvd9qZShCbB3vQ1g0m6AVW5u/daEazLWV46lvtLKQCnRXymJ5",
+	"+Hh7nXuziJyv5Qb8erWMHNOHK7SBjb3FDt5e76c6Qeup3TIqBw/vrvE4f8FjDTp5llzeYFJMuLh64gp4",
+	"DUn4w/E52U3BJrILQFe7n4ohPt82kGcVk8pl3QNW3cn/gbu839gepFB/ApEYq+ndvTZDvR0dZsxAIA0y",
+	"s02qK25S8ehswUF/Xql35ERyyPYHGQ0jQzz5tkHw6q8XpFqLER0JwqDSjy3tCeL2mEI0dUsdIhTCmwwd",
+	"6wtP3Dx5xuby2oIFXyX4am2yL16z4q7lPL22YStIdIj/urK+GAULCQ6NBW62wbm01aV1WrVhYbKWUQWg",
+	"tFP/Zm9Vkwb3lUx2jYeDuu8tclIhcsDW909ZRmK6BMkdENpzmlKeLG1l/1Uii99vnXTCk6UXPbCKLv6k",
+	"UDMI19rFCwBrK2MIdrxQGFEPknbJHy3EtiLPK6abKxqdO4p+cf6czHks+HSmWyuTNgni8aWWMV3eJm2r",
+	"Aq3KYP6aNw6g+B5PzPdnr8YNZnKxihMozFFhveo29sA8UnDg2xk3G2JO1gIp6NTBaY7gRlrfUIWzFsay",
+	"way2Qt3tDnLpBZmsj4kpJ9v4cF/Q5cZBAfbqNsoQVnPcLgy/Vd2/jUju12VeaTlhfyu4irVP2QBfpF1Y",
+	"5FbZ+DERY+nUWEK97YXMrjxB2Kv4XCflW8T731Yl2L7IdGvSRWX1ha3Y6xy3Jp3THPydRHN7IvcsnKOV",
+	"4o8umxsRkEV5xvXyDPprIAcFA85Rjkmj+OmlQ5mf3p8Tmbnyf53mS1faqyDD2lqXEjnlEN1bS+ww49UM",
+	"UNjypygSPRJ2HIOAanfOdmnKe+b6hH3y1vUCUGROsysWk/BjzytjM3SXLgQxrjQf2h5BQ28irPl/MHhK",
+	"wqL0TdsUBpWHWBG+GHkkHAGwlm+qCT4n9Yxlyoy/OvyRBZbB1oJoFcUwZDYS7r4AXCB03u4Jp2AiZrFz",
+	"zntuX2vjw6JKTAckY7nCWzESFYvpTmCkzYPBHiycC5ghkiLuj8RINO/fEEuIEx/aWNjQVoGF0HHg1jZG",
+	"VjBt6BvpUkFO3l0fjASN44wpZQij+eYZ2X12sANEUV6zjNAkse8q0g1Pj86PL1+dvD45v/xbuHNINLgf",
+	"cCUjUVuKBV9ozT1GVYNfYD2lNdlBuQs+M8yOxWYPdQl/p0++Z0spYkLtSGCVxW4QBmj735Fqxyo8/Eov",
+	"KTSnYxMbQ97RRlpcyJnWKTZC4GIim8U9o/UxEbvjTya9mVQW0MoQRXJ0UnoChh7hqwYhWpmJHJ2MhAtN",
+	"zxids9ii4XjpbGMucN5zQkG8c8aorVtly3oAlhxjnURsPuk8H2V9C6zuxcQ1S2TKSDeEyhnhTmDdSWFZ",
+	"GSgkrKhANBI3lyCCZdA0ZTRTrpgnphs8gZ6Xqk/OIcsWo7qV38hLFUWN/VYhpBvCv7vY5SOSYhLuYBCM",
+	"7VDGNcEanqpoyQ9tQmyWA8NZ5kNyMBiQ0Ku75Szrc5oYJgwBKFgIDL62O4ImJHAPsDvJSHTNtTdfPDuA",
+	"diVyYp+FLdMk2QnIwd4BCf0iW26yi9MTfzQ/IwNcTCyZFKdlBqFjec28lis7cLongsQMzm4OfYPKrA6a",
+	"KIl/2ySLWEY5PGR4nSHVu9d7uzJlgqa8v6TzBDzSI7Hy27+UNAwCTtSMgu38rYMCHzXfhofV0qlmMYoB",
+	"8ZGTCV61hEdMYBUBF6R6co42Q3vf1HAXJsZGln2ZTXftS2rXPFtaLDpHBfYfvTvx8uyHnUF/rz8wj9ot",
+	"dIadp/1B/ymEe+gZ8NNd4BG7GIEC30ybHPwnZZIgSIRLpkEVDmzwld9RqybMEKs5GwhgBTA0V0HjISM8",
+	"FP1yTmIoAjjnUDP5xC4J/Jp0zjR06Pq1WfQpH9nFpvmfg7UPPkfJ4/OHWvP0/cHg3notekmaje3gnCDo",
+	"JWFCF6aDwV7b0MVadyt93eClp+tfKpswmzf2DjaYpuwIZV7Z31//Sr3t0Oeg8w1C9eb3qm2R4a0NttTQ",
+	"YxCkx3w+p9myM+wY+PsgNryNTlWpPXwwGqJfXXDYsTIM6I6octhnjSYsVaNF0mMqtBbLTLrVWGag2Wlb",
+	"fjGQn1qC8Xvg265UEoyD8hUYAcsseGjbYZ0M2DlyJMLS71h2juw6m2x48uYfJ+fHUCi6LDL93YDEUN0M",
+	"SFbDJfXL15a181ylyi3aTKGK2JlmNGK1AqC+N/rZ4ODbwWDjBk5N1XU/V1URGzdRu/1793z7nUuwpZdU",
+	"vZqC77iFS73BvfmeFn0vvibx2OCNevPfWxKdvW822VFDW8U/KMVCzHHtqu9Grz4HNS6/+8nSGx5/RjIG",
+	"yXrNzTWAeFUqGRsK4bJBGsjCCxjNIwuVy3XQPI1Xk4IrJ1N8VU442AApi+7pfx3WeYqx9dQPb74z+6zK",
+	"czdhwxNFOCZCC2j+rWeuSdOwUyBxp07Tg6ae6y1RYh/K6wEGnFYRGDVIq7hWZdxDEv4WkivGUmX1f9Qa",
+	"i179lYh2w1ooFy7npUX8vYDFfHHhN1j1ZyTFLtVm+wC9CsIAuxFVrMeFYkJxza8x3Q3ODko7lof3W6VL",
+	"7nZO1y8psBcm3RvFdQefR1n9y8jqDr73xfjQNPsJKhivYXpHioQvjl8dnx+TwqLrjOG0WBlGtmLDTfSm",
+	"4HhG2+cZAf3WGvEwlvZg8N3OjQzzAqPyN2OXbmyuyBRcuL9nRjn4bv0Lz1159r8OouOx+0Z1sFkaLmM7",
+	"8gvC9T3z2jVcwSDhSQwmkZTqaNZQnRaM/SAFlgtnRp2seBC7eA98dwsUOU/rJnwixUhghwVw30YULe14",
+	"nXDUsgEieiprDsxDwoRdE9ckYWADHQlXvwgbXHfNQDKJG5ycStMlXKOdhluNvg3sXzaXjRcc7nZAlAQf",
+	"CxdK0ySxKa/Jgi6VlQwg89WJ0GaSVs26DCG6i15d+oStnrsZB2zpSbyR6ny/fLhNYy48579v9fgrEMpH",
+	"BfxLUWdsKuoRuSde/2yPKgDpYXcm1K2iym61JgN2RLstSd/EbFkr+oDWyqCIBiihIReCZZh3om0+hlvr",
+	"SKCT8d3bs3OChszqNkLnmgrLaOiQdMN3R2dn79+evrg8PT47xs51O31yolQOKUc4C5okriW3UY/lkhjN",
+	"Es4yQ2nVGrNltWLGF7QBVidqoWi+ue/R3PGQdjelcuYb75tKotzDVS9CTuBCb3Iv/XwnI6bk4kqYK4q6",
+	"OXolodFTGWExZbpMyTsY7I1E2NBJKbTxocp7GLoyktMicqEaMWHjI0gXgiNSlo3E7rODnQCeKdcDgaia",
+	"Jn0CYQau2B/Vms1TI40Jj7wGZJJnesYy//eR4BqjdCT+hBMzRRaUayJzKF/NPuJBc5pAHEJPTiake7D/",
+	"XUOoAwRosCLEA3U6CGXC6AtctE9WiMpBiJ3kSbI0CpcRC2csiTHSfQwB6IZXZOrJSNgAA9Una+PujNy4",
+	"F5QwRy93o7sFMeUeXCyrHdbKsO+WWkQby42VyqNfWVp0CZwN5PXMnavRvm1cghnul55Bb7CX9dBq1jKH",
+	"fWe3eNzZ2CpDnBoQCy6mGw9TvrEylGX0Gw5T8JUvJQufINHw6sP+FaTPg/0NxPHiGJARPwDrsiGSneGv",
+	"H3xGduZV7/VostchvmBhuZ4hBysj1Qw1AFpfZVcy1+38Cj0FNgGnCACsJz+PWSLFVBEtwU+NuStC1pKm",
+	"jS49EpbdoA26IdM4Bq83FslN5NTwg0PDEBxrlBmhScZovHQeJRtV6cg4tX3xSHd/cLDTJ+fl0p+oRuOF",
+	"Vd9X4xCbaLYB1x2Idi1jupPpy6e/7ff+vjj+6bfBeD/+8eq/9q5/2n++OBj/46n47p8fv/1vdfRscr6X",
+	"/5y+mm9OuGtlmjYi3S12SXfuXEFQ16019EfF9iuRiWOQG0thtUoUysvfoIU2EoELI5ytxL5QZ1XjRryO",
+	"jaKHmuEGGi9EN47EqpLZJ+iRczhnoyUrNkmX2eAsiBCEZmOXjRQ9EpZWBJjYVQaxkYJQHAz21orCTQQA",
+	"Vv+upLe3pgPVaoEdpWmaFPKZldas7Fa0FBh20uzLUIvG2ol3oRmFugLFRfRhpfA8+Ei/ppnvUaj5PQs1",
+	"K0TAacct2vmGoo3ltDfJNp4Mg1REQcGSXq7YEEtbOTmHrurtFdkFVXXBFrUshzKHVCYxdqD2o2765J3Z",
+	"pNDO94KSTQ/oVmWgkUCXB1dEU5gRhLKJxtI6i5lMSk7dRd8LLs1sGtM1iuaDoJqC/rkzEmVoTlm0pkw1",
+	"GOw1k0FY2lnBYv6U8tBXUWWPfCPQoc2wB5yoowAKuAtkath35FH1feQPf3b+4PpzA0Pwr8NKyahbMQkM",
+	"xW7nEuhZUHWXfo0hFEZcKFOAzERnfD63VDWRC5b1IqpYfDgSUKfNDlaYV/vk/UxCwXa3KNvpEIyqDVVG",
+	"hySUKRPhSHSxBPNh2QWjGB4z/Cr+6zGL5Bx3FGIy4U5QlCslXXAPmW2NBMVm8/VQduAjTvw/rIYRkjmN",
+	"me3W5kLMzIAu1mYk4Euo8htGiVTQsUXIsYyXh2WImlmhTeUsE8FAp8BSSSzc6ZMjmxMVG6ZrQJYVwaYH",
+	"g6dbmLrLXMDCvN3I9Cyu3M1976VWd45iWmQuf1lDbr3g71cOmr+BAfqhTwvqzjc+rNicQEihMbTRzxV7",
+	"5H2NvG97h+FjcMKfiFMiq6pzKqt5b8ccV/q2TtsqBGP/tGrGbxFITSPNr7le3hxRDUmPN0dQJ1zp57VG",
+	"qQ8SRF3LbG5a/58pctqH+foI6gpw7hD58BcKiq53/3V3tPr9h9b8RJsCz1kCtjZXcR8zC8GXjugZeLKh",
+	"qxxncG+1LHl/JMp3bSEsv3MQx3pZh+5XdLdjCUbsQRSSWDJ0xiSQpKnIwf7+SAhoJUZCI+v14dGQdL8Z",
+	"PF1t2fVE4Ztl0eUJ09EMLLi2tzfXjV51lB58tL2LuFYrV9f5p8xBtIdGkhE3dz+j1ywhaUKFYBnU07Ep",
+	"3OcZT81yX3E1lqKzZYpjU/HCryyzVYDYIrhVqw4+6ux/ijDJM00zXWuWegNpWpEXdj/VKqfemJvxwgaF",
+	"1+lQ4edx7WgOiw6jteap4GTAZperkgNOu0IQ1jkxXlh/0h3C9x6D8W7KkNgUu4Jm0fOtqGGL9RQacbRP",
+	"zjDFlrBEsScKDQIHq7gxZfpmxBg8NDF9RLx7Q7wfmN4G67bTLvzjvTnXBmPQlRXHoBIslFw9RINZqpck",
+	"rIgdWK3MikuuIC7XfXLkyV8jsV4AI1vLXyOxvQCWr9RevosA5oQpFKIC8ppuYfNqLwP9ld0/m1x+2zP1",
+	"ASWq7enGowj25TL0IRuba0hNKTpnqGoVbPObq6V6B+ls19ZU2z4PpYnstfjaBdQOWxXyFAnTeBKSrl6m",
+	"WDLQdeohGbzEoPBb0WsVLCvDkXhFNRcB+SFj7Cogz5cZTxIeBeRHNs7YIiBHGR2bz89/+jkgP1IxzTFY",
+	"8gW7poJOacZJwrTGgmYjweZjFoOTXGIFu7LTq5DwJZlRFRCVRzOzaKimw+byXxwaOlz8ny9fvnyxE4xE",
+	"OLfLR7oNBcZIdyz1DGqb9dhHGumdwAisGSt7xRTl4UTEioZLI8E+cqUh8LwCNS0lScx9MuQYT88V8ABi",
+	"v/e0T47xUC0UITB/JMbm8rKYpFImRmRayOyKZSrA1kFoLZgz8IkYSWpYpnTaWbCPfmFLsOEDZgZI1YTi",
+	"hLgjMyKYBhbUIC5663A+kkgxhdZCFPkODj4SZnJoc6LIN4OnhwTAFtEsW9aKGxa7QzunlguaYeyCgSud",
+	"MvJbLjUdiW54cXZ8enl2/vb06Ifjy/+6eHt+dPn9P8+Pz0JXbdCrKki0nDI9Y9nO0CUhZNruQuZJDLEX",
+	"I+GHpEGdO66Luoww7yX7GDEWszgsW7dUNoAgEtImBauRAHyI200auOG78NKiaEYaT7Y1R+DsD2SIsFtv",
+	"YZx4SI+s8tFvsjl7PbYks00dcAxxM/bptydu9ZPUmp+19K8ntpMftGTTZM6oQIqL9UYNFU+oZhmY3FWz",
+	"n8QN8ccusmh3sd7p4CD5qDF/EQfFvMQmdzvK/tD3oic3CoxnKB7p0sNoZwVnhDDCWNn/0UpPyFRxg7EN",
+	"zQEJwglVI4H2Q65c6wyG+SHF16VNcbz0Ks4GoEvDVyDvAPsYEj6xBZwxrgRa5dAFXQZGIMAUFjePDVtX",
+	"xPJ58r6uc0MqpQr8asEoB+0XcZkpzSAhslguDoY7VZrqXJEQMzJDF0nvnjW6fJpCqiYJX716ffn66JfL",
+	"87c/H785w2RRI+NA2WJFEjbRvkHtibLdSGy6D3RNKGSrF0cnr/6JQ11+f/Hih+PzcOcQbQqlgINjaq9j",
+	"JQASwndw/Qf7341EXXzCRrK+5ES63qC4/50V+Rj9sogbZutCOpGTJolcoMnYN4mkVM/6NcIeNgljquy2",
+	"ehdZrHiy897AXM1AujwhijHChfUZQTTSQkLFzv9rc4mtoSHsVxfYUGNtE9ks2hrUKtChiD124V5PlOuV",
+	"/ruW7B5DaB5OFNxghRcp1pq/bxcZtGWtIC9kr7uKGoC5zSxzG4lyFxf/BQ0zrXwWY4dgelVuiVBlWWIP",
+	"BFR2zcBcYpT9n87evhkJ7PQBFoQwppoOQ6wuj0YOEvJ4GBoxFlMU4P3hSIxEj4R25nBIQkwcK1h+QRS8",
+	"Lnqfw6BQ+GvE5BCGi1miKQxmiZp7A5ufcBYVzfNgb/YtKcwKvJFXex13Ha913B3bh4QRFRFLDPfdwcEg",
+	"EdWOVu9GwPrTPglzi5+XzPUmWGX0xTpK5m67HwhNeGyjjc3G8vmYQbsOKKNv/sARIBoJDkxJMqEZ6RbA",
+	"Npxw4CKHBU2gcBdWoTOHOsdeA9ZOY8Z5Yni5mOrZTp+EQ5JyMQ2NmDOH3hlXjKVGpPnImbIJJ3wOdV5k",
+	"rvvkBVeRFIJFkPFSeCkgD7c4iCHJWA/7jNtAZHBu9Pv98mJ88hBhF7HQCguvqNI9gE3v5AUeDAzPbYuU",
+	"0IyDJ2XgaPPgCRcpGp6K3qw2tNugtT08W9+GCou4awSEM7y8fzIxoa7iGZzAE+iV1KrYQ4fHQzKwSDV0",
+	"N2gkgDSQT6OOf9FHneGnz8Go03TdR53hqPM//+//GnU+G+Q3w35TDAtX3RvULg/e+ZElibRvVaLs6m2w",
+	"61StqUtsswUKLgxuvhaZ/JxGM9Z7LoXOZEOzzVDIXmQeMQpGT2dUqInM5mFlnat9l37pHUURS3rf55MJ",
+	"GF4bRzaX017Eea40qjDwhqVubr3tU31+FL0eRa8vF2e0KkQhUt6rCFXhFEj37y5PrbeRWdK6TvhKUbiy",
+	"dgdo7Y+bxyY9tZ67YLmApJlCX0LWjly99CNUTQKlXNInlQpUvj5OnTp9SOzzkJSK5zAS4ASZUVVU38Cc",
+	"0siGMzilfCU3ikNTHnCQNDo3YCpfo/6y9sQ2Gr4ChUdz4v2HFcq0LYTvvu85cvBWg/yZp9fgo64VXiHr",
+	"W0kU8xSg40pdtCRdmiRWg5hjdUTwXeoda6NM+DW0g1MkF5onnhbFRKz65CW4RK2E3ni9AvQ1gmBuxYwu",
+	"aiiocKDSYH2rthSbFGyH2Aw/29OhSUwFCNhLcYzQ2qSIf+xUJqivhksCpz6aQDMWMX7Nyur+KAuViQ4V",
+	"EFZkjxRS2sw7/8+vg953Hz7tBXv7n/+jc5uEh0aZ9AtLfqRrpPIV8b8wCeDQO39GAfFPRiT/aHLUaaEt",
+	"a+kIyhNVQc4v473ZTgq6PTXPmGMUvxfJ7Qe7HmUz0C0RN+CvWLW7MgswvrPKXUpnlixsbyNRuEa0k6F2",
+	"ILrIFhwp3lYcK6PnENlTVPTwZ0Zf2JxeMQUFN/WqC9q1HbVv9Mn7IlCn5FQJv6oQNfSXgWdlJKDvJAQ0",
+	"JUtrt9KzssxIJqX2N1jOBP3VYfwsFwqrjVbDwopQJGyyALE1ZkfgDsNF+qtqTte2h9QqXd6fx+OUlaJM",
+	"C68o0KT/u1aR/5RU9uEcBahu+VrulEJ7dnerxxkV0ey+5d8S+e/NhXA/hHPlVjZ7FIalN4B0w/J2geRo",
+	"Deo+SXEec08xLu4btJtyMrn1CgTW0O9L0UhWDFWriXAbURfP2Pu7E00fZc5H8vnQQuqGhDAoeoPfniRC",
+	"H/YvGc3+2ohVIGnTuAflbZSgqZrJImqmRdRyezQvQouJ8ZJg7R7bXcEIYAkXV6RIqU7zccIju6fdTxCB",
+	"8zkkXciMwagiBx6otIMVb0cizLPEFezhqtb6YbWdLGnuJou9nRczJkZCzrnWEG0DOXxGAF0J589svWBI",
+	"VYAlt0c0n5nf71QA/a59ZGEFD1URx8y9possQPCBG8g+Rjr/fgyoM6w9sBnZ8einJYhIPb1kn3VFXeyj",
+	"td7vjUHHNh/jjx1zjJtYH3Js4fJY4WSTAGJWYEZzdL39tPsJ/9imXIDLfLKFAiY8YW0FALz0mcfU/wdv",
+	"jsjcaayiREu+fy2j3578DYn9bQc+eIi0pEckukc9woIWQhU1jammLYi0HSfC4yws1Q1kaddDm1bWiY+z",
+	"GKhRgPZTCh9ILBfCyD2ki+b6ORM6IMfndBqQUyqmrKGZrHunQOftNnWKYdjr2evJ5I0U7DXULGjjsTef",
+	"3Au7UnPU+4Nnm0iBEOTov/d0Q6R/LWM+4e6i/F5v196zTTR0MWVvpD6jmqsJR4T/g5J3h97rCPyd7iXk",
+	"7G4ivMKDm4iuL2HEP7TgarawXmwFiDwKrZsIrROLEw598XN7Gb4jEs7zRPOUZnp3IrN5z/ClkIxlvCxD",
+	"rYALcFGEeEMFvpiE5vsQPWv4CMRxoRmMaElirq4MJl+zDLvUcUHmbC6zZZ+caEX0MoV8qphFvCj0zyE7",
+	"HpALOjePBPuomcC2KgKCwpPEFqrE1HBFqFnVzhC+LAsxBOT52T8CCIQOyLsXLwPy7s0PAfnp3fEPRvYe",
+	"ifds/A7r4kURS7Wt2IABYUZgw5oE3/TJEe4PcubD10e/XF68e/X26IVNyLelC+xqY6ahlPaUX2N0O9Qp",
+	"3SkGqWXlk4akfHVf1QBas/vLsJ9KktqwSG2zIeNmcYALtpAxpseZFcYsSmjGYqL4v5kteDgSE1cXIsqN",
+	"cj+xuY5ziMzXJMokdkyE3GBEFS6mAUkYvTZQd+F4LtvwtcygbgEVJESYn12+Oz69NOAISZ4aug0xUEbG",
+	"BseKX07C7Dyjml3aYtqhC8uv1mQ4L+KALPnFGiaKXLFUByRKGBWAG6XkBpjYXEbILMnQtRsthA2Xrko1",
+	"08yMqznSXLOoZqbhdMeiSMKYCwoVWlc9HaWREAlD50PxFGa/fG1bIoDp5lw73N9jgca/bLD1RYqyGWBC",
+	"A2crZKvdT+afbcwwQI6dEcZmHglgWl49AyDXEc0yzqDdPyQKmRd4a9HG4vY/WmweulhjC9JsZqyxMk2r",
+	"qab5nAdfhTyatXmWhEcUund7TR3EzVL1VrqXOdCqQlgSrY2MNECkglIwt0zSMPGAhM9xhN4LrlKpOGZl",
+	"lCabEARUkN0JE5GMITdzJEIn8vwNGqr80nPjGFbTewvzqyERUgk+mYRFRuzxOZ2GfXKG7EmREGwCIenu",
+	"D55BRbGTSe+NFKwH1pmQdJ8ObLcS8ws+3CRCOdORvV6PhqNHw9Hv3XDUzmfuQCBmjCZ61koPTplV9my1",
+	"Fx4ZanXNMuWKUOcpRKKCOjZj0ZXC3oDYnYmJaIkEwRC3MVUsGAnz6CmLuUI9L5Jiwqe5LVVis6P2BwP8",
+	"FTPhsahqSkGvw0jXpx6BonM2EmhNMO8Y7gr1YqzVADvUP1Ekojnq24mcTo2yhVaDjOk8E8315aZM/4gg",
+	"uhUP9tOVAToAYgsL83dCtQHS5Vx1hoP+t0EH09KMtnSFmOB9DjoI7UsbgtIZPn02+Cbo2PPoDDuD/l5/",
+	"sHmas91aA/vH+jjeKboQwv4t7+2d7tB9Qnl/MBh4YGU4lQ/pmE0zGkOQ1VeD95EmCaNKA/J6YLd5S2Cv",
+	"Mlvr39jk5pTRmAumHPum9ubIib1I5ch+BASUTbVqDhKE3YRfs1aqUL+lcItsKib0/YQu5Sy7LnI1FQRV",
+	"WQIhpLcObH0uRkJm0YxBmzKZlcUPMqag4D4r6jXxiJY1md0hk3HCxZVqucGv+DUzULnzHa5czk0PvZi9",
+	"Rcp2QOMY68vF9GvesRuwyS08wIND09kGKMTnZcXcWxqEgYTXDcJoCh4SSp7PqP7h3Tkcf+HxHImw2mMH",
+	"yssGRox8mzJB3rPxxQmJjKqNr0CaIBQtO3p38kQRuRC2oAW6pw3KcjUSYJOEUEyXzOYi/ySuEM3NOwFx",
+	"FWTHyyYLbvdg7+nOIdEZY2DDpksb82jEbUNnlKbzFCuWXLFU98mxYaWVGEKuCIKXgaGbEghBppEt8z8S",
+	"hlLIhRiWJWbLMuWwEYNmVxyrnYnYWtm5IKH9NqwakaGvqsa2jBhIpVhhEsdCYU23DhdZ70r1FWyVNvjh",
+	"D22yPJljQVmVJ41eq/dYObhEhUfj5V/YePk9VJeu9l4DJxdLFFvMWOYrDY42I6XGjgitfP4VV9qrJKlq",
+	"NWGhH2s0k1KxoS2b+PbF8auzsOTPSBQgH00TroORkHrGsgWH/na0SL2zGgA5OinLOcjJhGXqsMhZcT22",
+	"DCXq0mRBl8pVLGxstgDlXnGDd+X7dupLrCc/7CQJndOn/b1O0OGazVHt4rH/C6hXG1ZfMKO2eaiLjMKv",
+	"65z+eslkFVwud1tDaINqufIx2eIuInJjIkArXr9hLAYx1LpEjd5JcnElwJ/rGr7LzGYBxGWL8YPBQZ+8",
+	"WumaOxKC6YXMrkj3YP+7nUMCKUKQxIDlB+Zc5JqRLtqzAlI3W/3P//f/k6eDg50WAfYdbM/lBGyn7m9i",
+	"g7oXruUvss3fZkOyt8y5wtMNyJx+7NEp+89ng3X5VgbMzfKBW0JpxlifUHU7A9pjDv+X6eR6CuI45n/E",
+	"66L6Wxu5blDPA8Z4ooiXLVSU7kgpmIRs4Q74sVMXEe/QtdTQNMVoFrWb5l7mSdKztQvNgxjXAfyUJglE",
+	"eRmFpsh/AgtdpU8GJkl130mlpxk7+69XI+GPhwUBF2yMny+1vNQKWrOGQxKOOpSks4wqNuoYgvb21Py/",
+	"t5BZHBpNiClN5oboGF0HAswKm4QSRtHQrhAxPgRaz5jpBWOChL/+agsWfvgQki4o/9WIGYiCsXt7YgN1",
+	"XCmlIWEqoimUCrAhJkUXjp0+OTfPusgUldKIKTfxSJj1K9J9PuOCKRaQn2hKzV8Q5UITJcnEXFij4al8",
+	"jAeGZkazhJ4FnZNonM42EuHZ8dHp8x8vXx29+eHi6IfjkHSdPBMqbuSMcKe5YiIgwRpsBYVAS5JIeWU4",
+	"zk2ddO8LR4M/VhTgGQASdSq1pmg+YuRjMOAaxeMl9/Mr6/RF2SrxPCNwqXzijEiNoluZkNreHsIRNHzW",
+	"Vo93eaK1MFZybogx0hO002B6J6TUNge5nuES/tBRrrCH9WGuNu/0EbU3iHNdyjyzAGvLF3QKB/y7Lizo",
+	"xOUvKyhtaPQFqApoC5HVG3PCmK2hIThJmSa8LgyoEGgwyhJUnMeAjvuvNmUA66TTJqzZQu7kcYu46bDt",
+	"Rm5eWD7zHJ5slDFzZejTnG0azeZiiIusa8WU0aFUQI7enZArtlRBlQs0hA4HI2FD4IiW0vXisCPZ8n9v",
+	"pC7aUaDYKNwMpHsweNooLOEOXm9+Idx2uCJTKdhd7sMG2PNSZmMex0w8hAv1foLdfByAEy0lcy4I95Na",
+	"ALVQAYsyFjOhOU0UiLRw0J22ALmVIqxuQu0MhmNGM6PrYMMVlkgxVUTLxvi51180eu5CsazN2OGMS38E",
+	"s919oAiQLj4VLO5xAXHyq9jweZvWv3DehmNBjbg+gUdcZQ02pzwhAix5oS0hcplSpUADBRoxEjaRwNzv",
+	"RSbF9BBbVDqnNAyeeNY8h2mQmJjIKRdq59CWYMEJ57nSI+tPM3gHZe3QqF28bauy3YqEYafb13cq/RFz",
+	"lSZ0eWm5xVFMySt5zRIasW37Axv8fqC+wDddLdcPuHrFvlbVj61J/WMt9j+2hw1pk0d2ZEbsJQP/+TZc",
+	"b8UgaXEYpizksV2a8p6Rpm7Ui+2rT5QnfFV14TMWZUy3KcMbkKhGffko5T+btf2hFWbcxHqN2YD1dy4Y",
+	"/mE1bHOjHOp6l6hA/pulx5bgorr4eMWWRpuGm4AdhDDDk0MP8aL+F1px8THQzRXG/KCwORIobboCsGbV",
+	"WLicl8XCZIaJppBwE5Bxru2lM2+V2zDP2as7EsXtUqRr66ljMbiDwVOsmXvFljt9AtWwsOmAuZ0o+NBC",
+	"a+oakaS8vcORMNe38J27GmtOQILbjW56Kxg1iEEBOdj/DnJKzYx2kyNBdVkPjepwSMbLwjcfHr07ufz5",
+	"+J+XL45fHl28Or88P38VYjSCkIuAUI3NwYvnoNHi+atwJLoH+/tkzJZSxDt9f4YhEXmShKSLOwepEMFq",
+	"n9nx2yVyQdJMxjlERLXXV8Pbf6f2QzWZ0wwts4xFmsxkphgZQ812M0e5l86wsz/Y/3tv8Kw32DsfDIbw",
+	"33+Xqv2YRld5ShCht21EjZt6oJptOPmaom1XbBn4xgNz2X7v0tujMPb7EsYAwzxatyXj2FIA2/10xZbr",
+	"LLsWtTc07JonXSzJLSQwXIRHwDaxdNk578Hwu73282gqvslUfFs83sSSjKJPqx0ZMfv+rMi7JS/81Enz",
+	"1sirNRKJZ7DZcdZhtLA4acdWdCyEKCZidWhFO0bm9Kqov4qaGzSflsIN5i5YdRhPdrOyxkjMaQx1aBcz",
+	"CRLHlWALnCeJy6UXxZplrqGvDZbi0JrN01Ur00iUhqL9WxuKcGfvHMC/jiAj2MJ/TGmaJsXv9mn77hay",
+	"S2UnW0kvLcSuOBiuLAbEj0LGo5BxO4tPWl6x+zby5NB54yYLj8ZYBl0x9kAWFFPE6DsBKGwX589JTJdY",
+	"8FrGLAlQ5wrN/0OjRoZaGh0LOv5zESV5zOJDX3Mr2lY9HUCz1J2gDLyG9vbY2H5YzE4zNhL1JvUrRYCw",
+	"Tk5oHrrUMqbLkGSMQsBXCONiYJ0KA1SnRyLMmGIaVMs+uXDd8Itg8SI8PGOIn5DFQwVhSvO5kQy7E5ln",
+	"5t5nNDK8kVCrvO8QiIY3/CWzea22FJAh1qiYPn32DLZflPgxamlbWO6F7Zyylg+DNQ5OqHtx/nwnINjf",
+	"eH+w/6y3t9cb7IVtEVvmADuNDDmmmnUaw7JW54eD9aYvMQDOxMODtnVoudUqPnxRxwB05b2pvihcrMcg",
+	"l3UOOyQuSEYMCvgUpMF3VwvK/dRB09hRrmed4a8fzKFjs5KmawB5dvhzJ+jkWdIZdoyStXu9B3ZeO1n9",
+	"NcyYhWVlLrnVyW02Ib2orlNkJnIGrUBctATmJq7ejFM25ZBwyqUI0N0XWKdyxiYZUzhvIqcy196ABlk6",
+	"zRet6v+0IbiFl6oYASG6OsTPbGnbN8GXGDVx9uJnFRiUHifQEMb3fquKQbJqcPSYxnAkaNE2FWTaupw5",
+	"ZVqBybHoPt9oryQFDUSS6CDi9JVmqLgsoCeKKB6zAJMicETPUBvSeM5FSDKZMFQHzHMg+WNrQDebeaxh",
+	"qkq2oRc+4FqDeUNUQlQahioqM0GOpf90gK3i04RykSyxgbotRtjYrMebtOjU0QyloxOX+lJLiqplRPkj",
+	"Yg7M6nhQtrNsBORq2BVoUXRL0xLulTcmlpVYB92iki9VWPXQ1UM0EPnp7O0bb0RX3rRhma0x7N71qUSY",
+	"YtC6f7sxlrTpdrtGAJAajrZ0vydA/VyLviMuNpw2XV0byLUOPuNM5tOZRjHMpisHfh7yauqxK4pdTOVy",
+	"9T5/+Py/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

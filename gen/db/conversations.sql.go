@@ -15,7 +15,7 @@ import (
 const createConversation = `-- name: CreateConversation :one
 INSERT INTO conversations (id, user_id, title, title_set, system_prompt, model)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at
+RETURNING id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at, current_message_id
 `
 
 type CreateConversationParams struct {
@@ -48,6 +48,7 @@ func (q *Queries) CreateConversation(ctx context.Context, db DBTX, arg CreateCon
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LastMessageAt,
+		&i.CurrentMessageID,
 	)
 	return i, err
 }
@@ -66,7 +67,7 @@ func (q *Queries) DeleteConversation(ctx context.Context, db DBTX, iD uuid.UUID,
 }
 
 const getConversation = `-- name: GetConversation :one
-SELECT id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at FROM conversations WHERE id = $1 AND user_id = $2
+SELECT id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at, current_message_id FROM conversations WHERE id = $1 AND user_id = $2
 `
 
 // GetConversation returns the user's conversation, or pgx.ErrNoRows (also when it is
@@ -84,12 +85,13 @@ func (q *Queries) GetConversation(ctx context.Context, db DBTX, iD uuid.UUID, us
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LastMessageAt,
+		&i.CurrentMessageID,
 	)
 	return i, err
 }
 
 const listConversations = `-- name: ListConversations :many
-SELECT id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at FROM conversations
+SELECT id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at, current_message_id FROM conversations
 WHERE user_id = $1
   AND ($2::text IS NULL OR title ILIKE $2::text ESCAPE '\')
   AND ($3::timestamptz IS NULL
@@ -133,6 +135,7 @@ func (q *Queries) ListConversations(ctx context.Context, db DBTX, arg ListConver
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LastMessageAt,
+			&i.CurrentMessageID,
 		); err != nil {
 			return nil, err
 		}
@@ -166,7 +169,7 @@ SET title         = coalesce($1, title),
     model         = CASE WHEN $4::boolean THEN NULL ELSE coalesce($5, model) END,
     updated_at    = now()
 WHERE id = $6 AND user_id = $7
-RETURNING id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at
+RETURNING id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at, current_message_id
 `
 
 type UpdateConversationParams struct {
@@ -201,6 +204,7 @@ func (q *Queries) UpdateConversation(ctx context.Context, db DBTX, arg UpdateCon
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LastMessageAt,
+		&i.CurrentMessageID,
 	)
 	return i, err
 }

@@ -43,7 +43,7 @@ func (q *Queries) CountRunningGenerations(ctx context.Context, db DBTX, userID u
 const createMessage = `-- name: CreateMessage :one
 INSERT INTO messages (id, conversation_id, role, content, status, model, file_ids)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids
+RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id
 `
 
 type CreateMessageParams struct {
@@ -84,6 +84,7 @@ func (q *Queries) CreateMessage(ctx context.Context, db DBTX, arg CreateMessageP
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FileIds,
+		&i.ParentID,
 	)
 	return i, err
 }
@@ -107,7 +108,7 @@ UPDATE messages
 SET content = $1, status = $2, finish_reason = $3, prompt_tokens = $4,
     completion_tokens = $5, error_code = $6, updated_at = now()
 WHERE id = $7
-RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids
+RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id
 `
 
 type FinishMessageParams struct {
@@ -147,12 +148,13 @@ func (q *Queries) FinishMessage(ctx context.Context, db DBTX, arg FinishMessageP
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FileIds,
+		&i.ParentID,
 	)
 	return i, err
 }
 
 const getMessage = `-- name: GetMessage :one
-SELECT m.id, m.conversation_id, m.role, m.content, m.status, m.model, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.error_code, m.cancel_requested_at, m.created_at, m.updated_at, m.file_ids FROM messages m JOIN conversations c ON c.id = m.conversation_id
+SELECT m.id, m.conversation_id, m.role, m.content, m.status, m.model, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.error_code, m.cancel_requested_at, m.created_at, m.updated_at, m.file_ids, m.parent_id FROM messages m JOIN conversations c ON c.id = m.conversation_id
 WHERE m.id = $1 AND m.conversation_id = $2 AND c.user_id = $3
 `
 
@@ -181,12 +183,13 @@ func (q *Queries) GetMessage(ctx context.Context, db DBTX, arg GetMessageParams)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FileIds,
+		&i.ParentID,
 	)
 	return i, err
 }
 
 const getMessageByID = `-- name: GetMessageByID :one
-SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids FROM messages WHERE id = $1
+SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id FROM messages WHERE id = $1
 `
 
 // GetMessageByID reads a message without an ownership check (for the generation itself).
@@ -208,12 +211,13 @@ func (q *Queries) GetMessageByID(ctx context.Context, db DBTX, id uuid.UUID) (Me
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FileIds,
+		&i.ParentID,
 	)
 	return i, err
 }
 
 const listMessages = `-- name: ListMessages :many
-SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids FROM messages
+SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id FROM messages
 WHERE conversation_id = $1 AND ($2::uuid IS NULL OR id > $2::uuid)
 ORDER BY id
 LIMIT $3
@@ -250,6 +254,7 @@ func (q *Queries) ListMessages(ctx context.Context, db DBTX, arg ListMessagesPar
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.FileIds,
+			&i.ParentID,
 		); err != nil {
 			return nil, err
 		}
@@ -314,7 +319,7 @@ func (q *Queries) RecentMessages(ctx context.Context, db DBTX, arg RecentMessage
 const requestCancel = `-- name: RequestCancel :one
 UPDATE messages SET cancel_requested_at = coalesce(cancel_requested_at, now())
 WHERE id = $1 AND status IN ('pending', 'streaming')
-RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids
+RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id
 `
 
 // RequestCancel marks a running generation for cancellation (for the replica running it).
@@ -336,6 +341,7 @@ func (q *Queries) RequestCancel(ctx context.Context, db DBTX, id uuid.UUID) (Mes
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FileIds,
+		&i.ParentID,
 	)
 	return i, err
 }

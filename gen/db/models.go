@@ -23,15 +23,16 @@ type ApiKey struct {
 }
 
 type Conversation struct {
-	ID            uuid.UUID
-	UserID        uuid.UUID
-	Title         string
-	TitleSet      bool
-	SystemPrompt  *string
-	Model         *string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	LastMessageAt time.Time
+	ID               uuid.UUID
+	UserID           uuid.UUID
+	Title            string
+	TitleSet         bool
+	SystemPrompt     *string
+	Model            *string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	LastMessageAt    time.Time
+	CurrentMessageID *uuid.UUID
 }
 
 type Export struct {
@@ -98,6 +99,7 @@ type Message struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	FileIds           []uuid.UUID
+	ParentID          *uuid.UUID
 }
 
 type PasswordReset struct {

@@ -82,11 +82,13 @@ func ToMessage(m db.Message) api.Message { return toMessage(m) }
 
 func toConversation(c db.Conversation) api.Conversation {
 	return api.Conversation{Id: c.ID, Title: c.Title, SystemPrompt: c.SystemPrompt, Model: c.Model,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastMessageAt: c.LastMessageAt}
+		CurrentMessageId: c.CurrentMessageID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastMessageAt: c.LastMessageAt}
 }
 
 func toMessage(m db.Message) api.Message {
-	out := api.Message{Id: m.ID, ConversationId: m.ConversationID, Role: api.MessageRole(m.Role), Content: m.Content,
+	// A message without branches beside it is its own only sibling.
+	out := api.Message{Id: m.ID, ConversationId: m.ConversationID, ParentId: m.ParentID, SiblingIds: []uuid.UUID{m.ID},
+		Role: api.MessageRole(m.Role), Content: m.Content,
 		Status: api.MessageStatus(m.Status), Model: m.Model, FinishReason: m.FinishReason, ErrorCode: m.ErrorCode,
 		FileIds: m.FileIds, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 	if out.FileIds == nil {

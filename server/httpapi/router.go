@@ -27,10 +27,13 @@ import (
 	"assistant/server/download"
 	"assistant/server/exports"
 	"assistant/server/files"
+	"assistant/server/imports"
 	"assistant/server/llm"
 	"assistant/server/logging"
 	"assistant/server/middleware"
+	"assistant/server/search"
 	"assistant/server/services"
+	"assistant/server/shares"
 	"assistant/server/system"
 	"assistant/server/usage"
 	"assistant/server/validation"
@@ -61,6 +64,9 @@ type Server struct {
 	*exports.Exports
 	*admin.Admin
 	*usage.Usage
+	*search.Index
+	*shares.Shares
+	*imports.Imports
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -97,7 +103,7 @@ func Handler(svc *services.Services, spec *openapi3.T, cfg config.Config, log *s
 		return nil, err
 	}
 	srv := &Server{Health: svc.Health, Accounts: svc.Accounts, Chat: svc.Chat, Files: svc.Files, Exports: svc.Exports,
-		Admin: svc.Admin, Usage: svc.Usage}
+		Admin: svc.Admin, Usage: svc.Usage, Index: svc.Search, Shares: svc.Shares, Imports: svc.Imports}
 	limiter, authenticator := svc.Limiter, svc.Authenticator
 	streamed := streamedBodies(spec)
 

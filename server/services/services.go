@@ -27,9 +27,12 @@ import (
 	"assistant/server/files"
 	"assistant/server/generation"
 	"assistant/server/httpserver"
+	"assistant/server/imports"
 	"assistant/server/llm"
 	"assistant/server/notify"
 	"assistant/server/ratelimit"
+	"assistant/server/search"
+	"assistant/server/shares"
 	"assistant/server/storage"
 	"assistant/server/system"
 	"assistant/server/usage"
@@ -58,6 +61,9 @@ type Services struct {
 	Files    *files.Files
 	Exports  *exports.Exports
 	Usage    *usage.Usage
+	Search   *search.Index
+	Shares   *shares.Shares
+	Imports  *imports.Imports
 
 	Authenticator *auth.Authenticator
 	Limiter       *ratelimit.Limiter
@@ -176,6 +182,9 @@ func New(d Deps) (*Services, error) {
 		Notify:         listener,
 		Log:            log,
 	}
+	s.Search = &search.Index{}
+	s.Shares = &shares.Shares{}
+	s.Imports = &imports.Imports{}
 	return s, nil
 }
 
