@@ -14,6 +14,29 @@ SET xmloption = content;
 SET client_min_messages = warning;
 SET row_security = off;
 
+--
+-- Name: message_role; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.message_role AS ENUM (
+    'user',
+    'assistant'
+);
+
+
+--
+-- Name: message_status; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.message_status AS ENUM (
+    'pending',
+    'streaming',
+    'complete',
+    'failed',
+    'cancelled'
+);
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -136,9 +159,9 @@ CREATE TABLE public.login_attempts (
 CREATE TABLE public.messages (
     id uuid NOT NULL,
     conversation_id uuid NOT NULL,
-    role text NOT NULL,
+    role public.message_role NOT NULL,
     content text DEFAULT ''::text NOT NULL,
-    status text NOT NULL,
+    status public.message_status NOT NULL,
     model text,
     finish_reason text,
     prompt_tokens integer,
@@ -148,9 +171,7 @@ CREATE TABLE public.messages (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     file_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
-    parent_id uuid,
-    CONSTRAINT messages_role_check CHECK ((role = ANY (ARRAY['user'::text, 'assistant'::text]))),
-    CONSTRAINT messages_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'streaming'::text, 'complete'::text, 'failed'::text, 'cancelled'::text])))
+    parent_id uuid
 );
 
 
@@ -414,7 +435,7 @@ CREATE INDEX messages_conversation_id_idx ON public.messages USING btree (conver
 -- Name: messages_one_generation_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE UNIQUE INDEX messages_one_generation_idx ON public.messages USING btree (conversation_id) WHERE (status = ANY (ARRAY['pending'::text, 'streaming'::text]));
+CREATE UNIQUE INDEX messages_one_generation_idx ON public.messages USING btree (conversation_id) WHERE (status = ANY (ARRAY['pending'::public.message_status, 'streaming'::public.message_status]));
 
 
 --
@@ -596,4 +617,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261201185000'),
     ('20261201210000'),
     ('20261201220000'),
-    ('20261201230000');
+    ('20261201230000'),
+    ('20261201230500');

@@ -49,9 +49,9 @@ RETURNING id, conversation_id, role, content, status, model, finish_reason, prom
 type CreateMessageParams struct {
 	ID             uuid.UUID
 	ConversationID uuid.UUID
-	Role           string
+	Role           MessageRole
 	Content        string
-	Status         string
+	Status         MessageStatus
 	Model          *string
 	FileIds        []uuid.UUID
 }
@@ -113,7 +113,7 @@ RETURNING id, conversation_id, role, content, status, model, finish_reason, prom
 
 type FinishMessageParams struct {
 	Content          string
-	Status           string
+	Status           MessageStatus
 	FinishReason     *string
 	PromptTokens     *int32
 	CompletionTokens *int32
@@ -290,7 +290,7 @@ type RecentMessagesParams struct {
 }
 
 type RecentMessagesRow struct {
-	Role    string
+	Role    MessageRole
 	Content string
 }
 

@@ -5,11 +5,121 @@
 package db
 
 import (
+	"database/sql/driver"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type MessageRole string
+
+const (
+	MessageRoleUser      MessageRole = "user"
+	MessageRoleAssistant MessageRole = "assistant"
+)
+
+func (e *MessageRole) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = MessageRole(s)
+	case string:
+		*e = MessageRole(s)
+	default:
+		return fmt.Errorf("unsupported scan type for MessageRole: %T", src)
+	}
+	return nil
+}
+
+type NullMessageRole struct {
+	MessageRole MessageRole
+	Valid       bool // Valid is true if MessageRole is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullMessageRole) Scan(value interface{}) error {
+	if value == nil {
+		ns.MessageRole, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.MessageRole.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullMessageRole) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.MessageRole), nil
+}
+
+func (e MessageRole) Valid() bool {
+	switch e {
+	case MessageRoleUser,
+		MessageRoleAssistant:
+		return true
+	}
+	return false
+}
+
+type MessageStatus string
+
+const (
+	MessageStatusPending   MessageStatus = "pending"
+	MessageStatusStreaming MessageStatus = "streaming"
+	MessageStatusComplete  MessageStatus = "complete"
+	MessageStatusFailed    MessageStatus = "failed"
+	MessageStatusCancelled MessageStatus = "cancelled"
+)
+
+func (e *MessageStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = MessageStatus(s)
+	case string:
+		*e = MessageStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for MessageStatus: %T", src)
+	}
+	return nil
+}
+
+type NullMessageStatus struct {
+	MessageStatus MessageStatus
+	Valid         bool // Valid is true if MessageStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullMessageStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.MessageStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.MessageStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullMessageStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.MessageStatus), nil
+}
+
+func (e MessageStatus) Valid() bool {
+	switch e {
+	case MessageStatusPending,
+		MessageStatusStreaming,
+		MessageStatusComplete,
+		MessageStatusFailed,
+		MessageStatusCancelled:
+		return true
+	}
+	return false
+}
 
 type ApiKey struct {
 	ID         uuid.UUID
@@ -87,9 +197,9 @@ type LoginAttempt struct {
 type Message struct {
 	ID                uuid.UUID
 	ConversationID    uuid.UUID
-	Role              string
+	Role              MessageRole
 	Content           string
-	Status            string
+	Status            MessageStatus
 	Model             *string
 	FinishReason      *string
 	PromptTokens      *int32
@@ -120,6 +230,18 @@ type RefreshToken struct {
 	RotatedAt        *time.Time
 	RevokedAt        *time.Time
 	SessionExpiresAt time.Time
+}
+
+type Share struct {
+	ID             uuid.UUID
+	UserID         uuid.UUID
+	ConversationID uuid.UUID
+	TokenHash      []byte
+	Title          string
+	Messages       []byte
+	MessageCount   int32
+	CreatedAt      time.Time
+	ExpiresAt      *time.Time
 }
 
 type TokenUsage struct {

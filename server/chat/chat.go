@@ -100,8 +100,9 @@ func toMessage(m db.Message) api.Message {
 	return out
 }
 
-func final(status string) bool {
-	return status == "complete" || status == "failed" || status == "cancelled"
+// final tells whether a reply has ended.
+func final(status db.MessageStatus) bool {
+	return status == db.MessageStatusComplete || status == db.MessageStatusFailed || status == db.MessageStatusCancelled
 }
 
 // upstreamError is the 502 for a reply the provider failed.
@@ -150,7 +151,7 @@ func (c *Chat) buildRequest(ctx context.Context, conv db.Conversation, before uu
 			break
 		}
 		budget -= cost
-		history = append(history, llm.Message{Role: r.Role, Content: r.Content})
+		history = append(history, llm.Message{Role: string(r.Role), Content: r.Content})
 	}
 	msgs := system
 	for i := len(history) - 1; i >= 0; i-- {

@@ -78,7 +78,7 @@ func (c *Chat) StreamMessageEvents(ctx context.Context, req api.StreamMessageEve
 	if err != nil {
 		return nil, err
 	}
-	if m.Role != "assistant" {
+	if m.Role != db.MessageRoleAssistant {
 		return nil, apierr.ErrNotFound // only replies have events
 	}
 	after := int64(-1)
@@ -181,7 +181,7 @@ func wake(ctx context.Context, notified <-chan struct{}, fallback *time.Timer, e
 
 func finalEvent(m db.Message) generation.Event {
 	id := int64(len(m.Content)) + 1
-	if m.Status == "failed" {
+	if m.Status == db.MessageStatusFailed {
 		code := "internal"
 		if m.ErrorCode != nil {
 			code = *m.ErrorCode

@@ -107,12 +107,12 @@ func (c *Chat) start(ctx context.Context, convID uuid.UUID, body api.SendMessage
 				"too many replies are being generated at once; wait for one to finish").WithRetryAfter(time.Second)
 		}
 		user, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{
-			ID: userID, ConversationID: conv.ID, Role: "user", Content: content, Status: "complete", FileIds: fileIDs})
+			ID: userID, ConversationID: conv.ID, Role: db.MessageRoleUser, Content: content, Status: db.MessageStatusComplete, FileIds: fileIDs})
 		if err != nil {
 			return err
 		}
 		assistant, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{
-			ID: database.NewID(), ConversationID: conv.ID, Role: "assistant", Status: "pending", Model: &model, FileIds: []uuid.UUID{}})
+			ID: database.NewID(), ConversationID: conv.ID, Role: db.MessageRoleAssistant, Status: db.MessageStatusPending, Model: &model, FileIds: []uuid.UUID{}})
 		if database.IsUniqueViolation(err, "messages_one_generation_idx") {
 			return apierr.Conflict("a reply is already being generated in this conversation; wait for it or cancel it")
 		}
@@ -144,7 +144,7 @@ func (c *Chat) SendMessage(ctx context.Context, req api.SendMessageRequestObject
 		return nil, ctx.Err()
 	}
 	reply := run.Final()
-	if reply.Status == "failed" {
+	if reply.Status == db.MessageStatusFailed {
 		code := "internal"
 		if reply.ErrorCode != nil {
 			code = *reply.ErrorCode

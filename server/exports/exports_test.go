@@ -47,7 +47,7 @@ func (f *fixture) seed(t *testing.T, contents ...string) {
 			role = "assistant"
 		}
 		if _, err := f.env.Pool.Exec(ctx, `INSERT INTO messages (id, conversation_id, role, content, status, model)
-			VALUES ($1, $2, $3, $4, 'complete', CASE WHEN $3 = 'assistant' THEN 'echo' END)`,
+			VALUES ($1, $2, $3::message_role, $4, 'complete', CASE WHEN $3::message_role = 'assistant' THEN 'echo' END)`,
 			database.NewID(), f.conv.Id, role, c); err != nil {
 			t.Fatal(err)
 		}

@@ -229,15 +229,15 @@ func (p *pdfWriter) text(s string, st textStyle, h float64) {
 
 func (p *pdfWriter) message(m db.Message) {
 	who, color := "You", colorUser
-	if m.Role == "assistant" {
+	if m.Role == db.MessageRoleAssistant {
 		who, color = "Assistant", colorModel
 		if m.Model != nil {
 			who += " (" + *m.Model + ")"
 		}
 	}
 	head := who + " · " + stamp(m.CreatedAt)
-	if m.Status != "complete" {
-		head += " · " + m.Status
+	if m.Status != db.MessageStatusComplete {
+		head += " · " + string(m.Status)
 	}
 	p.text(head, textStyle{face: sansBold, size: 10, color: color}, 6)
 	p.markdown(m.Content)

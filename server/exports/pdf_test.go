@@ -27,9 +27,9 @@ func pdfOf(t testing.TB, ctx context.Context, title string, contents ...string) 
 	conv := db.Conversation{ID: uuid.New(), Title: title, CreatedAt: time.Unix(0, 0)}
 	var msgs []db.Message
 	for i, c := range contents {
-		role := "user"
+		role := db.MessageRoleUser
 		if i%2 == 1 {
-			role = "assistant"
+			role = db.MessageRoleAssistant
 		}
 		msgs = append(msgs, db.Message{ID: uuid.New(), Role: role, Content: c, Status: "complete", CreatedAt: time.Unix(0, 0)})
 	}

@@ -39,15 +39,15 @@ func renderMarkdown(w io.Writer, conv db.Conversation, msgs []db.Message, now ti
 	}
 	for _, m := range msgs {
 		who := "You"
-		if m.Role == "assistant" {
+		if m.Role == db.MessageRoleAssistant {
 			who = "Assistant"
 			if m.Model != nil {
 				who += " (" + *m.Model + ")"
 			}
 		}
 		note := ""
-		if m.Status != "complete" {
-			note = " · _" + m.Status + "_"
+		if m.Status != db.MessageStatusComplete {
+			note = " · _" + string(m.Status) + "_"
 		}
 		fmt.Fprintf(&b, "---\n\n**%s** · %s%s\n\n%s\n\n", who, stamp(m.CreatedAt), note, strings.TrimRight(m.Content, "\n"))
 	}

@@ -282,15 +282,15 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 	close(stopCheckpoints)
 	<-checkpointsDone
 
-	status, code := "complete", ""
+	status, code := db.MessageStatusComplete, ""
 	switch {
 	case err == nil:
 	case errors.Is(context.Cause(ctx), ErrCancelled):
-		status = "cancelled"
+		status = db.MessageStatusCancelled
 	case errors.Is(context.Cause(ctx), ErrShutdown):
-		status, code = "cancelled", "shutdown"
+		status, code = db.MessageStatusCancelled, "shutdown"
 	default:
-		status = "failed"
+		status = db.MessageStatusFailed
 		if c, ok := llm.AsUpstream(err); ok {
 			code = c
 		} else {
@@ -302,13 +302,13 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 	text := string(r.text)
 	r.mu.Unlock()
 	final := m.store(r, text, status, code, res, log)
-	m.spend(r, text, res, status == "failed")
+	m.spend(r, text, res, status == db.MessageStatusFailed)
 
 	n := int64(len(text)) + 1
 	r.mu.Lock()
 	r.final = &final
 	r.mu.Unlock()
-	if status == "failed" {
+	if status == db.MessageStatusFailed {
 		r.publish(Event{ID: n, Name: EventError, Data: Failure{Code: code, Message: "the AI provider failed (" + code + "); the partial reply is stored"}})
 	} else {
 		r.publish(Event{ID: n, Name: EventDone, Data: final})
@@ -332,7 +332,7 @@ func (m *Manager) abandon(r *Run) {
 	text, stored := string(r.text), r.final != nil
 	r.mu.Unlock()
 	if !stored {
-		final := m.store(r, text, "failed", "internal", llm.Result{}, m.log)
+		final := m.store(r, text, db.MessageStatusFailed, "internal", llm.Result{}, m.log)
 		r.mu.Lock()
 		r.final = &final
 		r.mu.Unlock()
@@ -356,7 +356,7 @@ func (m *Manager) release(r *Run) {
 }
 
 // store saves the final state, retrying briefly: the reply must not be lost to a blip.
-func (m *Manager) store(r *Run, text, status, code string, res llm.Result, log *slog.Logger) db.Message {
+func (m *Manager) store(r *Run, text string, status db.MessageStatus, code string, res llm.Result, log *slog.Logger) db.Message {
 	p := db.FinishMessageParams{ID: r.MessageID, Content: text, Status: status}
 	if res.FinishReason != "" {
 		p.FinishReason = &res.FinishReason
@@ -387,7 +387,7 @@ func (m *Manager) store(r *Run, text, status, code string, res llm.Result, log *
 	// What the client is told matches what was meant to be stored; the stale sweep fails
 	// the row later if it stayed behind.
 	now := time.Now()
-	return db.Message{ID: r.MessageID, ConversationID: r.ConversationID, Role: "assistant", Content: text, Status: status,
+	return db.Message{ID: r.MessageID, ConversationID: r.ConversationID, Role: db.MessageRoleAssistant, Content: text, Status: status,
 		ErrorCode: p.ErrorCode, FinishReason: p.FinishReason, PromptTokens: p.PromptTokens, CompletionTokens: p.CompletionTokens,
 		CreatedAt: now, UpdatedAt: now}
 }
