@@ -184,7 +184,7 @@ func New(d Deps) (*Services, error) {
 	}
 	s.Search = &search.Index{}
 	s.Shares = &shares.Shares{}
-	s.Imports = &imports.Imports{}
+	s.Imports = &imports.Imports{DB: pool, Q: queries, MaxUpload: cfg.MaxUploadBytes, Timeout: cfg.UploadTimeout, Log: log}
 	return s, nil
 }
 
