@@ -63,7 +63,7 @@ func TestMarksAreCheckedAtStart(t *testing.T) {
 			}
 		}
 	}
-	if marked != 7 {
-		t.Errorf("%d operations of the spec are rate limited, want 7 (register, login, refresh, password reset; change password, create key, update me)", marked)
+	if marked != 8 {
+		t.Errorf("%d operations of the spec are rate limited, want 8 (register, login, refresh, password reset, public share read; change password, create key, update me)", marked)
 	}
 }

@@ -1,7 +1,7 @@
 // Package ratelimit limits the authentication operations (register, login, refresh,
-// password reset) per client network and over all clients together, and every operation
-// that checks a signed-in user's password per account; in process memory or in Redis so that
-// several replicas share one limit. It uses go-chi/httprate's sliding-window counters. (The
+// password reset) and the public reads of share links per client network and over all
+// clients together, and every operation that checks a signed-in user's password per
+// account; in process memory or in Redis so that several replicas share one limit. It uses go-chi/httprate's sliding-window counters. (The
 // login back-off per email lives with the accounts: it needs to know the owner's network.)
 package ratelimit
 
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/httprate"
 	httprateredis "github.com/go-chi/httprate-redis"
 	"github.com/redis/go-redis/v9"
@@ -47,7 +48,7 @@ type Limiter struct {
 	perAccount *httprate.RateLimiter
 	v6Bits     int
 	redis      *redis.Client
-	// clients are the "METHOD /path" of operations marked x-rate-limit: client; accounts
+	// clients are the "METHOD /route/{param}" of operations marked x-rate-limit: client; accounts
 	// the strict handler names of those marked x-rate-limit: account.
 	clients  map[string]bool
 	accounts map[string]bool
@@ -55,7 +56,8 @@ type Limiter struct {
 }
 
 // The spec marks what is limited (x-rate-limit on an operation): "client" is limited per
-// client network and over all clients (sign-up, sign-in, refresh, password reset); "account"
+// client network and over all clients (sign-up, sign-in, refresh, password reset, and the
+// public read of a share link, which needs no account); "account"
 // per signed-in account (the operations that check the current password: each is a guess at
 // it, so they share one limit whatever the credentials or addresses used).
 const (
@@ -167,16 +169,21 @@ func (l *Limiter) RedisCheck() func(context.Context) error {
 
 // Middleware limits the limited operations per client network (an IPv4 address, an IPv6
 // /64 by default; never ip:port: a new connection is the same client), then over all
-// clients. It runs before validation, so malformed requests count.
+// clients. It runs before validation, so malformed requests count. It tells the operation
+// by the route chi matched ("/api/v1/public/shares/{token}", not the path requested), so it
+// must run after routing (in a chi group, as the validator does): every token of a templated
+// path counts against one limit.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	if !l.enabled {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l.clients[r.Method+" "+r.URL.Path] {
-			key := r.URL.Path + "|" + middleware.Network(middleware.ClientIP(r.Context()), l.v6Bits)
-			if l.perNetwork.RespondOnLimit(w, r, key) || l.global.RespondOnLimit(w, r, r.URL.Path) {
-				return
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			if route := rc.RoutePattern(); l.clients[r.Method+" "+route] {
+				key := route + "|" + middleware.Network(middleware.ClientIP(r.Context()), l.v6Bits)
+				if l.perNetwork.RespondOnLimit(w, r, key) || l.global.RespondOnLimit(w, r, route) {
+					return
+				}
 			}
 		}
 		next.ServeHTTP(w, r)
