@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -126,6 +127,10 @@ type Config struct {
 	UploadDir string
 	ExportDir string
 
+	// SearchLanguage is the PostgreSQL text-search configuration of GET /search (simple:
+	// words as written, lower-cased, in any language). Start-up checks that it exists.
+	SearchLanguage string
+
 	// Warnings are what start-up logs about the settings (a deprecated name in use).
 	Warnings []string
 	// MaxUploadBytes limits an uploaded file's own bytes.
@@ -153,6 +158,10 @@ var Deprecated = map[string]string{
 var Retired = map[string]string{
 	"REGISTRATION_ENABLED": "use REGISTRATION_MODE (open, invite or closed)",
 }
+
+// searchLanguage is what SEARCH_LANGUAGE may be: a PostgreSQL identifier, optionally
+// schema-qualified (whether the configuration exists is checked against the database).
+var searchLanguage = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$`)
 
 // Getenv is os.Getenv's shape; tests pass a map-backed one.
 type Getenv func(string) string
@@ -240,6 +249,10 @@ func Load(getenv Getenv) (Config, error) {
 	c.CheckpointInterval = p.duration("CHECKPOINT_INTERVAL", time.Second)
 	c.UploadDir = p.str("UPLOAD_DIR", ".data/uploads")
 	c.ExportDir = p.renamed("EXPORT_DIR", "PDF_DIR", ".data/exports", &c.Warnings)
+	c.SearchLanguage = p.str("SEARCH_LANGUAGE", "simple")
+	if !searchLanguage.MatchString(c.SearchLanguage) {
+		p.fail("SEARCH_LANGUAGE", fmt.Sprintf("%q is not a text-search configuration name (such as simple, english, german)", c.SearchLanguage))
+	}
 	c.MaxUploadBytes = p.size("MAX_UPLOAD_BYTES", 25<<20)
 	c.UserStorageQuotaBytes = p.size("USER_STORAGE_QUOTA_BYTES", 1<<30)
 	c.UploadsPerUser = p.intRange("UPLOADS_PER_USER", 2, 1, 1000)
@@ -307,6 +320,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("generations_per_user", c.GenerationsPerUser),
 		slog.String("upload_dir", c.UploadDir),
 		slog.String("export_dir", c.ExportDir),
+		slog.String("search_language", c.SearchLanguage),
 		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
 		slog.Int64("user_storage_quota_bytes", c.UserStorageQuotaBytes),
 	)

@@ -27,10 +27,12 @@ func Limit(limit *int) int {
 	return min(*limit, MaxLimit)
 }
 
-// Position is where a page ended: the sort key of its last item and its id.
+// Position is where a page ended: the sort key of its last item (a time, or a search
+// rank) and its id.
 type Position struct {
-	At time.Time `json:"t,omitzero"`
-	ID uuid.UUID `json:"i"`
+	At   time.Time `json:"t,omitzero"`
+	Rank float64   `json:"r,omitzero"`
+	ID   uuid.UUID `json:"i"`
 }
 
 // Encode returns the opaque cursor for a position.

@@ -182,7 +182,10 @@ func New(d Deps) (*Services, error) {
 		Notify:         listener,
 		Log:            log,
 	}
-	s.Search = &search.Index{}
+	s.Search = &search.Index{DB: pool, Q: queries, Language: cfg.SearchLanguage, Log: log}
+	if err := s.Search.Check(context.Background()); err != nil {
+		return nil, errors.Join(err, limiter.Close(), listener.Close())
+	}
 	s.Shares = &shares.Shares{}
 	s.Imports = &imports.Imports{DB: pool, Q: queries, MaxUpload: cfg.MaxUploadBytes, Timeout: cfg.UploadTimeout, Log: log}
 	return s, nil
