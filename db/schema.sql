@@ -15,6 +15,20 @@ SET client_min_messages = warning;
 SET row_security = off;
 
 --
+-- Name: pg_trgm; Type: EXTENSION; Schema: -; Owner: -
+--
+
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+
+
+--
+-- Name: EXTENSION pg_trgm; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON EXTENSION pg_trgm IS 'text similarity measurement and index searching based on trigrams';
+
+
+--
 -- Name: message_role; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -215,6 +229,23 @@ CREATE TABLE public.schema_migrations (
 
 
 --
+-- Name: shares; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.shares (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    conversation_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    title text NOT NULL,
+    messages jsonb NOT NULL,
+    message_count integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone
+);
+
+
+--
 -- Name: token_usage; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -367,6 +398,14 @@ ALTER TABLE ONLY public.schema_migrations
 
 
 --
+-- Name: shares shares_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.shares
+    ADD CONSTRAINT shares_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: token_usage token_usage_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -394,6 +433,20 @@ CREATE UNIQUE INDEX api_keys_key_hash_key ON public.api_keys USING btree (key_ha
 --
 
 CREATE INDEX api_keys_user_id_id_idx ON public.api_keys USING btree (user_id, id);
+
+
+--
+-- Name: conversations_search_simple_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX conversations_search_simple_idx ON public.conversations USING gin (to_tsvector('simple'::regconfig, title));
+
+
+--
+-- Name: conversations_title_trgm_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX conversations_title_trgm_idx ON public.conversations USING gin (title public.gin_trgm_ops);
 
 
 --
@@ -425,6 +478,13 @@ CREATE INDEX invites_expires_at_idx ON public.invites USING btree (expires_at);
 
 
 --
+-- Name: messages_content_trgm_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_content_trgm_idx ON public.messages USING gin (content public.gin_trgm_ops);
+
+
+--
 -- Name: messages_conversation_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -443,6 +503,13 @@ CREATE UNIQUE INDEX messages_one_generation_idx ON public.messages USING btree (
 --
 
 CREATE INDEX messages_parent_id_idx ON public.messages USING btree (parent_id, id);
+
+
+--
+-- Name: messages_search_simple_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_search_simple_idx ON public.messages USING gin (to_tsvector('simple'::regconfig, content));
 
 
 --
@@ -478,6 +545,27 @@ CREATE UNIQUE INDEX refresh_tokens_token_hash_key ON public.refresh_tokens USING
 --
 
 CREATE INDEX refresh_tokens_user_id_idx ON public.refresh_tokens USING btree (user_id);
+
+
+--
+-- Name: shares_conversation_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX shares_conversation_id_idx ON public.shares USING btree (conversation_id);
+
+
+--
+-- Name: shares_token_hash_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX shares_token_hash_key ON public.shares USING btree (token_hash);
+
+
+--
+-- Name: shares_user_id_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX shares_user_id_id_idx ON public.shares USING btree (user_id, id);
 
 
 --
@@ -592,6 +680,22 @@ ALTER TABLE ONLY public.refresh_tokens
 
 
 --
+-- Name: shares shares_conversation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.shares
+    ADD CONSTRAINT shares_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES public.conversations(id) ON DELETE CASCADE;
+
+
+--
+-- Name: shares shares_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.shares
+    ADD CONSTRAINT shares_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: token_usage token_usage_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -618,4 +722,6 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261201210000'),
     ('20261201220000'),
     ('20261201230000'),
-    ('20261201230500');
+    ('20261201230500'),
+    ('20261201231000'),
+    ('20261201232000');

@@ -27,6 +27,8 @@ const (
 	EmailChanged         = "email_changed"
 	APIKeyCreated        = "api_key_created"
 	APIKeyDeleted        = "api_key_deleted"
+	ShareCreated         = "share_created"
+	ShareRevoked         = "share_revoked"
 	AccountDeleted       = "account_deleted"
 	APIKeyForbidden      = "api_key_forbidden"
 	AdminForbidden       = "admin_forbidden"
