@@ -1,8 +1,8 @@
 -- name: CreateShare :one
 -- CreateShare snapshots the current branch of the user's conversation into a new share: the
 -- path from the root to current_message_id (without one, the conversation's messages in
--- order), root first, settled messages only (complete or cancelled), each as its role,
--- content and time. No row when the conversation is not theirs.
+-- order), root first, settled messages with text only (complete or cancelled), each as its
+-- role, content and time. No row when the conversation is not theirs.
 WITH RECURSIVE conv AS (
     SELECT c.id, c.title, c.current_message_id
     FROM conversations c
@@ -24,7 +24,7 @@ WITH RECURSIVE conv AS (
                               ORDER BY p.ord), '[]'::jsonb) AS messages,
            count(*)::integer AS message_count
     FROM path p JOIN messages m ON m.id = p.id
-    WHERE m.status IN ('complete', 'cancelled')
+    WHERE m.status IN ('complete', 'cancelled') AND m.content <> ''
 )
 INSERT INTO shares (id, user_id, conversation_id, token_hash, title, messages, message_count, expires_at)
 SELECT @id, @user_id, conv.id, @token_hash, conv.title, snapshot.messages, snapshot.message_count,

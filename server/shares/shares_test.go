@@ -270,7 +270,7 @@ func TestShareJourney(t *testing.T) {
 }
 
 // Without a current message the snapshot is the conversation's messages in order; replies
-// still running are left out; an empty conversation shares an empty list.
+// still running, failed or empty are left out; an empty conversation shares an empty list.
 func TestShareWithoutCurrentMessage(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
@@ -291,6 +291,8 @@ func TestShareWithoutCurrentMessage(t *testing.T) {
 	a1 := f.message(t, u1, "assistant", "complete", "two", t0.Add(time.Second))
 	u2 := f.message(t, a1, "user", "complete", "three", t0.Add(2*time.Second))
 	f.message(t, u2, "assistant", "streaming", "half a rep", t0.Add(3*time.Second))
+	f.message(t, u2, "assistant", "failed", "half an answer", t0.Add(4*time.Second))
+	f.message(t, u2, "assistant", "cancelled", "", t0.Add(5*time.Second))
 	f.setCurrent(t, nil)
 	s := f.share(t, map[string]any{})
 	r = read(env, s.UrlToken)
