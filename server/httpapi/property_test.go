@@ -321,7 +321,8 @@ func clampRunes(s string, lo uint64, hi *uint64) string {
 
 // world is what the test created, so generated requests can name real things: the user
 // (and a second one, whose ids must be 404 to the first), a conversation with an exchange,
-// a file, an export and an API key. A request that deletes one of them has it recreated.
+// a file, an export, an API key and a share link of the conversation. A request that
+// deletes one of them has it recreated.
 type world struct {
 	env      *apitest.Env
 	fatalf   func(string, ...any)
@@ -330,6 +331,7 @@ type world struct {
 
 	email, password, token, refresh, apiKey, keyID string
 	conv, userMsg, reply, file, export             string
+	share, shareToken                              string
 	otherToken, otherConv, otherFile               string
 }
 
@@ -367,14 +369,18 @@ func (w *world) ensure() {
 	if w.token == "" {
 		w.token, w.refresh = w.register()
 		w.email, w.password = fmt.Sprintf("prop-%d@example.com", w.n), "correct horse battery"
-		w.conv, w.file, w.export, w.keyID, w.apiKey = "", "", "", "", ""
+		w.conv, w.file, w.export, w.keyID, w.apiKey, w.share = "", "", "", "", "", ""
 	}
 	if w.conv == "" {
 		w.conv = decodeID(w.call(w.token, http.MethodPost, "/api/v1/conversations", map[string]any{"title": worldTitle}, http.StatusCreated), "id")
 		b := w.call(w.token, http.MethodPost, "/api/v1/conversations/"+w.conv+"/messages",
 			map[string]any{"content": "# " + worldTitle + "\n\n**bold** 👍🏽 `code`"}, http.StatusCreated)
 		w.userMsg, w.reply = decodeID(b, "user_message", "id"), decodeID(b, "assistant_message", "id")
-		w.export = ""
+		w.export, w.share = "", ""
+	}
+	if w.share == "" {
+		b := w.call(w.token, http.MethodPost, "/api/v1/conversations/"+w.conv+"/shares", map[string]any{}, http.StatusCreated)
+		w.share, w.shareToken = decodeID(b, "id"), decodeID(b, "url_token")
 	}
 	if w.file == "" {
 		w.requests++
@@ -436,6 +442,10 @@ func (w *world) forget(o operation, token string, path string, body any, resp []
 	case "deleteExport":
 		if has(w.export) {
 			w.export = ""
+		}
+	case "deleteShare":
+		if has(w.share) {
+			w.share = ""
 		}
 	case "deleteApiKey":
 		if has(w.keyID) {
@@ -589,6 +599,10 @@ func (g *generator) id(rt *rapid.T, name, label string) string {
 		real = []string{w.export}
 	case "key_id":
 		real = []string{w.keyID}
+	case "share_id":
+		real = []string{w.share}
+	case "token":
+		real = []string{w.shareToken}
 	default:
 		real = []string{w.conv, w.reply, w.file, w.export, w.keyID}
 	}
