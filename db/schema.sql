@@ -506,6 +506,13 @@ CREATE INDEX messages_parent_id_idx ON public.messages USING btree (parent_id, i
 
 
 --
+-- Name: messages_roots_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_roots_idx ON public.messages USING btree (conversation_id, id) WHERE (parent_id IS NULL);
+
+
+--
 -- Name: messages_search_simple_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -723,5 +730,6 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261201220000'),
     ('20261201230000'),
     ('20261201230500'),
+    ('20261201230600'),
     ('20261201231000'),
     ('20261201232000');

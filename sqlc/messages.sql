@@ -1,8 +1,8 @@
 -- name: CreateMessage :one
--- CreateMessage inserts a message. A second running generation in the conversation
--- violates messages_one_generation_idx.
-INSERT INTO messages (id, conversation_id, role, content, status, model, file_ids)
-VALUES (@id, @conversation_id, @role, @content, @status, @model, @file_ids)
+-- CreateMessage inserts a message under its parent (null: a first message). A second
+-- running generation in the conversation violates messages_one_generation_idx.
+INSERT INTO messages (id, conversation_id, parent_id, role, content, status, model, file_ids)
+VALUES (@id, @conversation_id, sqlc.narg(parent_id), @role, @content, @status, @model, @file_ids)
 RETURNING *;
 
 -- name: GetMessage :one
@@ -14,20 +14,50 @@ WHERE m.id = @id AND m.conversation_id = @conversation_id AND c.user_id = @user_
 -- GetMessageByID reads a message without an ownership check (for the generation itself).
 SELECT * FROM messages WHERE id = @id;
 
--- name: ListMessages :many
--- ListMessages is one page of a conversation's messages, oldest first, after the cursor id.
-SELECT * FROM messages
-WHERE conversation_id = @conversation_id AND (sqlc.narg(after_id)::uuid IS NULL OR id > sqlc.narg(after_id)::uuid)
-ORDER BY id
+-- name: ListMessagePath :many
+-- ListMessagePath is one page of the path from the root to the tip message, oldest first,
+-- after the cursor id (a message's id is above its parent's: UUIDv7, created after it),
+-- each with the ids of its siblings (the messages under the same parent, itself included,
+-- oldest first).
+WITH RECURSIVE path AS (
+    SELECT m.id, m.parent_id FROM messages m WHERE m.id = @tip_id AND m.conversation_id = @conversation_id
+    UNION ALL
+    SELECT p.id, p.parent_id FROM messages p JOIN path ON p.id = path.parent_id
+)
+SELECT sqlc.embed(m),
+       ARRAY(SELECT s.id FROM messages s WHERE s.parent_id = m.parent_id
+             UNION ALL
+             SELECT r.id FROM messages r
+             WHERE m.parent_id IS NULL AND r.parent_id IS NULL AND r.conversation_id = m.conversation_id
+             ORDER BY 1)::uuid[] AS sibling_ids
+FROM path JOIN messages m ON m.id = path.id
+WHERE sqlc.narg(after_id)::uuid IS NULL OR m.id > sqlc.narg(after_id)::uuid
+ORDER BY m.id
 LIMIT @page_size;
 
--- name: RecentMessages :many
--- RecentMessages is the conversation's history before a message, newest first, for the
--- model's context (the caller keeps what fits the budget).
-SELECT role, content FROM messages
-WHERE conversation_id = @conversation_id AND id < @before_id AND status IN ('complete', 'cancelled', 'failed') AND content <> ''
-ORDER BY id DESC
-LIMIT @max_messages;
+-- name: ListSiblingIds :many
+-- ListSiblingIds is the ids of the messages under a parent (null: the first messages of the
+-- conversation), oldest first.
+SELECT s.id FROM messages s WHERE s.parent_id = sqlc.narg(parent_id)::uuid
+UNION ALL
+SELECT r.id FROM messages r
+WHERE sqlc.narg(parent_id)::uuid IS NULL AND r.parent_id IS NULL AND r.conversation_id = @conversation_id::uuid
+ORDER BY 1;
+
+-- name: ContextMessages :many
+-- ContextMessages is the path from the root to the tip message, newest first, with text,
+-- for the model's context (the caller keeps what fits the budget).
+WITH RECURSIVE path AS (
+    SELECT m.id, m.parent_id, m.role, m.content, m.status, 1 AS depth
+    FROM messages m WHERE m.id = @tip_id AND m.conversation_id = @conversation_id
+    UNION ALL
+    SELECT p.id, p.parent_id, p.role, p.content, p.status, path.depth + 1
+    FROM messages p JOIN path ON p.id = path.parent_id
+    WHERE path.depth < @max_messages::int
+)
+SELECT role, content FROM path
+WHERE status IN ('complete', 'cancelled', 'failed') AND content <> ''
+ORDER BY depth;
 
 -- name: CountRunningGenerations :one
 -- CountRunningGenerations counts the user's generations that are still running.

@@ -150,14 +150,22 @@ func (q *Queries) ListConversations(ctx context.Context, db DBTX, arg ListConver
 const touchConversation = `-- name: TouchConversation :exec
 UPDATE conversations
 SET last_message_at = now(),
-    title     = CASE WHEN title_set THEN title ELSE $1 END,
+    current_message_id = $1,
+    title     = CASE WHEN title_set THEN title ELSE $2 END,
     title_set = true
-WHERE id = $2
+WHERE id = $3
 `
 
-// TouchConversation records activity, and names an untitled conversation.
-func (q *Queries) TouchConversation(ctx context.Context, db DBTX, derivedTitle string, iD uuid.UUID) error {
-	_, err := db.Exec(ctx, touchConversation, derivedTitle, iD)
+type TouchConversationParams struct {
+	CurrentMessageID *uuid.UUID
+	DerivedTitle     string
+	ID               uuid.UUID
+}
+
+// TouchConversation records activity, shows the branch ending at the new current message,
+// and names an untitled conversation.
+func (q *Queries) TouchConversation(ctx context.Context, db DBTX, arg TouchConversationParams) error {
+	_, err := db.Exec(ctx, touchConversation, arg.CurrentMessageID, arg.DerivedTitle, arg.ID)
 	return err
 }
 
@@ -167,8 +175,9 @@ SET title         = coalesce($1, title),
     title_set     = title_set OR $1::text IS NOT NULL,
     system_prompt = CASE WHEN $2::boolean THEN NULL ELSE coalesce($3, system_prompt) END,
     model         = CASE WHEN $4::boolean THEN NULL ELSE coalesce($5, model) END,
+    current_message_id = coalesce($6::uuid, current_message_id),
     updated_at    = now()
-WHERE id = $6 AND user_id = $7
+WHERE id = $7 AND user_id = $8
 RETURNING id, user_id, title, title_set, system_prompt, model, created_at, updated_at, last_message_at, current_message_id
 `
 
@@ -178,11 +187,13 @@ type UpdateConversationParams struct {
 	SystemPrompt      *string
 	ClearModel        bool
 	Model             *string
+	CurrentMessageID  *uuid.UUID
 	ID                uuid.UUID
 	UserID            uuid.UUID
 }
 
-// UpdateConversation changes the given fields; clear_* set a nullable field to NULL.
+// UpdateConversation changes the given fields; clear_* set a nullable field to NULL. The
+// caller checks that a current_message_id given is a message of the conversation.
 func (q *Queries) UpdateConversation(ctx context.Context, db DBTX, arg UpdateConversationParams) (Conversation, error) {
 	row := db.QueryRow(ctx, updateConversation,
 		arg.Title,
@@ -190,6 +201,7 @@ func (q *Queries) UpdateConversation(ctx context.Context, db DBTX, arg UpdateCon
 		arg.SystemPrompt,
 		arg.ClearModel,
 		arg.Model,
+		arg.CurrentMessageID,
 		arg.ID,
 		arg.UserID,
 	)

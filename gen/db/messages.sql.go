@@ -27,6 +27,53 @@ func (q *Queries) CheckpointMessage(ctx context.Context, db DBTX, content string
 	return cancel_requested_at, err
 }
 
+const contextMessages = `-- name: ContextMessages :many
+WITH RECURSIVE path AS (
+    SELECT m.id, m.parent_id, m.role, m.content, m.status, 1 AS depth
+    FROM messages m WHERE m.id = $1 AND m.conversation_id = $2
+    UNION ALL
+    SELECT p.id, p.parent_id, p.role, p.content, p.status, path.depth + 1
+    FROM messages p JOIN path ON p.id = path.parent_id
+    WHERE path.depth < $3::int
+)
+SELECT role, content FROM path
+WHERE status IN ('complete', 'cancelled', 'failed') AND content <> ''
+ORDER BY depth
+`
+
+type ContextMessagesParams struct {
+	TipID          uuid.UUID
+	ConversationID uuid.UUID
+	MaxMessages    int32
+}
+
+type ContextMessagesRow struct {
+	Role    MessageRole
+	Content string
+}
+
+// ContextMessages is the path from the root to the tip message, newest first, with text,
+// for the model's context (the caller keeps what fits the budget).
+func (q *Queries) ContextMessages(ctx context.Context, db DBTX, arg ContextMessagesParams) ([]ContextMessagesRow, error) {
+	rows, err := db.Query(ctx, contextMessages, arg.TipID, arg.ConversationID, arg.MaxMessages)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ContextMessagesRow{}
+	for rows.Next() {
+		var i ContextMessagesRow
+		if err := rows.Scan(&i.Role, &i.Content); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const countRunningGenerations = `-- name: CountRunningGenerations :one
 SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id
 WHERE c.user_id = $1 AND m.status IN ('pending', 'streaming')
@@ -41,14 +88,15 @@ func (q *Queries) CountRunningGenerations(ctx context.Context, db DBTX, userID u
 }
 
 const createMessage = `-- name: CreateMessage :one
-INSERT INTO messages (id, conversation_id, role, content, status, model, file_ids)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO messages (id, conversation_id, parent_id, role, content, status, model, file_ids)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id
 `
 
 type CreateMessageParams struct {
 	ID             uuid.UUID
 	ConversationID uuid.UUID
+	ParentID       *uuid.UUID
 	Role           MessageRole
 	Content        string
 	Status         MessageStatus
@@ -56,12 +104,13 @@ type CreateMessageParams struct {
 	FileIds        []uuid.UUID
 }
 
-// CreateMessage inserts a message. A second running generation in the conversation
-// violates messages_one_generation_idx.
+// CreateMessage inserts a message under its parent (null: a first message). A second
+// running generation in the conversation violates messages_one_generation_idx.
 func (q *Queries) CreateMessage(ctx context.Context, db DBTX, arg CreateMessageParams) (Message, error) {
 	row := db.QueryRow(ctx, createMessage,
 		arg.ID,
 		arg.ConversationID,
+		arg.ParentID,
 		arg.Role,
 		arg.Content,
 		arg.Status,
@@ -216,49 +265,105 @@ func (q *Queries) GetMessageByID(ctx context.Context, db DBTX, id uuid.UUID) (Me
 	return i, err
 }
 
-const listMessages = `-- name: ListMessages :many
-SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id FROM messages
-WHERE conversation_id = $1 AND ($2::uuid IS NULL OR id > $2::uuid)
-ORDER BY id
-LIMIT $3
+const listMessagePath = `-- name: ListMessagePath :many
+WITH RECURSIVE path AS (
+    SELECT m.id, m.parent_id FROM messages m WHERE m.id = $3 AND m.conversation_id = $4
+    UNION ALL
+    SELECT p.id, p.parent_id FROM messages p JOIN path ON p.id = path.parent_id
+)
+SELECT m.id, m.conversation_id, m.role, m.content, m.status, m.model, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.error_code, m.cancel_requested_at, m.created_at, m.updated_at, m.file_ids, m.parent_id,
+       ARRAY(SELECT s.id FROM messages s WHERE s.parent_id = m.parent_id
+             UNION ALL
+             SELECT r.id FROM messages r
+             WHERE m.parent_id IS NULL AND r.parent_id IS NULL AND r.conversation_id = m.conversation_id
+             ORDER BY 1)::uuid[] AS sibling_ids
+FROM path JOIN messages m ON m.id = path.id
+WHERE $1::uuid IS NULL OR m.id > $1::uuid
+ORDER BY m.id
+LIMIT $2
 `
 
-type ListMessagesParams struct {
-	ConversationID uuid.UUID
+type ListMessagePathParams struct {
 	AfterID        *uuid.UUID
 	PageSize       int32
+	TipID          uuid.UUID
+	ConversationID uuid.UUID
 }
 
-// ListMessages is one page of a conversation's messages, oldest first, after the cursor id.
-func (q *Queries) ListMessages(ctx context.Context, db DBTX, arg ListMessagesParams) ([]Message, error) {
-	rows, err := db.Query(ctx, listMessages, arg.ConversationID, arg.AfterID, arg.PageSize)
+type ListMessagePathRow struct {
+	Message    Message
+	SiblingIds []uuid.UUID
+}
+
+// ListMessagePath is one page of the path from the root to the tip message, oldest first,
+// after the cursor id (a message's id is above its parent's: UUIDv7, created after it),
+// each with the ids of its siblings (the messages under the same parent, itself included,
+// oldest first).
+func (q *Queries) ListMessagePath(ctx context.Context, db DBTX, arg ListMessagePathParams) ([]ListMessagePathRow, error) {
+	rows, err := db.Query(ctx, listMessagePath,
+		arg.AfterID,
+		arg.PageSize,
+		arg.TipID,
+		arg.ConversationID,
+	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Message{}
+	items := []ListMessagePathRow{}
 	for rows.Next() {
-		var i Message
+		var i ListMessagePathRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.ConversationID,
-			&i.Role,
-			&i.Content,
-			&i.Status,
-			&i.Model,
-			&i.FinishReason,
-			&i.PromptTokens,
-			&i.CompletionTokens,
-			&i.ErrorCode,
-			&i.CancelRequestedAt,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.FileIds,
-			&i.ParentID,
+			&i.Message.ID,
+			&i.Message.ConversationID,
+			&i.Message.Role,
+			&i.Message.Content,
+			&i.Message.Status,
+			&i.Message.Model,
+			&i.Message.FinishReason,
+			&i.Message.PromptTokens,
+			&i.Message.CompletionTokens,
+			&i.Message.ErrorCode,
+			&i.Message.CancelRequestedAt,
+			&i.Message.CreatedAt,
+			&i.Message.UpdatedAt,
+			&i.Message.FileIds,
+			&i.Message.ParentID,
+			&i.SiblingIds,
 		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listSiblingIds = `-- name: ListSiblingIds :many
+SELECT s.id FROM messages s WHERE s.parent_id = $1::uuid
+UNION ALL
+SELECT r.id FROM messages r
+WHERE $1::uuid IS NULL AND r.parent_id IS NULL AND r.conversation_id = $2::uuid
+ORDER BY 1
+`
+
+// ListSiblingIds is the ids of the messages under a parent (null: the first messages of the
+// conversation), oldest first.
+func (q *Queries) ListSiblingIds(ctx context.Context, db DBTX, parentID *uuid.UUID, conversationID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, listSiblingIds, parentID, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -274,46 +379,6 @@ SELECT pg_advisory_xact_lock(72611, hashtext($1::text))
 func (q *Queries) LockUserGenerations(ctx context.Context, db DBTX, userID string) error {
 	_, err := db.Exec(ctx, lockUserGenerations, userID)
 	return err
-}
-
-const recentMessages = `-- name: RecentMessages :many
-SELECT role, content FROM messages
-WHERE conversation_id = $1 AND id < $2 AND status IN ('complete', 'cancelled', 'failed') AND content <> ''
-ORDER BY id DESC
-LIMIT $3
-`
-
-type RecentMessagesParams struct {
-	ConversationID uuid.UUID
-	BeforeID       uuid.UUID
-	MaxMessages    int32
-}
-
-type RecentMessagesRow struct {
-	Role    MessageRole
-	Content string
-}
-
-// RecentMessages is the conversation's history before a message, newest first, for the
-// model's context (the caller keeps what fits the budget).
-func (q *Queries) RecentMessages(ctx context.Context, db DBTX, arg RecentMessagesParams) ([]RecentMessagesRow, error) {
-	rows, err := db.Query(ctx, recentMessages, arg.ConversationID, arg.BeforeID, arg.MaxMessages)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []RecentMessagesRow{}
-	for rows.Next() {
-		var i RecentMessagesRow
-		if err := rows.Scan(&i.Role, &i.Content); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const requestCancel = `-- name: RequestCancel :one

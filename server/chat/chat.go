@@ -74,41 +74,24 @@ func (c *Chat) message(ctx context.Context, convID, msgID uuid.UUID) (db.Message
 	return m, err
 }
 
-// ToConversation is the API shape of a conversation row.
-func ToConversation(c db.Conversation) api.Conversation { return toConversation(c) }
-
-// ToMessage is the API shape of a message row.
-func ToMessage(m db.Message) api.Message { return toMessage(m) }
-
-func toConversation(c db.Conversation) api.Conversation {
-	return api.Conversation{Id: c.ID, Title: c.Title, SystemPrompt: c.SystemPrompt, Model: c.Model,
-		CurrentMessageId: c.CurrentMessageID, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastMessageAt: c.LastMessageAt}
-}
-
-func toMessage(m db.Message) api.Message {
-	// A message without branches beside it is its own only sibling.
-	out := api.Message{Id: m.ID, ConversationId: m.ConversationID, ParentId: m.ParentID, SiblingIds: []uuid.UUID{m.ID},
-		Role: api.MessageRole(m.Role), Content: m.Content,
-		Status: api.MessageStatus(m.Status), Model: m.Model, FinishReason: m.FinishReason, ErrorCode: m.ErrorCode,
-		FileIds: m.FileIds, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
-	if out.FileIds == nil {
-		out.FileIds = []uuid.UUID{}
-	}
-	if m.PromptTokens != nil && m.CompletionTokens != nil {
-		out.Usage = &api.Usage{PromptTokens: int(*m.PromptTokens), CompletionTokens: int(*m.CompletionTokens)}
-	}
-	return out
-}
-
 // final tells whether a reply has ended.
 func final(status db.MessageStatus) bool {
 	return status == db.MessageStatusComplete || status == db.MessageStatusFailed || status == db.MessageStatusCancelled
 }
 
-// upstreamError is the 502 for a reply the provider failed.
-func upstreamError(code string) *apierr.Error {
-	return apierr.New(http.StatusBadGateway, api.ErrorBodyCodeUpstreamError,
-		"the AI provider failed ("+code+"); the partial reply is stored")
+// upstreamError is the 502 for a reply that failed.
+func upstreamError(reply db.Message) *apierr.Error {
+	return apierr.New(http.StatusBadGateway, api.ErrorBodyCodeUpstreamError, failureText(reply))
+}
+
+// failureText says why a failed reply failed: the one wording of the 502 and of the
+// stream's error event.
+func failureText(reply db.Message) string {
+	code := "internal"
+	if reply.ErrorCode != nil {
+		code = *reply.ErrorCode
+	}
+	return "the AI provider failed (" + code + "); the partial reply is stored"
 }
 
 // deriveTitle names a conversation after its first message: its first line, cut at a word
@@ -130,19 +113,24 @@ func deriveTitle(content string) string {
 // provider reports none use the same estimate.
 func estimateTokens(s string) int { return llm.EstimateTokens(s) }
 
-// buildRequest is the system prompt, then the newest history that fits the budget, then
-// the new message (always sent, whatever its size) preceded by the text of its files, each
+// buildRequest is the system prompt, then the newest history that fits the budget (the
+// path from the root to parent, the message answered, none when nil), then the user's
+// message (always sent, whatever its size) preceded by the text of its files, each
 // delimited and named, cut to what the budget leaves.
-func (c *Chat) buildRequest(ctx context.Context, conv db.Conversation, before uuid.UUID, content string, docs []files.Doc, model string) (llm.Request, error) {
+func (c *Chat) buildRequest(ctx context.Context, conv db.Conversation, parent *uuid.UUID, content string, docs []files.Doc, model string) (llm.Request, error) {
 	budget := c.ContextTokens - estimateTokens(content)
 	var system []llm.Message
 	if conv.SystemPrompt != nil && *conv.SystemPrompt != "" {
 		system = append(system, llm.Message{Role: llm.RoleSystem, Content: *conv.SystemPrompt})
 		budget -= estimateTokens(*conv.SystemPrompt)
 	}
-	rows, err := c.Q.RecentMessages(ctx, c.DB, db.RecentMessagesParams{ConversationID: conv.ID, BeforeID: before, MaxMessages: 500})
-	if err != nil {
-		return llm.Request{}, err
+	var rows []db.ContextMessagesRow
+	if parent != nil {
+		var err error
+		rows, err = c.Q.ContextMessages(ctx, c.DB, db.ContextMessagesParams{TipID: *parent, ConversationID: conv.ID, MaxMessages: 500})
+		if err != nil {
+			return llm.Request{}, err
+		}
 	}
 	var history []llm.Message
 	for _, r := range rows { // newest first

@@ -76,7 +76,8 @@ func (c *Chat) GetConversation(ctx context.Context, req api.GetConversationReque
 	return api.GetConversation200JSONResponse(toConversation(conv)), nil
 }
 
-// UpdateConversation renames it or changes its system prompt or model.
+// UpdateConversation renames it, changes its system prompt or model, or switches the branch
+// it shows.
 func (c *Chat) UpdateConversation(ctx context.Context, req api.UpdateConversationRequestObject) (api.UpdateConversationResponseObject, error) {
 	p, err := auth.Require(ctx)
 	if err != nil {
@@ -102,6 +103,20 @@ func (c *Chat) UpdateConversation(ctx context.Context, req api.UpdateConversatio
 		}
 		params.ClearModel = *m == ""
 		params.Model = m
+	}
+	if id := req.Body.CurrentMessageId; id != nil {
+		// Any message of the conversation: the branch shown is the path to it.
+		_, err := c.Q.GetMessage(ctx, c.DB, db.GetMessageParams{ID: *id, ConversationID: req.ConversationId, UserID: p.UserID})
+		if database.IsNoRows(err) {
+			if _, _, err := c.conversation(ctx, req.ConversationId); err != nil {
+				return nil, err // someone else's conversation, or none: 404
+			}
+			return nil, apierr.Validation(api.FieldError{Field: "body.current_message_id", Message: "is not a message of this conversation"})
+		}
+		if err != nil {
+			return nil, err
+		}
+		params.CurrentMessageID = id
 	}
 	conv, err := c.Q.UpdateConversation(ctx, c.DB, params)
 	if database.IsNoRows(err) {

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -25,20 +26,24 @@ type followFunc func(ctx context.Context, emit func(generation.Event) error, pin
 // as server-sent events until the reply ends or the client leaves. Leaving does not stop
 // the reply.
 type eventStream struct {
-	ctx       context.Context // the request's: done when the client leaves
-	follow    followFunc
-	log       *slog.Logger
-	heartbeat time.Duration
+	ctx    context.Context // the request's: done when the client leaves
+	chat   *Chat
+	follow followFunc
+	// regenerated: the message event is a RegenerateEvent.
+	regenerated bool
 	// release frees the user's stream slot (SSE_STREAMS_PER_USER) when the stream ends.
 	release func()
 }
 
 func (c *Chat) stream(ctx context.Context, release func(), follow followFunc) eventStream {
-	return eventStream{ctx: ctx, follow: follow, log: c.Log, heartbeat: c.Heartbeat, release: release}
+	return eventStream{ctx: ctx, chat: c, follow: follow, release: release}
 }
 
 func (s eventStream) VisitSendMessageStreamResponse(w http.ResponseWriter) error { return s.visit(w) }
 func (s eventStream) VisitStreamMessageEventsResponse(w http.ResponseWriter) error {
+	return s.visit(w)
+}
+func (s eventStream) VisitRegenerateMessageStreamResponse(w http.ResponseWriter) error {
 	return s.visit(w)
 }
 
@@ -47,13 +52,9 @@ func (s eventStream) visit(w http.ResponseWriter) error {
 	sw := sse.Start(w)
 	requestID := logging.RequestID(s.ctx)
 	emit := func(e generation.Event) error {
-		data := e.Data
-		switch v := data.(type) {
-		case generation.Failure:
-			// The same envelope as a JSON error, with this stream's request id.
-			data = api.Error{Error: api.ErrorBody{Code: api.ErrorBodyCodeUpstreamError, Message: v.Message, RequestId: requestID}}
-		case db.Message:
-			data = toMessage(v)
+		data, err := s.chat.eventData(s.ctx, e, s.regenerated, requestID)
+		if err != nil {
+			return err
 		}
 		return sw.Event(e.IDString(), e.Name, data)
 	}
@@ -63,7 +64,7 @@ func (s eventStream) visit(w http.ResponseWriter) error {
 			// and records the request's status.
 			return s.ctx.Err()
 		}
-		s.log.WarnContext(s.ctx, "event stream ended early", slog.Any("error", err))
+		s.chat.Log.WarnContext(s.ctx, "event stream ended early", slog.Any("error", err))
 	}
 	// Other errors after the headers cannot become a response; they are logged above.
 	return nil
@@ -127,11 +128,18 @@ func (c *Chat) followStored(id uuid.UUID, after int64) followFunc {
 			n := int64(len(m.Content))
 			ended := final(m.Status)
 			if ended && first {
-				return emit(finalEvent(m))
+				return emit(generation.FinalEvent(m))
 			}
 			if first && after < 0 {
-				if err := emit(generation.Event{ID: 0, Name: generation.EventMessage,
-					Data: map[string]any{"assistant_message_id": m.ID}}); err != nil {
+				// The same message event as on the replica running the reply.
+				if m.ParentID == nil {
+					return fmt.Errorf("reply %s answers no message", m.ID)
+				}
+				user, err := c.Q.GetMessageByID(ctx, c.DB, *m.ParentID)
+				if err != nil {
+					return err
+				}
+				if err := emit(generation.MessageEvent(user, m.ID)); err != nil {
 					return err
 				}
 			}
@@ -140,7 +148,7 @@ func (c *Chat) followStored(id uuid.UUID, after int64) followFunc {
 				for start < n && !utf8.RuneStart(m.Content[start]) {
 					start++
 				}
-				if err := emit(generation.Event{ID: n, Name: generation.EventDelta, Data: generation.Delta{Content: m.Content[start:]}}); err != nil {
+				if err := emit(generation.DeltaEvent(n, m.Content[start:])); err != nil {
 					return err
 				}
 				sent = n
@@ -148,7 +156,7 @@ func (c *Chat) followStored(id uuid.UUID, after int64) followFunc {
 			if ended {
 				// A follower that watched the reply gets its last words as a delta, as on
 				// the replica that ran it, then the end.
-				return emit(finalEvent(m))
+				return emit(generation.FinalEvent(m))
 			}
 			if err := wake(ctx, sub.C, fallback, c.Notify.Fallback(), heartbeat.C, ping); err != nil {
 				return err
@@ -177,17 +185,4 @@ func wake(ctx context.Context, notified <-chan struct{}, fallback *time.Timer, e
 			}
 		}
 	}
-}
-
-func finalEvent(m db.Message) generation.Event {
-	id := int64(len(m.Content)) + 1
-	if m.Status == db.MessageStatusFailed {
-		code := "internal"
-		if m.ErrorCode != nil {
-			code = *m.ErrorCode
-		}
-		return generation.Event{ID: id, Name: generation.EventError,
-			Data: generation.Failure{Code: code, Message: "the AI provider failed (" + code + "); the partial reply is stored"}}
-	}
-	return generation.Event{ID: id, Name: generation.EventDone, Data: m}
 }

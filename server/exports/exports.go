@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,14 +248,12 @@ func (h *Exports) render(ctx context.Context, userID uuid.UUID, w io.Writer, for
 		w := out
 		switch format {
 		case api.CreateExportRequestFormatPdf:
-			return renderPDF(ctx, w, conv, msgs, now)
+			return renderPDF(ctx, w, conv, currentBranch(msgs, conv.CurrentMessageID), now)
 		case api.CreateExportRequestFormatMarkdown:
-			return renderMarkdown(w, conv, msgs, now)
+			return renderMarkdown(w, conv, currentBranch(msgs, conv.CurrentMessageID), now)
 		default:
-			am := make([]api.Message, len(msgs))
-			for i, m := range msgs {
-				am[i] = chat.ToMessage(m)
-			}
+			// The whole tree: every message with its parent and siblings.
+			am := chat.ToMessages(msgs)
 			toConversation := chat.ToConversation
 			if h.toConversation != nil {
 				toConversation = h.toConversation
@@ -431,4 +430,28 @@ func (h *Exports) Sweep(ctx context.Context) error {
 		h.Log.Warn("removed export files without a row", slog.Int("count", removed))
 	}
 	return err
+}
+
+// currentBranch is the branch a conversation shows, oldest first: the path from the root to
+// its current message, out of all its messages (oldest first). Without a current message
+// (none was ever set on these rows) every message is shown.
+func currentBranch(msgs []db.Message, current *uuid.UUID) []db.Message {
+	if current == nil {
+		return msgs
+	}
+	byID := make(map[uuid.UUID]int, len(msgs))
+	for i, m := range msgs {
+		byID[m.ID] = i
+	}
+	var path []db.Message
+	for id := current; id != nil && len(path) <= len(msgs); {
+		i, ok := byID[*id]
+		if !ok {
+			break
+		}
+		path = append(path, msgs[i])
+		id = msgs[i].ParentID
+	}
+	slices.Reverse(path)
+	return path
 }

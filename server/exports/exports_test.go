@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"assistant/gen/api"
 	"assistant/server/config"
 	"assistant/server/database"
@@ -41,16 +43,22 @@ func setup(t *testing.T, cfg ...func(*config.Config)) *fixture {
 func (f *fixture) seed(t *testing.T, contents ...string) {
 	t.Helper()
 	ctx := context.Background()
+	var parent *uuid.UUID
 	for i, c := range contents {
 		role := "user"
 		if i%2 == 1 {
 			role = "assistant"
 		}
-		if _, err := f.env.Pool.Exec(ctx, `INSERT INTO messages (id, conversation_id, role, content, status, model)
-			VALUES ($1, $2, $3::message_role, $4, 'complete', CASE WHEN $3::message_role = 'assistant' THEN 'echo' END)`,
-			database.NewID(), f.conv.Id, role, c); err != nil {
+		id := database.NewID()
+		if _, err := f.env.Pool.Exec(ctx, `INSERT INTO messages (id, conversation_id, parent_id, role, content, status, model)
+			VALUES ($1, $2, $3, $4::message_role, $5, 'complete', CASE WHEN $4::message_role = 'assistant' THEN 'echo' END)`,
+			id, f.conv.Id, parent, role, c); err != nil {
 			t.Fatal(err)
 		}
+		parent = &id
+	}
+	if _, err := f.env.Pool.Exec(ctx, `UPDATE conversations SET current_message_id = $1 WHERE id = $2`, parent, f.conv.Id); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -32,30 +32,45 @@ const (
 	EventError   = "error"
 )
 
-// Event is one event of a reply's stream. ID is the number of bytes of reply text sent up
-// to and including this event (the message event is 0, the final event the text's length
-// plus one), so an id says where in the text a client is, on any replica.
+// Event is one event of a reply's stream, in database terms: package chat turns it into
+// the API's payload. ID is the number of bytes of reply text sent up to and including this
+// event (the message event is 0, the final event the text's length plus one), so an id
+// says where in the text a client is, on any replica.
 type Event struct {
 	ID   int64
 	Name string
-	// Data is the payload: for delta {"content"}, for done the stored message, for error
-	// a Failure (the stream writer adds the request id).
-	Data any
+	// Message is the row the event is about: for message, the user message being answered;
+	// for done and error, the reply as stored (status failed for error).
+	Message db.Message
+	// ReplyID is the id of the reply (message events).
+	ReplyID uuid.UUID
+	// Delta is the next piece of the reply's text (delta events).
+	Delta string
 }
 
 // IDString is the event's id as sent.
 func (e Event) IDString() string { return strconv.FormatInt(e.ID, 10) }
 
-// Delta is the payload of a delta event.
-type Delta struct {
-	Content string `json:"content"`
+// MessageEvent is a reply's first event: the user message it answers.
+func MessageEvent(user db.Message, replyID uuid.UUID) Event {
+	return Event{ID: 0, Name: EventMessage, Message: user, ReplyID: replyID}
 }
 
-// Failure is the payload of an error event before it becomes the envelope.
-type Failure struct {
-	Code    string
-	Message string
+// DeltaEvent is new text; size is the text's length up to and including it.
+func DeltaEvent(size int64, text string) Event {
+	return Event{ID: size, Name: EventDelta, Delta: text}
 }
+
+// FinalEvent is a reply's last event: error for a failed reply, done otherwise.
+func FinalEvent(reply db.Message) Event {
+	e := Event{ID: int64(len(reply.Content)) + 1, Name: EventDone, Message: reply}
+	if reply.Status == db.MessageStatusFailed {
+		e.Name = EventError
+	}
+	return e
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // Cancellation causes.
 var (
@@ -190,17 +205,17 @@ func (m *Manager) Lookup(messageID uuid.UUID) (*Run, bool) {
 	return r, ok
 }
 
-// Start runs the reply for the assistant message (already stored as pending). first is the
-// message event's payload. The run outlives the request that starts it; reqCtx gives only
+// Start runs the reply for the assistant message (already stored as pending) to the user
+// message, which the message event carries. The run outlives the request that starts it; reqCtx gives only
 // its request and user ids to the run's log lines. meter, when not nil, is told how the
 // reply ended once its final state is stored (before the final event is published).
-func (m *Manager) Start(reqCtx context.Context, assistant db.Message, req llm.Request, first any, meter Meter) *Run {
+func (m *Manager) Start(reqCtx context.Context, user, assistant db.Message, req llm.Request, meter Meter) *Run {
 	base := logging.WithRequestID(m.base, logging.RequestID(reqCtx))
 	logging.SetUserID(base, logging.UserID(reqCtx))
 	ctx, cancel := context.WithCancelCause(base)
 	r := &Run{MessageID: assistant.ID, ConversationID: assistant.ConversationID, cancel: cancel,
 		changed: make(chan struct{}), done: make(chan struct{}), meter: meter}
-	r.events = append(r.events, Event{ID: 0, Name: EventMessage, Data: first})
+	r.events = append(r.events, MessageEvent(user, assistant.ID))
 	m.mu.Lock()
 	m.running[r.MessageID] = r
 	m.mu.Unlock()
@@ -274,7 +289,7 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 			r.text = append(r.text, text...)
 			n := int64(len(r.text))
 			r.mu.Unlock()
-			r.publish(Event{ID: n, Name: EventDelta, Data: Delta{Content: text}})
+			r.publish(DeltaEvent(n, text))
 			return nil
 		})
 		return err
@@ -304,15 +319,10 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 	final := m.store(r, text, status, code, res, log)
 	m.spend(r, text, res, status == db.MessageStatusFailed)
 
-	n := int64(len(text)) + 1
 	r.mu.Lock()
 	r.final = &final
 	r.mu.Unlock()
-	if status == db.MessageStatusFailed {
-		r.publish(Event{ID: n, Name: EventError, Data: Failure{Code: code, Message: "the AI provider failed (" + code + "); the partial reply is stored"}})
-	} else {
-		r.publish(Event{ID: n, Name: EventDone, Data: final})
-	}
+	r.publish(FinalEvent(final))
 	m.mu.Lock()
 	delete(m.running, r.MessageID)
 	m.mu.Unlock()
@@ -329,16 +339,20 @@ func (m *Manager) abandon(r *Run) {
 	}
 	r.cancel(nil)
 	r.mu.Lock()
-	text, stored := string(r.text), r.final != nil
+	text, final := string(r.text), r.final
 	r.mu.Unlock()
-	if !stored {
-		final := m.store(r, text, db.MessageStatusFailed, "internal", llm.Result{}, m.log)
+	if final == nil {
+		stored := m.store(r, text, db.MessageStatusFailed, "internal", llm.Result{}, m.log)
+		final = &stored
 		r.mu.Lock()
-		r.final = &final
+		r.final = final
 		r.mu.Unlock()
 	}
 	m.spend(r, text, llm.Result{}, true)
-	r.publish(Event{ID: int64(len(text)) + 1, Name: EventError, Data: Failure{Code: "internal", Message: "the reply failed; the partial reply is stored"}})
+	// Told as failed whatever was stored: the run's bookkeeping broke.
+	failed := *final
+	failed.Status, failed.ErrorCode = db.MessageStatusFailed, ptr("internal")
+	r.publish(FinalEvent(failed))
 }
 
 // release forgets a run that ended without reaching its own end, and wakes whoever waits

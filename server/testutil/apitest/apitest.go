@@ -265,6 +265,9 @@ func (e *Env) Check(req *http.Request, r *Response) {
 	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
 		e.t.Errorf("%s %s: response %d breaks the spec: %v\n%s", req.Method, req.URL.Path, r.StatusCode, err, r.Body)
 	}
+	if r.StatusCode == http.StatusOK && strings.HasPrefix(r.Header.Get("Content-Type"), "text/event-stream") {
+		e.checkEvents(req, route.Operation.OperationID, r.Body)
+	}
 }
 
 // checkEnvelope requires the error envelope, with request_id equal to the header.

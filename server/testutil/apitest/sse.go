@@ -11,11 +11,65 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+
+	"assistant/server/validation"
 )
 
 func init() {
 	// Event streams are validated as text (their schema is a string).
 	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
+}
+
+// eventSchemas names the schema of each event's data, by event name; the message event's
+// depends on the operation (messageEventSchemas).
+var eventSchemas = map[string]string{"delta": "DeltaEvent", "done": "DoneEvent", "error": "ErrorEvent"}
+
+// messageEventSchemas is the schema of the message event of each stream operation that
+// sends one; the others (re-attaching) send MessageEvent.
+var messageEventSchemas = map[string]string{"regenerateMessageStream": "RegenerateEvent"}
+
+// checkEvents validates the data of every complete event of a stream's body against its
+// schema in the spec: an event the spec does not describe, or a payload that breaks its
+// schema, fails the test.
+func (e *Env) checkEvents(req *http.Request, operationID string, body []byte) {
+	e.t.Helper()
+	// Only complete events: a stream cut off by the client may end inside one.
+	if i := bytes.LastIndex(body, []byte("\n\n")); i >= 0 {
+		body = body[:i+2]
+	} else {
+		return
+	}
+	s := &Stream{r: bufio.NewReader(bytes.NewReader(body))}
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			return
+		}
+		name, ok := eventSchemas[ev.Name]
+		if ev.Name == "message" {
+			name, ok = messageEventSchemas[operationID], true
+			if name == "" {
+				name = "MessageEvent"
+			}
+		}
+		if !ok {
+			e.t.Errorf("%s %s: event %q is not one the spec describes\n%s", req.Method, req.URL.Path, ev.Name, ev.Data)
+			continue
+		}
+		var v any
+		if err := json.Unmarshal([]byte(ev.Data), &v); err != nil {
+			e.t.Errorf("%s %s: event %s data is not JSON: %v\n%s", req.Method, req.URL.Path, ev.Name, err, ev.Data)
+			continue
+		}
+		schema := e.spec.Components.Schemas[name]
+		if schema == nil {
+			e.t.Errorf("the spec has no schema %s for event %s", name, ev.Name)
+			continue
+		}
+		if err := schema.Value.VisitJSON(v, validation.SchemaOptions()...); err != nil {
+			e.t.Errorf("%s %s: event %s breaks %s: %v\n%s", req.Method, req.URL.Path, ev.Name, name, err, ev.Data)
+		}
+	}
 }
 
 // Event is one server-sent event.
