@@ -118,24 +118,33 @@ func (q *Queries) SearchSubstring(ctx context.Context, db DBTX, arg SearchSubstr
 
 const searchText = `-- name: SearchText :many
 
-WITH query AS (SELECT websearch_to_tsquery($1::regconfig, $2::text) AS q),
+WITH query AS (
+    -- loose is q with its phrase operators (<->, <N>) made AND.
+    SELECT w.q, regexp_replace(w.q::text, '<[0-9]*->|<[0-9]+>', '&', 'g')::tsquery AS loose
+    FROM (SELECT websearch_to_tsquery($1::regconfig, $2::text) AS q) w
+),
 title_hits AS (
     SELECT c.id AS conversation_id, NULL::uuid AS message_id, NULL::text AS role, c.id, c.title AS body, c.created_at
     FROM conversations c, query
-    WHERE c.user_id = $3 AND to_tsvector($1::regconfig, c.title) @@ query.q
+    WHERE c.user_id = $3 AND to_tsvector($1::regconfig, c.title) @@ query.loose
     ORDER BY c.id DESC
     LIMIT $4
 ),
 message_hits AS (
     SELECT m.conversation_id, m.id AS message_id, m.role::text AS role, m.id, m.content AS body, m.created_at
     FROM messages m JOIN conversations c ON c.id = m.conversation_id, query
-    WHERE c.user_id = $3 AND to_tsvector($1::regconfig, m.content) @@ query.q
+    WHERE c.user_id = $3 AND to_tsvector($1::regconfig, m.content) @@ query.loose
     ORDER BY m.id DESC
     LIMIT $4
 ),
+vectors AS MATERIALIZED (
+    SELECT u.conversation_id, u.message_id, u.role, u.id, u.body, u.created_at, to_tsvector($1::regconfig, u.body) AS v
+    FROM (SELECT conversation_id, message_id, role, id, body, created_at FROM title_hits UNION ALL SELECT conversation_id, message_id, role, id, body, created_at FROM message_hits) u
+),
 hits AS (
-    SELECT h.conversation_id, h.message_id, h.role, h.id, h.body, h.created_at, ts_rank_cd(to_tsvector($1::regconfig, h.body), query.q)::float8 AS rank
-    FROM (SELECT conversation_id, message_id, role, id, body, created_at FROM title_hits UNION ALL SELECT conversation_id, message_id, role, id, body, created_at FROM message_hits) h, query
+    SELECT h.conversation_id, h.message_id, h.role, h.id, h.body, h.created_at, ts_rank_cd(h.v, query.q)::float8 AS rank
+    FROM vectors h, query
+    WHERE h.v @@ query.q
 ),
 page AS (
     SELECT conversation_id, message_id, role, id, body, created_at, rank FROM hits
@@ -179,9 +188,13 @@ type SearchTextRow struct {
 // Ranking needs every match's text, so a query is bounded: only the newest @candidates
 // matches (by id) of each kind are ranked. A word in more of the user's messages than that
 // ranks the newest of them; the cost of a page stays flat however many messages match.
+// For a phrase the candidates are the newest rows with all its words (what the GIN index
+// answers exactly; checking word positions would compute every such row's tsvector), and
+// the phrase is then checked on those.
 // SearchText is a page of full-text matches of a websearch_to_tsquery query in the
 // text-search configuration @language (the GIN expression indexes of the same
 // configuration serve it), each with a ts_headline snippet whose matches are between [[ and ]].
+// Each candidate's tsvector, computed once (MATERIALIZED: not inlined into each use).
 func (q *Queries) SearchText(ctx context.Context, db DBTX, arg SearchTextParams) ([]SearchTextRow, error) {
 	rows, err := db.Query(ctx, searchText,
 		arg.Language,

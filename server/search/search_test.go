@@ -2,6 +2,8 @@ package search_test
 
 import (
 	"encoding/base64"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,7 +14,10 @@ import (
 	"github.com/google/uuid"
 
 	"assistant/gen/api"
+	"assistant/server/config"
+	"assistant/server/httpapi"
 	"assistant/server/testutil/apitest"
+	"assistant/server/testutil/pgtest"
 )
 
 // user is a signed-in account of the test's API, with the echo provider answering.
@@ -266,3 +271,32 @@ func TestSearchHostile(t *testing.T) {
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// TestSearchLanguage: SEARCH_LANGUAGE=english finds a word by its stem; a configuration the
+// database does not have stops the start, naming the setting.
+func TestSearchLanguage(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.SearchLanguage = "english" }))
+	ada := newUser(t, env, "ada@example.com")
+	id := ada.send(ada.conversation("Sports"), "the runners were running")
+	res := ada.search("runs", "")
+	if diff := cmp.Diff([]uuid.UUID{id}, userMessages(res)); diff != "" {
+		t.Errorf("english: runs finds running (-want +got):\n%s", diff)
+	}
+	if len(res.Items) > 0 && !strings.Contains(res.Items[0].Snippet, "[[running]]") {
+		t.Errorf("snippet %q does not mark [[running]]", res.Items[0].Snippet)
+	}
+
+	pool, url := pgtest.New(t)
+	cfg := apitest.Config()
+	cfg.DatabaseURL, cfg.SearchLanguage = url, "klingon"
+	cfg.UploadDir, cfg.ExportDir = t.TempDir(), t.TempDir()
+	app, err := httpapi.New(httpapi.Deps{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), LogWriter: io.Discard, Pool: pool})
+	if err == nil {
+		_ = app.Close()
+		t.Fatal("started with SEARCH_LANGUAGE=klingon")
+	}
+	if !strings.Contains(err.Error(), "SEARCH_LANGUAGE=klingon") {
+		t.Errorf("error %q does not name SEARCH_LANGUAGE=klingon", err)
+	}
+}
