@@ -591,7 +591,9 @@ func (g *generator) id(rt *rapid.T, name, label string) string {
 	switch name {
 	case "conversation_id":
 		real = []string{w.conv, w.conv, w.conv, w.otherConv}
-	case "message_id":
+	case "message_id", "current_message_id":
+		real = []string{w.reply, w.reply, w.userMsg}
+	case "parent_id": // a reply to send under; a user message is a 422
 		real = []string{w.reply, w.reply, w.userMsg}
 	case "file_id", "file_ids":
 		real = []string{w.file, w.file, w.otherFile}
