@@ -207,7 +207,12 @@ func (l *Limiter) StrictMiddleware(f api.StrictHandlerFunc, operationID string) 
 }
 
 func (l *Limiter) onLimited(w http.ResponseWriter, r *http.Request) {
-	l.log.InfoContext(r.Context(), "rate limited", slog.String("path", r.URL.Path))
+	// The route, not the path: a path may carry a secret (a share link's token).
+	route := r.URL.Path
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		route = rc.RoutePattern()
+	}
+	l.log.InfoContext(r.Context(), "rate limited", slog.String("route", route))
 	apierr.Write(w, r, l.log, apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited, "too many requests; try again later"))
 }
 

@@ -473,6 +473,19 @@ func TestPublicReadIsRateLimited(t *testing.T) {
 	if r := from("203.0.113.7", "sh_another"); r.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("another token from the same network: %d", r.StatusCode)
 	}
+	// The limiter's line names the route, never the token.
+	limited := 0
+	for _, l := range env.Logs.Lines(t) {
+		if l["msg"] == "rate limited" {
+			limited++
+			if l["route"] != "/api/v1/public/shares/{token}" || strings.Contains(fmt.Sprint(l), "sh_") {
+				t.Errorf("rate limited line %v", l)
+			}
+		}
+	}
+	if limited != 2 {
+		t.Errorf("%d rate limited lines, want 2", limited)
+	}
 	if r := from("198.51.100.9", s.UrlToken); r.StatusCode != http.StatusOK {
 		t.Errorf("another network: %d %s", r.StatusCode, r.Body)
 	}
