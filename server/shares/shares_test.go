@@ -496,3 +496,62 @@ func TestPublicReadIsRateLimited(t *testing.T) {
 		}
 	}
 }
+
+// Through the branch operations: the snapshot is exactly the branch the owner sees listed
+// at that moment, whichever branch that is.
+func TestShareIsTheBranchShown(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	f := newFixture(t, env, "alice@example.com", "branches")
+	base := "/api/v1/conversations/" + f.conv.String()
+	send := func(content string) api.Exchange {
+		r := env.As(f.token, http.MethodPost, base+"/messages", map[string]any{"content": content})
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("send: %d %s", r.StatusCode, r.Body)
+		}
+		var x api.Exchange
+		r.JSON(t, &x)
+		return x
+	}
+	send("first 👋")
+	second := send("second مرحبا")
+	if r := env.As(f.token, http.MethodPost, base+"/messages/"+second.AssistantMessage.Id.String()+"/regenerate", nil); r.StatusCode != http.StatusCreated {
+		t.Fatalf("regenerate: %d %s", r.StatusCode, r.Body)
+	}
+	shown := func() []api.PublicMessage {
+		r := env.As(f.token, http.MethodGet, base+"/messages?limit=100", nil)
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("list: %d %s", r.StatusCode, r.Body)
+		}
+		var l api.MessageList
+		r.JSON(t, &l)
+		var out []api.PublicMessage
+		for _, m := range l.Items {
+			out = append(out, api.PublicMessage{Role: api.PublicShareMessagesRole(m.Role), Content: m.Content, CreatedAt: m.CreatedAt})
+		}
+		return out
+	}
+	shared := func() []api.PublicMessage {
+		s := f.share(t, map[string]any{})
+		var p api.PublicShare
+		read(env, s.UrlToken).JSON(t, &p)
+		if s.MessageCount != len(p.Messages) {
+			t.Errorf("message_count %d, %d messages", s.MessageCount, len(p.Messages))
+		}
+		return p.Messages
+	}
+	regenerated := shown()
+	if d := cmp.Diff(regenerated, shared()); d != "" || len(regenerated) != 4 {
+		t.Errorf("after regenerating: %d shown; shared (-shown +shared):\n%s", len(regenerated), d)
+	}
+	if r := env.As(f.token, http.MethodPatch, base, map[string]any{"current_message_id": second.AssistantMessage.Id}); r.StatusCode != http.StatusOK {
+		t.Fatalf("switch branch: %d %s", r.StatusCode, r.Body)
+	}
+	first := shown()
+	if d := cmp.Diff(first, shared()); d != "" || len(first) != 4 {
+		t.Errorf("after switching back: %d shown; shared (-shown +shared):\n%s", len(first), d)
+	}
+	if first[3].CreatedAt.Equal(regenerated[3].CreatedAt) {
+		t.Error("the two branches end in the same reply")
+	}
+}
