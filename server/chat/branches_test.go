@@ -405,3 +405,24 @@ func TestExportsOfABranchedConversation(t *testing.T) {
 		t.Errorf("the JSON export's current message %v, want %s", doc.Conversation.CurrentMessageId, e3.AssistantMessage.Id)
 	}
 }
+
+// Regenerating spends the daily budget as sending does: refused (429 quota_exceeded) on
+// both endpoints once it is used up, storing nothing.
+func TestRegenerateIsWithinTheDailyBudget(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *configT) { c.UserDailyTokenBudget = 30 })
+	f.fake.Set(fakeopenai.Behavior{Chunks: []string{"x"}, PromptTokens: 40})
+	r := f.call(http.MethodPost, f.convPath("/messages"), map[string]any{"content": "hi"})
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("send: %d %s", r.StatusCode, r.Body)
+	}
+	var e api.Exchange
+	r.JSON(t, &e)
+	for _, suffix := range []string{"/regenerate", "/regenerate/stream"} {
+		quotaExceeded(t, f.call(http.MethodPost, f.convPath("/messages/"+e.AssistantMessage.Id.String()+suffix), nil))
+	}
+	got := f.branch(9)
+	if len(got) != 2 || len(got[1].SiblingIds) != 1 || len(f.fake.Requests()) != 1 {
+		t.Fatalf("a refused regenerate was stored or sent: %+v, %d requests", got, len(f.fake.Requests()))
+	}
+}
