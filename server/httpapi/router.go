@@ -108,7 +108,7 @@ func Handler(svc *services.Services, spec *openapi3.T, cfg config.Config, log *s
 	streamed := streamedBodies(spec)
 
 	root := chi.NewRouter()
-	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(logging.NewAccess(logWriter, cfg.LogLevel)), middleware.Recover(log),
+	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(logging.NewAccess(logWriter, cfg.LogLevel), secretRoutes(spec)...), middleware.Recover(log),
 		middleware.URILimit(middleware.MaxURIBytes, log))
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		root.Use(cors.Handler(cors.Options{
@@ -165,6 +165,25 @@ func Handler(svc *services.Services, spec *openapi3.T, cfg config.Config, log *s
 		})
 	})
 	return root, nil
+}
+
+// secretRoutes are the route patterns whose path carries a secret (a parameter marked
+// x-secret, such as a share link's token): the access log shows them as their pattern.
+func secretRoutes(spec *openapi3.T) []string {
+	var out []string
+	for path, item := range spec.Paths.Map() {
+		params := item.Parameters
+		for _, op := range item.Operations() {
+			params = append(params, op.Parameters...)
+		}
+		for _, p := range params {
+			if p.Value != nil && p.Value.In == "path" && p.Value.Extensions["x-secret"] == true {
+				out = append(out, BasePath+path)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // streamedBodies are the "METHOD /api/v1/path" of the operations whose body is

@@ -42,8 +42,14 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 // AccessLog writes one JSON line per request once it is served (the logger adds request_id
 // and, once authenticated, user_id from the context). A request aborted with
 // http.ErrAbortHandler, or whose client left before anything was sent, is logged and its
-// connection closed without a word.
-func AccessLog(access *logging.Access) func(http.Handler) http.Handler {
+// connection closed without a word. The path of a request to one of the secret routes (a
+// route pattern whose path carries a secret, such as a share link's token) is logged as its
+// pattern.
+func AccessLog(access *logging.Access, secret ...string) func(http.Handler) http.Handler {
+	hidden := make(map[string]bool, len(secret))
+	for _, s := range secret {
+		hidden[s] = true
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -67,7 +73,11 @@ func AccessLog(access *logging.Access) func(http.Handler) http.Handler {
 						status = apierr.StatusClientClosedRequest
 					}
 				}
-				access.Log(ctx, logging.Entry{Method: r.Method, Route: route, Path: r.URL.Path, Status: status,
+				path := r.URL.Path
+				if hidden[route] {
+					path = route
+				}
+				access.Log(ctx, logging.Entry{Method: r.Method, Route: route, Path: path, Status: status,
 					Duration: time.Since(start), Bytes: rw.bytes, ClientIP: ClientIP(ctx).String()})
 				if abort || (status == apierr.StatusClientClosedRequest && !rw.wrote) {
 					// Nothing was sent: net/http would send an empty 200, which a client

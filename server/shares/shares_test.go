@@ -486,6 +486,10 @@ func TestPublicReadIsRateLimited(t *testing.T) {
 	if limited != 2 {
 		t.Errorf("%d rate limited lines, want 2", limited)
 	}
+	// No line of the log, the access lines included, holds a token.
+	if logs := env.Logs.String(); strings.Contains(logs, s.UrlToken) || strings.Contains(logs, "sh_another") {
+		t.Error("a share token is in the logs")
+	}
 	if r := from("198.51.100.9", s.UrlToken); r.StatusCode != http.StatusOK {
 		t.Errorf("another network: %d %s", r.StatusCode, r.Body)
 	}
