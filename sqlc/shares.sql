@@ -52,3 +52,7 @@ DELETE FROM shares WHERE id = @id AND user_id = @user_id;
 SELECT id, title, messages, created_at
 FROM shares
 WHERE token_hash = @token_hash AND (expires_at IS NULL OR expires_at > now());
+
+-- name: DeleteExpiredShares :execrows
+-- DeleteExpiredShares removes shares a day after they expired (they already read as 404).
+DELETE FROM shares WHERE expires_at < now() - interval '1 day';

@@ -82,6 +82,19 @@ func (q *Queries) CreateShare(ctx context.Context, db DBTX, arg CreateShareParam
 	return i, err
 }
 
+const deleteExpiredShares = `-- name: DeleteExpiredShares :execrows
+DELETE FROM shares WHERE expires_at < now() - interval '1 day'
+`
+
+// DeleteExpiredShares removes shares a day after they expired (they already read as 404).
+func (q *Queries) DeleteExpiredShares(ctx context.Context, db DBTX) (int64, error) {
+	result, err := db.Exec(ctx, deleteExpiredShares)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteShare = `-- name: DeleteShare :execrows
 DELETE FROM shares WHERE id = $1 AND user_id = $2
 `

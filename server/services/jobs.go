@@ -34,6 +34,13 @@ func (s *Services) jobs() []job {
 			return err
 		}},
 		{name: "purge expired credentials", interval: time.Hour, timeout: time.Minute, run: purge(s.pool, s.log)},
+		{name: "purge expired shares", interval: time.Hour, timeout: time.Minute, run: func(ctx context.Context) error {
+			n, err := db.New().DeleteExpiredShares(ctx, s.pool)
+			if n > 0 {
+				s.log.Info("purged expired shares", slog.Int64("shares", n))
+			}
+			return err
+		}},
 	}
 }
 
