@@ -51,6 +51,42 @@ CREATE TYPE public.message_status AS ENUM (
 );
 
 
+--
+-- Name: conversations_current_path(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.conversations_current_path() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.current_message_id IS NOT DISTINCT FROM OLD.current_message_id THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.current_message_id IS NULL THEN
+        UPDATE messages SET on_path = false WHERE conversation_id = NEW.id AND on_path;
+        RETURN NEW;
+    END IF;
+    -- Two updates of disjoint rows in one statement: the old path below the fork goes off,
+    -- the walked part of the new one comes on.
+    WITH RECURSIVE up AS (
+        SELECT m.id, m.parent_id, m.on_path FROM messages m
+        WHERE m.id = NEW.current_message_id AND m.conversation_id = NEW.id
+        UNION ALL
+        SELECT p.id, p.parent_id, p.on_path FROM messages p JOIN up ON p.id = up.parent_id
+        WHERE NOT up.on_path
+    ),
+    off AS (
+        UPDATE messages SET on_path = false
+        WHERE conversation_id = NEW.id AND on_path
+          AND id > coalesce((SELECT id FROM up WHERE on_path LIMIT 1), '00000000-0000-0000-0000-000000000000'::uuid)
+        RETURNING id
+    )
+    UPDATE messages SET on_path = true WHERE id IN (SELECT id FROM up WHERE NOT on_path);
+    RETURN NEW;
+END
+$$;
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -185,7 +221,8 @@ CREATE TABLE public.messages (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     file_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
-    parent_id uuid
+    parent_id uuid,
+    on_path boolean DEFAULT false NOT NULL
 );
 
 
@@ -492,6 +529,13 @@ CREATE INDEX messages_conversation_id_idx ON public.messages USING btree (conver
 
 
 --
+-- Name: messages_on_path_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX messages_on_path_idx ON public.messages USING btree (conversation_id, id) WHERE on_path;
+
+
+--
 -- Name: messages_one_generation_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -580,6 +624,13 @@ CREATE INDEX shares_user_id_id_idx ON public.shares USING btree (user_id, id);
 --
 
 CREATE UNIQUE INDEX users_email_key ON public.users USING btree (email);
+
+
+--
+-- Name: conversations conversations_current_path; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER conversations_current_path AFTER INSERT OR UPDATE OF current_message_id ON public.conversations FOR EACH ROW EXECUTE FUNCTION public.conversations_current_path();
 
 
 --
@@ -732,4 +783,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261201230500'),
     ('20261201230600'),
     ('20261201231000'),
-    ('20261201232000');
+    ('20261201232000'),
+    ('20261201233000');

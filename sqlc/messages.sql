@@ -15,23 +15,19 @@ WHERE m.id = @id AND m.conversation_id = @conversation_id AND c.user_id = @user_
 SELECT * FROM messages WHERE id = @id;
 
 -- name: ListMessagePath :many
--- ListMessagePath is one page of the path from the root to the tip message, oldest first,
--- after the cursor id (a message's id is above its parent's: UUIDv7, created after it),
--- each with the ids of its siblings (the messages under the same parent, itself included,
--- oldest first).
-WITH RECURSIVE path AS (
-    SELECT m.id, m.parent_id FROM messages m WHERE m.id = @tip_id AND m.conversation_id = @conversation_id
-    UNION ALL
-    SELECT p.id, p.parent_id FROM messages p JOIN path ON p.id = path.parent_id
-)
+-- ListMessagePath is one page of the conversation's current path (root to
+-- current_message_id: the messages marked on_path), oldest first, after the cursor id, each
+-- with the ids of its siblings (the messages under the same parent, itself included, oldest
+-- first). An index range, whatever the conversation's length.
 SELECT sqlc.embed(m),
        ARRAY(SELECT s.id FROM messages s WHERE s.parent_id = m.parent_id
              UNION ALL
              SELECT r.id FROM messages r
              WHERE m.parent_id IS NULL AND r.parent_id IS NULL AND r.conversation_id = m.conversation_id
              ORDER BY 1)::uuid[] AS sibling_ids
-FROM path JOIN messages m ON m.id = path.id
-WHERE sqlc.narg(after_id)::uuid IS NULL OR m.id > sqlc.narg(after_id)::uuid
+FROM messages m
+WHERE m.conversation_id = @conversation_id AND m.on_path
+  AND (sqlc.narg(after_id)::uuid IS NULL OR m.id > sqlc.narg(after_id)::uuid)
 ORDER BY m.id
 LIMIT @page_size;
 

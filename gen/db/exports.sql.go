@@ -162,7 +162,7 @@ func (q *Queries) ListExports(ctx context.Context, db DBTX, arg ListExportsParam
 }
 
 const messagesForExport = `-- name: MessagesForExport :many
-SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id FROM messages WHERE conversation_id = $1 ORDER BY id LIMIT $2
+SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id, on_path FROM messages WHERE conversation_id = $1 ORDER BY id LIMIT $2
 `
 
 // MessagesForExport is every message of a conversation, oldest first, up to a limit
@@ -192,6 +192,7 @@ func (q *Queries) MessagesForExport(ctx context.Context, db DBTX, conversationID
 			&i.UpdatedAt,
 			&i.FileIds,
 			&i.ParentID,
+			&i.OnPath,
 		); err != nil {
 			return nil, err
 		}

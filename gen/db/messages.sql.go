@@ -90,7 +90,7 @@ func (q *Queries) CountRunningGenerations(ctx context.Context, db DBTX, userID u
 const createMessage = `-- name: CreateMessage :one
 INSERT INTO messages (id, conversation_id, parent_id, role, content, status, model, file_ids)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id
+RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id, on_path
 `
 
 type CreateMessageParams struct {
@@ -134,6 +134,7 @@ func (q *Queries) CreateMessage(ctx context.Context, db DBTX, arg CreateMessageP
 		&i.UpdatedAt,
 		&i.FileIds,
 		&i.ParentID,
+		&i.OnPath,
 	)
 	return i, err
 }
@@ -157,7 +158,7 @@ UPDATE messages
 SET content = $1, status = $2, finish_reason = $3, prompt_tokens = $4,
     completion_tokens = $5, error_code = $6, updated_at = now()
 WHERE id = $7
-RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id
+RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id, on_path
 `
 
 type FinishMessageParams struct {
@@ -198,12 +199,13 @@ func (q *Queries) FinishMessage(ctx context.Context, db DBTX, arg FinishMessageP
 		&i.UpdatedAt,
 		&i.FileIds,
 		&i.ParentID,
+		&i.OnPath,
 	)
 	return i, err
 }
 
 const getMessage = `-- name: GetMessage :one
-SELECT m.id, m.conversation_id, m.role, m.content, m.status, m.model, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.error_code, m.cancel_requested_at, m.created_at, m.updated_at, m.file_ids, m.parent_id FROM messages m JOIN conversations c ON c.id = m.conversation_id
+SELECT m.id, m.conversation_id, m.role, m.content, m.status, m.model, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.error_code, m.cancel_requested_at, m.created_at, m.updated_at, m.file_ids, m.parent_id, m.on_path FROM messages m JOIN conversations c ON c.id = m.conversation_id
 WHERE m.id = $1 AND m.conversation_id = $2 AND c.user_id = $3
 `
 
@@ -233,12 +235,13 @@ func (q *Queries) GetMessage(ctx context.Context, db DBTX, arg GetMessageParams)
 		&i.UpdatedAt,
 		&i.FileIds,
 		&i.ParentID,
+		&i.OnPath,
 	)
 	return i, err
 }
 
 const getMessageByID = `-- name: GetMessageByID :one
-SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id FROM messages WHERE id = $1
+SELECT id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id, on_path FROM messages WHERE id = $1
 `
 
 // GetMessageByID reads a message without an ownership check (for the generation itself).
@@ -261,33 +264,29 @@ func (q *Queries) GetMessageByID(ctx context.Context, db DBTX, id uuid.UUID) (Me
 		&i.UpdatedAt,
 		&i.FileIds,
 		&i.ParentID,
+		&i.OnPath,
 	)
 	return i, err
 }
 
 const listMessagePath = `-- name: ListMessagePath :many
-WITH RECURSIVE path AS (
-    SELECT m.id, m.parent_id FROM messages m WHERE m.id = $3 AND m.conversation_id = $4
-    UNION ALL
-    SELECT p.id, p.parent_id FROM messages p JOIN path ON p.id = path.parent_id
-)
-SELECT m.id, m.conversation_id, m.role, m.content, m.status, m.model, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.error_code, m.cancel_requested_at, m.created_at, m.updated_at, m.file_ids, m.parent_id,
+SELECT m.id, m.conversation_id, m.role, m.content, m.status, m.model, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.error_code, m.cancel_requested_at, m.created_at, m.updated_at, m.file_ids, m.parent_id, m.on_path,
        ARRAY(SELECT s.id FROM messages s WHERE s.parent_id = m.parent_id
              UNION ALL
              SELECT r.id FROM messages r
              WHERE m.parent_id IS NULL AND r.parent_id IS NULL AND r.conversation_id = m.conversation_id
              ORDER BY 1)::uuid[] AS sibling_ids
-FROM path JOIN messages m ON m.id = path.id
-WHERE $1::uuid IS NULL OR m.id > $1::uuid
+FROM messages m
+WHERE m.conversation_id = $1 AND m.on_path
+  AND ($2::uuid IS NULL OR m.id > $2::uuid)
 ORDER BY m.id
-LIMIT $2
+LIMIT $3
 `
 
 type ListMessagePathParams struct {
+	ConversationID uuid.UUID
 	AfterID        *uuid.UUID
 	PageSize       int32
-	TipID          uuid.UUID
-	ConversationID uuid.UUID
 }
 
 type ListMessagePathRow struct {
@@ -295,17 +294,12 @@ type ListMessagePathRow struct {
 	SiblingIds []uuid.UUID
 }
 
-// ListMessagePath is one page of the path from the root to the tip message, oldest first,
-// after the cursor id (a message's id is above its parent's: UUIDv7, created after it),
-// each with the ids of its siblings (the messages under the same parent, itself included,
-// oldest first).
+// ListMessagePath is one page of the conversation's current path (root to
+// current_message_id: the messages marked on_path), oldest first, after the cursor id, each
+// with the ids of its siblings (the messages under the same parent, itself included, oldest
+// first). An index range, whatever the conversation's length.
 func (q *Queries) ListMessagePath(ctx context.Context, db DBTX, arg ListMessagePathParams) ([]ListMessagePathRow, error) {
-	rows, err := db.Query(ctx, listMessagePath,
-		arg.AfterID,
-		arg.PageSize,
-		arg.TipID,
-		arg.ConversationID,
-	)
+	rows, err := db.Query(ctx, listMessagePath, arg.ConversationID, arg.AfterID, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +323,7 @@ func (q *Queries) ListMessagePath(ctx context.Context, db DBTX, arg ListMessageP
 			&i.Message.UpdatedAt,
 			&i.Message.FileIds,
 			&i.Message.ParentID,
+			&i.Message.OnPath,
 			&i.SiblingIds,
 		); err != nil {
 			return nil, err
@@ -384,7 +379,7 @@ func (q *Queries) LockUserGenerations(ctx context.Context, db DBTX, userID strin
 const requestCancel = `-- name: RequestCancel :one
 UPDATE messages SET cancel_requested_at = coalesce(cancel_requested_at, now())
 WHERE id = $1 AND status IN ('pending', 'streaming')
-RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id
+RETURNING id, conversation_id, role, content, status, model, finish_reason, prompt_tokens, completion_tokens, error_code, cancel_requested_at, created_at, updated_at, file_ids, parent_id, on_path
 `
 
 // RequestCancel marks a running generation for cancellation (for the replica running it).
@@ -407,6 +402,7 @@ func (q *Queries) RequestCancel(ctx context.Context, db DBTX, id uuid.UUID) (Mes
 		&i.UpdatedAt,
 		&i.FileIds,
 		&i.ParentID,
+		&i.OnPath,
 	)
 	return i, err
 }

@@ -210,6 +210,7 @@ type Message struct {
 	UpdatedAt         time.Time
 	FileIds           []uuid.UUID
 	ParentID          *uuid.UUID
+	OnPath            bool
 }
 
 type PasswordReset struct {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"assistant/gen/api"
@@ -25,13 +26,20 @@ func BenchmarkListMessages(b *testing.B) {
 		r := env.As(token, http.MethodPost, "/api/v1/conversations", map[string]any{})
 		var c api.Conversation
 		r.JSON(b, &c)
+		// One branch of n messages, each under the one before, as a long conversation is.
 		rows := make([][]any, n)
 		now := time.Now()
+		var parent *uuid.UUID
 		for i := range rows {
-			rows[i] = []any{database.NewID(), c.Id, "user", fmt.Sprintf("message %d", i), "complete", now, now}
+			id := database.NewID()
+			rows[i] = []any{id, c.Id, parent, "user", fmt.Sprintf("message %d", i), "complete", now, now}
+			parent = &id
 		}
 		if _, err := env.Pool.CopyFrom(ctx, pgx.Identifier{"messages"},
-			[]string{"id", "conversation_id", "role", "content", "status", "created_at", "updated_at"}, pgx.CopyFromRows(rows)); err != nil {
+			[]string{"id", "conversation_id", "parent_id", "role", "content", "status", "created_at", "updated_at"}, pgx.CopyFromRows(rows)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := env.Pool.Exec(ctx, "UPDATE conversations SET current_message_id = $1 WHERE id = $2", *parent, c.Id); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := env.Pool.Exec(ctx, "ANALYZE messages"); err != nil {
@@ -47,6 +55,15 @@ func BenchmarkListMessages(b *testing.B) {
 		}
 		deep += "&cursor=" + cursorFor(cursorID)
 		for name, path := range map[string]string{"first": base, "deep": deep} {
+			var page api.MessageList
+			env.As(token, http.MethodGet, path, nil).JSON(b, &page)
+			want := 50
+			if name == "deep" {
+				want = min(50, n-n*9/10-1)
+			}
+			if len(page.Items) != want {
+				b.Fatalf("%s: %d messages on the page, want %d", name, len(page.Items), want)
+			}
 			b.Run(fmt.Sprintf("messages=%d/%s", n, name), func(b *testing.B) {
 				for b.Loop() {
 					if r := env.As(token, http.MethodGet, path, nil); r.StatusCode != http.StatusOK {

@@ -34,7 +34,7 @@ func (c *Chat) ListMessages(ctx context.Context, req api.ListMessagesRequestObje
 			if conv.CurrentMessageID == nil {
 				return nil, nil // no message yet
 			}
-			params := db.ListMessagePathParams{TipID: *conv.CurrentMessageID, ConversationID: conv.ID, PageSize: n}
+			params := db.ListMessagePathParams{ConversationID: conv.ID, PageSize: n}
 			if after != nil {
 				params.AfterID = &after.ID
 			}
