@@ -2,7 +2,9 @@ package imports_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -98,7 +100,7 @@ func stored(t *testing.T, env *apitest.Env, conv uuid.UUID) (rows []row, current
 }
 
 // counts is how many conversations and messages the database holds.
-func counts(t *testing.T, env *apitest.Env) [2]int {
+func counts(t testing.TB, env *apitest.Env) [2]int {
 	t.Helper()
 	var c [2]int
 	if err := env.Pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages)`).
@@ -564,5 +566,62 @@ func TestMissingFileAndSecondFile(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+token)
 	if r := env.Do(req); r.StatusCode != http.StatusUnsupportedMediaType {
 		t.Errorf("a JSON body: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// TestClientGoneLeavesNothing sends a file slowly: while the first import runs, a second one
+// of the same user is 429; when the client goes away, what the import stored is removed.
+func TestClientGoneLeavesNothing(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	token := env.Register("ada@example.com", "correct horse battery").AccessToken
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	body, ct := apitest.Multipart(`form-data; name="file"; filename="c.json"`, pr)
+	ctx, cancel := context.WithCancel(t.Context())
+	req := env.Request(http.MethodPost, "/api/v1/imports", body).WithContext(ctx)
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Authorization", "Bearer "+token)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := env.Client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	// Two conversations arrive (with room for the multipart reader's look-ahead), then
+	// nothing more.
+	if _, err := io.WriteString(pw, "["+good+","+good+","+strings.Repeat(" ", 512)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, env, [2]int{2, 2})
+
+	if r := upload(env, token, strings.NewReader(chatGPT)); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Errorf("a second import meanwhile: %d %s", r.StatusCode, r.Body)
+	}
+	// The client gives up: its request is cancelled and its body breaks off.
+	cancel()
+	pw.CloseWithError(errors.New("the client has gone"))
+	<-done
+	waitFor(t, env, [2]int{})
+	// The user can import again.
+	if res := imported(t, env, token, "["+good+"]"); res.Conversations != 1 {
+		t.Errorf("import after: %+v", res)
+	}
+}
+
+// waitFor waits until the database holds these numbers of conversations and messages.
+func waitFor(t *testing.T, env *apitest.Env, want [2]int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := counts(t, env)
+		if c == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database holds %v, want %v", c, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
