@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -125,6 +126,11 @@ func (h *Imports) failure(ctx, work context.Context, err error) error {
 	var syn *syntaxError
 	var mb *http.MaxBytesError
 	switch {
+	case context.Cause(work) == errTimeout, errors.Is(err, os.ErrDeadlineExceeded):
+		// The import's own deadline, or the connection's read deadline (UPLOAD_TIMEOUT too;
+		// net/http then cancels the request's context, but the answer may still arrive).
+		return apierr.TooLarge(h.MaxUpload).WithMessage(fmt.Sprintf("the import took longer than %s (UPLOAD_TIMEOUT); import the file in parts", h.Timeout)).
+			WithDetails(api.FieldError{Field: "body.file", Message: "took too long to import"})
 	case ctx.Err() != nil:
 		// The client went away (or the server is stopping).
 		return ctx.Err()
@@ -133,9 +139,6 @@ func (h *Imports) failure(ctx, work context.Context, err error) error {
 	case errors.As(err, &mb):
 		return apierr.TooLarge(h.MaxUpload).WithMessage(fmt.Sprintf("the file is larger than %d bytes", h.MaxUpload)).
 			WithDetails(api.FieldError{Field: "body.file", Message: fmt.Sprintf("must be at most %d bytes (MAX_UPLOAD_BYTES)", h.MaxUpload)})
-	case context.Cause(work) == errTimeout:
-		return apierr.TooLarge(h.MaxUpload).WithMessage(fmt.Sprintf("the import took longer than %s (UPLOAD_TIMEOUT); import the file in parts", h.Timeout)).
-			WithDetails(api.FieldError{Field: "body.file", Message: "took too long to import"})
 	}
 	var ae *apierr.Error
 	if errors.As(err, &ae) {

@@ -625,3 +625,30 @@ func waitFor(t *testing.T, env *apitest.Env, want [2]int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSlowImportIsBounded: a file that does not arrive within UPLOAD_TIMEOUT is a 413 (as the
+// access log says: the client, still sending, may not read it), and what the import stored
+// meanwhile is removed.
+func TestSlowImportIsBounded(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.UploadTimeout = time.Second }))
+	token := env.Register("ada@example.com", "correct horse battery").AccessToken
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = io.WriteString(pw, "["+good+","+strings.Repeat(" ", 512))
+		// Then nothing for longer than UPLOAD_TIMEOUT.
+		time.Sleep(4 * time.Second)
+		pw.CloseWithError(errors.New("the client gives up"))
+	}()
+	body, ct := apitest.Multipart(`form-data; name="file"; filename="c.json"`, pr)
+	req := env.Request(http.MethodPost, "/api/v1/imports", body)
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := env.Client.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	waitFor(t, env, [2]int{})
+	if logs := env.Logs.String(); !strings.Contains(logs, `"path":"/api/v1/imports","status":413`) {
+		t.Errorf("no 413 for the import in the log:\n%s", logs)
+	}
+}
