@@ -633,15 +633,25 @@ func TestSlowImportIsBounded(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.UploadTimeout = time.Second }))
 	token := env.Register("ada@example.com", "correct horse battery").AccessToken
+	// The client gives up after a minute at most, whatever the server does: the test cannot
+	// hang on it.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
 	pr, pw := io.Pipe()
+	t.Cleanup(func() { _ = pr.Close() })
 	go func() {
-		_, _ = io.WriteString(pw, "["+good+","+strings.Repeat(" ", 512))
+		defer pw.CloseWithError(errors.New("the client gives up"))
+		if _, err := io.WriteString(pw, "["+good+","+strings.Repeat(" ", 512)); err != nil {
+			return
+		}
 		// Then nothing for longer than UPLOAD_TIMEOUT.
-		time.Sleep(4 * time.Second)
-		pw.CloseWithError(errors.New("the client gives up"))
+		select {
+		case <-time.After(4 * time.Second):
+		case <-ctx.Done():
+		}
 	}()
 	body, ct := apitest.Multipart(`form-data; name="file"; filename="c.json"`, pr)
-	req := env.Request(http.MethodPost, "/api/v1/imports", body)
+	req := env.Request(http.MethodPost, "/api/v1/imports", body).WithContext(ctx)
 	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if resp, err := env.Client.Do(req); err == nil {
