@@ -15,8 +15,11 @@
 -- text-search configuration @language (the GIN expression indexes of the same
 -- configuration serve it), each with a ts_headline snippet whose matches are between [[ and ]].
 WITH query AS (
-    -- loose is q with its phrase operators (<->, <N>) made AND.
-    SELECT w.q, regexp_replace(w.q::text, '<[0-9]*->|<[0-9]+>', '&', 'g')::tsquery AS loose
+    -- loose is q with its phrase operators (<->, <N>) made AND: a superset of q's matches,
+    -- unless q negates something (a negated phrase made AND would exclude more than q
+    -- does), when it is q itself.
+    SELECT w.q, CASE WHEN strpos(w.q::text, '!') > 0 THEN w.q
+                     ELSE regexp_replace(w.q::text, '<[0-9]*->|<[0-9]+>', '&', 'g')::tsquery END AS loose
     FROM (SELECT websearch_to_tsquery(sqlc.arg(language)::regconfig, sqlc.arg(query)::text) AS q) w
 ),
 title_hits AS (

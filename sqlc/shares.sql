@@ -49,9 +49,10 @@ DELETE FROM shares WHERE id = @id AND user_id = @user_id;
 -- name: GetShareByTokenHash :one
 -- GetShareByTokenHash is the readable share whose token has this hash, or pgx.ErrNoRows
 -- (unknown, revoked or expired alike).
-SELECT id, title, messages, created_at
-FROM shares
-WHERE token_hash = @token_hash AND (expires_at IS NULL OR expires_at > now());
+SELECT s.id, s.title, s.messages, s.created_at
+FROM shares s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = @token_hash AND (s.expires_at IS NULL OR s.expires_at > now())
+  AND u.disabled_at IS NULL; -- a disabled account's links stop with its sessions and keys
 
 -- name: DeleteExpiredShares :execrows
 -- DeleteExpiredShares removes shares a day after they expired (they already read as 404).

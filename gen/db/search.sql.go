@@ -119,8 +119,11 @@ func (q *Queries) SearchSubstring(ctx context.Context, db DBTX, arg SearchSubstr
 const searchText = `-- name: SearchText :many
 
 WITH query AS (
-    -- loose is q with its phrase operators (<->, <N>) made AND.
-    SELECT w.q, regexp_replace(w.q::text, '<[0-9]*->|<[0-9]+>', '&', 'g')::tsquery AS loose
+    -- loose is q with its phrase operators (<->, <N>) made AND: a superset of q's matches,
+    -- unless q negates something (a negated phrase made AND would exclude more than q
+    -- does), when it is q itself.
+    SELECT w.q, CASE WHEN strpos(w.q::text, '!') > 0 THEN w.q
+                     ELSE regexp_replace(w.q::text, '<[0-9]*->|<[0-9]+>', '&', 'g')::tsquery END AS loose
     FROM (SELECT websearch_to_tsquery($1::regconfig, $2::text) AS q) w
 ),
 title_hits AS (

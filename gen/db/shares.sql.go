@@ -83,9 +83,11 @@ func (q *Queries) CreateShare(ctx context.Context, db DBTX, arg CreateShareParam
 }
 
 const deleteExpiredShares = `-- name: DeleteExpiredShares :execrows
+
 DELETE FROM shares WHERE expires_at < now() - interval '1 day'
 `
 
+// a disabled account's links stop with its sessions and keys
 // DeleteExpiredShares removes shares a day after they expired (they already read as 404).
 func (q *Queries) DeleteExpiredShares(ctx context.Context, db DBTX) (int64, error) {
 	result, err := db.Exec(ctx, deleteExpiredShares)
@@ -109,9 +111,10 @@ func (q *Queries) DeleteShare(ctx context.Context, db DBTX, iD uuid.UUID, userID
 }
 
 const getShareByTokenHash = `-- name: GetShareByTokenHash :one
-SELECT id, title, messages, created_at
-FROM shares
-WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > now())
+SELECT s.id, s.title, s.messages, s.created_at
+FROM shares s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > now())
+  AND u.disabled_at IS NULL
 `
 
 type GetShareByTokenHashRow struct {

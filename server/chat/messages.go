@@ -91,7 +91,11 @@ func (c *Chat) newUserMessage(ctx context.Context, conv db.Conversation, body ap
 	if body.FileIds != nil {
 		fileIDs = *body.FileIds
 	}
-	return db.Message{ID: database.NewID(), ConversationID: conv.ID, ParentID: parent, Role: db.MessageRoleUser,
+	id := database.NewID()
+	if parent != nil {
+		id = database.NewIDAfter(*parent)
+	}
+	return db.Message{ID: id, ConversationID: conv.ID, ParentID: parent, Role: db.MessageRoleUser,
 		Content: body.Content, Status: db.MessageStatusComplete, FileIds: fileIDs}, nil
 }
 
@@ -150,7 +154,7 @@ func (c *Chat) start(ctx context.Context, conv db.Conversation, p *auth.Principa
 				return err
 			}
 		}
-		assistant, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{ID: database.NewID(), ConversationID: conv.ID,
+		assistant, err = c.Q.CreateMessage(ctx, tx, db.CreateMessageParams{ID: database.NewIDAfter(user.ID), ConversationID: conv.ID,
 			ParentID: &user.ID, Role: db.MessageRoleAssistant, Status: db.MessageStatusPending, Model: &model, FileIds: []uuid.UUID{}})
 		if database.IsUniqueViolation(err, "messages_one_generation_idx") {
 			return apierr.Conflict("a reply is already being generated in this conversation; wait for it or cancel it")

@@ -29,6 +29,11 @@ func (c *Chat) regenerate(ctx context.Context, convID, msgID api.MessageId) (db.
 		if user, err = c.message(ctx, conv.ID, *user.ParentID); err != nil {
 			return db.Message{}, nil, err
 		}
+		// An imported tree may hold a reply under a reply (a tool call dropped between
+		// them): there is no user message to answer again.
+		if user.Role != db.MessageRoleUser {
+			return db.Message{}, nil, apierr.Validation(api.FieldError{Field: "path.message_id", Message: "answers no user message"})
+		}
 	}
 	user, _, run, err := c.start(ctx, conv, p, user, false)
 	return user, run, err

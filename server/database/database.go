@@ -4,6 +4,7 @@
 package database
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -127,4 +128,22 @@ func IsUnavailable(err error) bool {
 // keyset-pagination tie-breakers.
 func NewID() uuid.UUID {
 	return uuid.Must(uuid.NewV7())
+}
+
+// NewIDAfter returns a new UUIDv7 greater than after: a child message's id must be above
+// its parent's (paths are ordered and kept by id), and a parent made on a replica whose
+// clock runs ahead could otherwise have the greater one. It is NewID when that is already
+// greater; else an id in the millisecond after after's, with fresh random bits.
+func NewIDAfter(after uuid.UUID) uuid.UUID {
+	id := NewID()
+	if bytes.Compare(id[:], after[:]) > 0 {
+		return id
+	}
+	ms := uint64(after[0])<<40 | uint64(after[1])<<32 | uint64(after[2])<<24 | uint64(after[3])<<16 | uint64(after[4])<<8 | uint64(after[5])
+	ms++
+	for i := range 6 {
+		id[i] = byte(ms >> (40 - 8*i))
+	}
+	// id's bytes 6..15 are NewID's own random bits with the version and variant already set.
+	return id
 }

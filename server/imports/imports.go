@@ -42,6 +42,10 @@ const (
 	MaxConversationBytes = 8 << 20
 	// MaxDepth is how deeply the file's JSON may nest.
 	MaxDepth = 64
+	// MaxContainers is the most objects and arrays one conversation may hold: decoding
+	// allocates per container, so this bounds one conversation's memory (tens of MB) where
+	// its byte size alone would not (tiny objects cost far more decoded than in the file).
+	MaxContainers = 100_000
 	// PerUser is how many imports one user may run at once (in this process).
 	PerUser = 1
 )
@@ -277,6 +281,10 @@ func (r *run) one(ctx context.Context, s *stream, c byte, n int, buf []byte) ([]
 	}
 	if over {
 		r.skip("", n, fmt.Sprintf("it is larger than %d bytes, the most one conversation may take", MaxConversationBytes))
+		return data, nil
+	}
+	if s.containers > MaxContainers {
+		r.skip("", n, fmt.Sprintf("it holds more than %d objects and arrays, the most one conversation may", MaxContainers))
 		return data, nil
 	}
 	var e element

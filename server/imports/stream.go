@@ -16,6 +16,9 @@ type stream struct {
 	r     *bufio.Reader
 	off   int64 // bytes consumed so far: the offset of the next byte
 	stack []byte
+	// containers counts the objects and arrays of the last value read: what decoding it
+	// will allocate grows with them, not with its bytes.
+	containers int
 }
 
 func newStream(r io.Reader) *stream {
@@ -90,6 +93,7 @@ func (s *stream) value(c byte, buf []byte, max int) (data []byte, over bool, err
 		}
 		buf = append(buf, c)
 	}
+	s.containers = 0
 	add(c)
 	switch c {
 	case '"':
@@ -114,6 +118,7 @@ func (s *stream) value(c byte, buf []byte, max int) (data []byte, over bool, err
 		}
 	}
 	s.stack = append(s.stack[:0], closer(c))
+	s.containers = 1
 	for len(s.stack) > 0 {
 		c, err := s.inside()
 		if err != nil {
@@ -130,6 +135,7 @@ func (s *stream) value(c byte, buf []byte, max int) (data []byte, over bool, err
 				return buf, over, &syntaxError{off: s.off - 1, msg: fmt.Sprintf("the JSON is nested more than %d levels deep", MaxDepth)}
 			}
 			s.stack = append(s.stack, closer(c))
+			s.containers++
 		case ']', '}':
 			if s.stack[len(s.stack)-1] != c {
 				return buf, over, &syntaxError{off: s.off - 1, msg: fmt.Sprintf("unexpected %q", c)}
