@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,35 +32,12 @@ func TestOneConversationHeapIsBounded(t *testing.T) {
 	b.WriteString(`}}]`)
 	size := b.Len()
 
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var m runtime.MemStats
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapInuse > peak.Load() {
-				peak.Store(m.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	})
+	heap := sampleHeap(5 * time.Millisecond)
 	r := upload(env, token, bytes.NewReader(b.Bytes()))
-	close(stop)
-	wg.Wait()
+	grew := heap()
 	if r.StatusCode != http.StatusCreated && r.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("import: %d %.300s", r.StatusCode, r.Body)
 	}
-	grew := int64(peak.Load()) - int64(before.HeapInuse)
 	t.Logf("a %d-byte conversation: peak heap %d MB above the start", size, grew>>20)
 	// The documented bound is about 2 × 8 MB; the margin here is 4 ×.
 	if grew > 4*imports.MaxConversationBytes {

@@ -119,29 +119,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 func measured(t testing.TB, size int64) (elapsed time.Duration, peakHeap uint64, conversations int) {
 	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.MaxUploadBytes = size + 8<<20 }))
 	token := env.Register("ada@example.com", "correct horse battery").AccessToken
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-
-	var peak atomic.Uint64
-	stop := make(chan struct{})
+	heap := sampleHeap(20 * time.Millisecond)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		var m runtime.MemStats
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapInuse > peak.Load() {
-				peak.Store(m.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	})
 
 	pr, pw := io.Pipe()
 	var wantConvs, wantMsgs int
@@ -153,7 +132,7 @@ func measured(t testing.TB, size int64) (elapsed time.Duration, peakHeap uint64,
 	start := time.Now()
 	r := upload(env, token, pr)
 	elapsed = time.Since(start)
-	close(stop)
+	grew := heap()
 	wg.Wait()
 	if r.StatusCode != http.StatusCreated {
 		t.Fatalf("import: %d %.500s", r.StatusCode, r.Body)
@@ -171,11 +150,7 @@ func measured(t testing.TB, size int64) (elapsed time.Duration, peakHeap uint64,
 	if c := counts(t, env); c != [2]int{wantConvs, wantMsgs} {
 		t.Fatalf("stored %v", c)
 	}
-	p := peak.Load()
-	if p < before.HeapInuse {
-		p = before.HeapInuse
-	}
-	return elapsed, p - before.HeapInuse, res.Conversations
+	return elapsed, uint64(max(grew, 0)), res.Conversations
 }
 
 // vmHWM is the process's peak resident memory, from /proc (0 where there is none).
@@ -218,5 +193,37 @@ func BenchmarkImport50MB(b *testing.B) {
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		b.ReportMetric(float64(vmHWM())/(1<<20), "peak-RSS-MB")
 		b.ReportMetric(float64(n), "conversations")
+	}
+}
+
+// sampleHeap starts sampling the heap in use every interval; the function it returns stops
+// the sampling and answers the peak's growth above the heap at the start (in bytes).
+func sampleHeap(interval time.Duration) func() int64 {
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var m runtime.MemStats
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() int64 {
+		close(stop)
+		wg.Wait()
+		return int64(peak.Load()) - int64(before.HeapInuse)
 	}
 }
