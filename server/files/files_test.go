@@ -206,12 +206,19 @@ func TestAbortedUploadLeavesNothing(t *testing.T) {
 		}
 		done <- err
 	}()
-	if _, err := pw.Write(bytes.Repeat([]byte("x"), 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(100 * time.Millisecond)
-	pw.CloseWithError(fmt.Errorf("client gave up"))
+	// The write is its own goroutine: should the server answer before reading the body, the
+	// test closes the pipe instead of waiting on it forever.
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		if _, err := pw.Write(bytes.Repeat([]byte("x"), 1<<20)); err == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.CloseWithError(fmt.Errorf("client gave up"))
+	}()
 	<-done
+	_ = pr.CloseWithError(fmt.Errorf("the request is over"))
+	<-wrote
 	deadline := time.Now().Add(5 * time.Second)
 	for len(storedFiles(t, env.Config.UploadDir)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
