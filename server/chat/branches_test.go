@@ -426,3 +426,29 @@ func TestRegenerateIsWithinTheDailyBudget(t *testing.T) {
 		t.Fatalf("a refused regenerate was stored or sent: %+v, %d requests", got, len(f.fake.Requests()))
 	}
 }
+
+// Editing the first message is one call: parent_id null makes a new first message, a
+// sibling of the old one, and its branch is shown.
+func TestEditTheFirstMessage(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	first := f.sendUnder("first question", nil, "first answer")
+	f.sendUnder("follow-up", nil, "second answer")
+	f.fake.Set(fakeopenai.Behavior{Chunks: []string{"answer to the edit"}})
+	r := f.call(http.MethodPost, f.convPath("/messages"), map[string]any{"content": "first question, edited", "parent_id": nil})
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("send with parent_id null: %d %s", r.StatusCode, r.Body)
+	}
+	var e api.Exchange
+	r.JSON(t, &e)
+	if e.UserMessage.ParentId != nil {
+		t.Errorf("the edited first message has a parent: %v", e.UserMessage.ParentId)
+	}
+	branch := f.branch(20)
+	if len(branch) != 2 || branch[0].Id != e.UserMessage.Id || branch[1].Id != e.AssistantMessage.Id {
+		t.Fatalf("the branch shown after the edit: %+v", branch)
+	}
+	if diff := cmp.Diff([]uuid.UUID{first.UserMessage.Id, e.UserMessage.Id}, branch[0].SiblingIds); diff != "" {
+		t.Errorf("the first messages' versions (-want +got):\n%s", diff)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/oapi-codegen/nullable"
 
 	"assistant/gen/api"
 	"assistant/gen/db"
@@ -51,8 +52,17 @@ func (c *Chat) ListMessages(ctx context.Context, req api.ListMessagesRequestObje
 // parentFor is the message a new user message goes under: the given one, which must be an
 // assistant message of the conversation (422 naming body.parent_id otherwise), or the
 // conversation's current message; when that is a user message (a branch switched to it),
-// the message it follows, so that the new one is its sibling. Nil: a first message.
-func (c *Chat) parentFor(ctx context.Context, conv db.Conversation, given *uuid.UUID) (*uuid.UUID, error) {
+// the message it follows, so that the new one is its sibling. A null parent_id asks for a
+// new first message (editing the first one). Nil: a first message.
+func (c *Chat) parentFor(ctx context.Context, conv db.Conversation, asked nullable.Nullable[uuid.UUID]) (*uuid.UUID, error) {
+	if asked.IsNull() {
+		return nil, nil // a new first message
+	}
+	var given *uuid.UUID
+	if asked.IsSpecified() {
+		id := asked.MustGet()
+		given = &id
+	}
 	if given == nil {
 		if conv.CurrentMessageID == nil {
 			return nil, nil
