@@ -57,3 +57,11 @@ WHERE s.token_hash = @token_hash AND (s.expires_at IS NULL OR s.expires_at > now
 -- name: DeleteExpiredShares :execrows
 -- DeleteExpiredShares removes shares a day after they expired (they already read as 404).
 DELETE FROM shares WHERE expires_at < now() - interval '1 day';
+
+-- name: ShareSize :one
+-- ShareSize is what a share of the conversation would hold: the messages of its current
+-- path (all of them when it has no current message) and their text's bytes.
+SELECT count(*)::int AS messages, coalesce(sum(octet_length(m.content)), 0)::bigint AS bytes
+FROM messages m JOIN conversations c ON c.id = m.conversation_id
+WHERE c.id = @conversation_id AND c.user_id = @user_id
+  AND (m.on_path OR c.current_message_id IS NULL);

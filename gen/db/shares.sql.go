@@ -188,3 +188,24 @@ func (q *Queries) ListShares(ctx context.Context, db DBTX, arg ListSharesParams)
 	}
 	return items, nil
 }
+
+const shareSize = `-- name: ShareSize :one
+SELECT count(*)::int AS messages, coalesce(sum(octet_length(m.content)), 0)::bigint AS bytes
+FROM messages m JOIN conversations c ON c.id = m.conversation_id
+WHERE c.id = $1 AND c.user_id = $2
+  AND (m.on_path OR c.current_message_id IS NULL)
+`
+
+type ShareSizeRow struct {
+	Messages int32
+	Bytes    int64
+}
+
+// ShareSize is what a share of the conversation would hold: the messages of its current
+// path (all of them when it has no current message) and their text's bytes.
+func (q *Queries) ShareSize(ctx context.Context, db DBTX, conversationID uuid.UUID, userID uuid.UUID) (ShareSizeRow, error) {
+	row := db.QueryRow(ctx, shareSize, conversationID, userID)
+	var i ShareSizeRow
+	err := row.Scan(&i.Messages, &i.Bytes)
+	return i, err
+}

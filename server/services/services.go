@@ -186,7 +186,7 @@ func New(d Deps) (*Services, error) {
 	if err := s.Search.Check(context.Background()); err != nil {
 		return nil, errors.Join(err, limiter.Close(), listener.Close())
 	}
-	s.Shares = &shares.Shares{DB: pool, Q: queries, Log: log}
+	s.Shares = &shares.Shares{DB: pool, Q: queries, MaxMessages: cfg.ExportMaxMessages, MaxBytes: cfg.ExportMaxBytes, Log: log}
 	s.Imports = &imports.Imports{DB: pool, Q: queries, MaxUpload: cfg.MaxUploadBytes, Timeout: cfg.UploadTimeout, Log: log}
 	return s, nil
 }

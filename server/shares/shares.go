@@ -36,9 +36,13 @@ const CacheControl = "public, max-age=60"
 
 // Shares implements the shares operations of the strict server.
 type Shares struct {
-	DB  database.DB
-	Q   *db.Queries
-	Log *slog.Logger
+	DB database.DB
+	Q  *db.Queries
+	// MaxMessages and MaxBytes bound a snapshot (as they bound an export): a larger branch
+	// is a 413, not a snapshot of unbounded size read by anyone with the link.
+	MaxMessages int
+	MaxBytes    int64
+	Log         *slog.Logger
 }
 
 func toShare(s db.ListSharesRow) api.Share {
@@ -58,6 +62,14 @@ func (h *Shares) CreateShare(ctx context.Context, req api.CreateShareRequestObje
 		// The validator bounds it (60 s to a year).
 		n := int32(*req.Body.ExpiresIn)
 		params.ExpiresIn = &n
+	}
+	size, err := h.Q.ShareSize(ctx, h.DB, req.ConversationId, p.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("size a share: %w", err)
+	}
+	if int(size.Messages) > h.MaxMessages || size.Bytes > h.MaxBytes {
+		return nil, apierr.TooLarge(h.MaxBytes).WithMessage(fmt.Sprintf(
+			"the conversation's branch is too large to share at once (at most %d messages and %d bytes of text)", h.MaxMessages, h.MaxBytes))
 	}
 	token, hash := auth.NewSecret(TokenPrefix)
 	params.TokenHash = hash

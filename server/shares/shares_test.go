@@ -559,3 +559,36 @@ func TestShareIsTheBranchShown(t *testing.T) {
 		t.Error("the two branches end in the same reply")
 	}
 }
+
+// A snapshot is bounded as an export is: a branch over EXPORT_MAX_MESSAGES or
+// EXPORT_MAX_BYTES is a 413 and stores nothing; only the current branch counts.
+func TestShareOfATooLargeBranch(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithConfig(func(c *config.Config) { c.ExportMaxMessages, c.ExportMaxBytes = 3, 1000 }))
+	f := newFixture(t, env, "ada@example.com", "big")
+	now := time.Now()
+	u := f.message(t, uuid.Nil, "user", "complete", "q 😀", now)
+	a := f.message(t, u, "assistant", "complete", strings.Repeat("漢", 400), now) // 1,200 bytes
+	small := f.message(t, u, "assistant", "complete", "short", now)
+	f.setCurrent(t, &a)
+	r := env.As(f.token, http.MethodPost, "/api/v1/conversations/"+f.conv.String()+"/shares", map[string]any{})
+	if r.StatusCode != http.StatusRequestEntityTooLarge || r.Envelope(t).Code != api.ErrorBodyCodePayloadTooLarge {
+		t.Fatalf("share of a 1,200-byte branch with EXPORT_MAX_BYTES=1000: %d %s", r.StatusCode, r.Body)
+	}
+	var n int
+	if err := env.Pool.QueryRow(t.Context(), "SELECT count(*) FROM shares").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("shares stored: %d %v", n, err)
+	}
+	// The other branch fits.
+	f.setCurrent(t, &small)
+	if s := f.share(t, map[string]any{}); s.MessageCount != 2 {
+		t.Errorf("share of the small branch holds %d messages", s.MessageCount)
+	}
+	// Too many messages.
+	x := f.message(t, small, "user", "complete", "more", now)
+	y := f.message(t, x, "assistant", "complete", "more", now)
+	f.setCurrent(t, &y)
+	if r := env.As(f.token, http.MethodPost, "/api/v1/conversations/"+f.conv.String()+"/shares", map[string]any{}); r.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("share of a 4-message branch with EXPORT_MAX_MESSAGES=3: %d %s", r.StatusCode, r.Body)
+	}
+}
