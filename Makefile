@@ -59,12 +59,15 @@ lint-spec: ## lint api/openapi.yaml with Redocly CLI (pinned in tools/redocly)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/redocly/node_modules/.bin/redocly lint --config api/redocly.yaml api/openapi.yaml
 
 .PHONY: verify
-verify: generate schema lint-spec ## fail when generated code or db/schema.sql is stale, or the spec lints dirty
+verify: generate schema lint-spec ## fail when generated code or db/schema.sql is stale, the spec lints dirty, is not portable or breaks the last release
 	@if [ -n "$$(git status --porcelain -- gen/ db/schema.sql)" ]; then \
 	  echo "generated files are stale; run 'make generate schema' and commit:"; \
 	  git status --porcelain -- gen/ db/schema.sql; git diff --stat -- gen/ db/schema.sql; exit 1; fi
 	go vet ./...
 	cd e2e && go vet ./...
+	scripts/spec-portability.sh
+	scripts/spec-compat.sh
+	scripts/spec-compat.sh self-test
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v -e '^gen/' -e '^third_party/'))" || { gofmt -l $$(git ls-files '*.go' | grep -v -e '^gen/' -e '^third_party/'); echo "gofmt needed"; exit 1; }
 
 .PHONY: clean
