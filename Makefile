@@ -40,14 +40,19 @@ fuzz: ## every fuzz target for FUZZTIME (1m) each, then the API property run for
 e2e: ## deployment checks: compose and Dockerfile parsed, binary as non-root, real nginx, Chromium
 	scripts/e2e.sh
 
+.PHONY: sdk-ts
+sdk-ts: ## the TypeScript SDK: types current, tsc build, Node journey and Chromium page test against the real server
+	scripts/sdk-ts.sh
+
 .PHONY: bench
 bench: ## throughput and latency against a plain net/http floor, and micro-benchmarks
 	scripts/bench.sh
 
 .PHONY: generate
-generate: ## regenerate gen/ from api/openapi.yaml and sqlc/
+generate: ## regenerate gen/ from api/openapi.yaml and sqlc/, and the TypeScript SDK's types
 	go tool oapi-codegen -config api/oapi-codegen.yaml api/openapi.yaml
 	CGO_ENABLED=0 go tool -modfile=tools/go.mod sqlc generate
+	scripts/sdk-ts.sh generate
 
 .PHONY: schema
 schema: ## rewrite db/schema.sql from the migrations (on a scratch database)
@@ -60,9 +65,9 @@ lint-spec: ## lint api/openapi.yaml with Redocly CLI (pinned in tools/redocly)
 
 .PHONY: verify
 verify: generate schema lint-spec ## fail when generated code or db/schema.sql is stale, the spec lints dirty, is not portable or breaks the last release
-	@if [ -n "$$(git status --porcelain -- gen/ db/schema.sql)" ]; then \
+	@if [ -n "$$(git status --porcelain -- gen/ db/schema.sql sdk/typescript/src/generated/)" ]; then \
 	  echo "generated files are stale; run 'make generate schema' and commit:"; \
-	  git status --porcelain -- gen/ db/schema.sql; git diff --stat -- gen/ db/schema.sql; exit 1; fi
+	  git status --porcelain -- gen/ db/schema.sql sdk/typescript/src/generated/; git diff --stat -- gen/ db/schema.sql sdk/typescript/src/generated/; exit 1; fi
 	go vet ./...
 	cd e2e && go vet ./...
 	scripts/spec-portability.sh

@@ -28,8 +28,8 @@ if [ -n "$(git status --porcelain -- "$sdk/src/generated")" ]; then
   exit 1
 fi
 
-echo "== sdk-ts: build"
-(cd "$sdk" && npm run --silent build)
+echo "== sdk-ts: build, and type-check a dependent's use of it"
+(cd "$sdk" && npm run --silent build && npm run --silent typecheck)
 
 if ! command -v chromium >/dev/null 2>&1; then
   sudo=""
@@ -82,7 +82,7 @@ done
 echo "== sdk-ts: Node journey and page test against the server"
 status=0
 (cd "$sdk" && ASSISTANT_URL="http://127.0.0.1:$api_port/api/v1" PAGE_PORT="$page_port" CHROMIUM="$(command -v chromium)" \
-  node --test --test-concurrency=1 test/) || status=$?
+  node --test --test-concurrency=1 test/*.test.mjs) || status=$?
 if [ $status -ne 0 ]; then
   echo "-- server log" >&2
   tail -n 50 "$work/server.log" >&2
