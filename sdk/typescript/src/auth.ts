@@ -59,7 +59,8 @@ export function authenticatedFetch(base: typeof fetch, credentials: Credentials,
   let refreshing: Promise<boolean> | undefined;
 
   const refresh = (): Promise<boolean> => {
-    refreshing ??= (async () => {
+    if (refreshing) return refreshing;
+    refreshing = (async () => {
       const session = credentials.session;
       if (!session) return false;
       try {
@@ -78,10 +79,10 @@ export function authenticatedFetch(base: typeof fetch, credentials: Credentials,
         return true;
       } catch {
         return false;
-      } finally {
-        refreshing = undefined;
       }
-    })();
+    })().finally(() => {
+      refreshing = undefined;
+    });
     return refreshing;
   };
 

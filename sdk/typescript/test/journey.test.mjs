@@ -146,16 +146,19 @@ test("a streamed reply cut off mid-way resumes with Last-Event-ID and loses noth
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let text = "";
+    let drop = false;
     const body = new ReadableStream({
       async pull(c) {
+        if (drop) {
+          // Only once the reader has taken the last chunk: erroring drops queued chunks.
+          await reader.cancel(); // closes the connection
+          return c.error(new TypeError("network connection lost"));
+        }
         const { done, value } = await reader.read();
         if (done) return c.close();
         c.enqueue(value);
         text += decoder.decode(value, { stream: true });
-        if ((text.match(/event: delta\n/g) ?? []).length >= 3 && text.endsWith("\n\n")) {
-          await reader.cancel(); // closes the connection
-          c.error(new TypeError("network connection lost"));
-        }
+        drop = (text.match(/event: delta\n/g) ?? []).length >= 3 && text.endsWith("\n\n");
       },
     });
     return new Response(body, { status: res.status, headers: res.headers });
@@ -184,9 +187,15 @@ test("a streamed reply cut off mid-way resumes with Last-Event-ID and loses noth
   assert.equal(reattach[0].lastEventId, String(third.id), "re-attached after the last delta received");
   assert.ok(third.id < new TextEncoder().encode(done.content).length, "cut off before the end");
 
-  // Re-attaching later (a reload) gives the final event at once.
-  const later = await client.followReply(conv.id, done.id, third.id).reply();
-  assert.equal(later.content, done.content);
+  // Re-attaching to the ended reply (a reload) from the third delta: the server sends only
+  // the final event, and the SDK yields the text past that point as one delta before it.
+  const later = [];
+  for await (const e of client.followReply(conv.id, done.id, third.id)) later.push(e);
+  const tail = new TextDecoder().decode(new TextEncoder().encode(done.content).slice(third.id));
+  assert.deepEqual(
+    later.map((e) => [e.type, e.type === "delta" ? e.data.content : e.data.status]),
+    [["delta", tail], ["done", "complete"]],
+  );
 });
 
 test("cancel stops a reply being streamed and stores its text so far", async () => {
