@@ -51,6 +51,7 @@ bench: ## throughput and latency against a plain net/http floor, and micro-bench
 .PHONY: generate
 generate: ## regenerate gen/ from api/openapi.yaml and sqlc/, and the TypeScript SDK's types
 	go tool oapi-codegen -config api/oapi-codegen.yaml api/openapi.yaml
+	go tool oapi-codegen -config sdk/go/assistant/oapi-codegen.yaml api/openapi.yaml
 	CGO_ENABLED=0 go tool -modfile=tools/go.mod sqlc generate
 	scripts/sdk-ts.sh generate
 
@@ -65,9 +66,9 @@ lint-spec: ## lint api/openapi.yaml with Redocly CLI (pinned in tools/redocly)
 
 .PHONY: verify
 verify: generate schema lint-spec ## fail when generated code or db/schema.sql is stale, the spec lints dirty, is not portable or breaks the last release
-	@if [ -n "$$(git status --porcelain -- gen/ db/schema.sql sdk/typescript/src/generated/)" ]; then \
+	@if [ -n "$$(git status --porcelain -- gen/ sdk/go/assistant/client.gen.go db/schema.sql sdk/typescript/src/generated/)" ]; then \
 	  echo "generated files are stale; run 'make generate schema' and commit:"; \
-	  git status --porcelain -- gen/ db/schema.sql sdk/typescript/src/generated/; git diff --stat -- gen/ db/schema.sql sdk/typescript/src/generated/; exit 1; fi
+	  git status --porcelain -- gen/ sdk/go/assistant/client.gen.go db/schema.sql sdk/typescript/src/generated/; git diff --stat -- gen/ sdk/go/assistant/client.gen.go db/schema.sql sdk/typescript/src/generated/; exit 1; fi
 	go vet ./...
 	cd e2e && go vet ./...
 	scripts/spec-portability.sh
