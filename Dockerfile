@@ -1,8 +1,12 @@
-# syntax=docker/dockerfile:1.7
 # Multi-stage build: a Go builder with module and build caches, then a runtime image that
-# holds only the static binary, CA certificates and the two data directories.
+# holds only the static binary, CA certificates and the two data directories. No `# syntax=`
+# line: the cache mounts work with the engine's built-in Dockerfile frontend, and a syntax
+# line would make BuildKit pull a frontend image first.
 
-FROM golang:1.26-bookworm AS build
+# GO_IMAGE: any Debian-based Go 1.26 image with make and CA certificates (the official one
+# by default; the Docker end-to-end run builds with a local one).
+ARG GO_IMAGE=golang:1.26-bookworm
+FROM ${GO_IMAGE} AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 # go.mod replaces a dependency with the patched copy there (third_party/README.md).

@@ -44,6 +44,10 @@ e2e: ## deployment checks: compose and Dockerfile parsed, binary as non-root, re
 sdk-ts: ## the TypeScript SDK: types current, tsc build, Node journey and Chromium page test against the real server
 	scripts/sdk-ts.sh
 
+.PHONY: e2e-docker
+e2e-docker: ## the compose stack under a real Docker engine (scripts/docker-e2e.sh; root)
+	scripts/docker-e2e.sh
+
 .PHONY: bench
 bench: ## throughput and latency against a plain net/http floor, and micro-benchmarks
 	scripts/bench.sh

@@ -112,12 +112,26 @@ func TestComposeFile(t *testing.T) {
 	}
 	var conf *types.ServiceVolumeConfig
 	for i, v := range nginx.Volumes {
-		if v.Target == "/etc/nginx/nginx.conf" {
+		if v.Target == "/etc/nginx/assistant" {
 			conf = &nginx.Volumes[i]
 		}
 	}
-	if conf == nil || !conf.ReadOnly || !strings.HasSuffix(conf.Source, "nginx/nginx.conf") {
+	if conf == nil || !conf.ReadOnly || !strings.HasSuffix(conf.Source, "/nginx") {
 		t.Errorf("nginx config mount %+v", conf)
+	}
+	if got := strings.Join(nginx.Command, " "); got != "nginx -c /etc/nginx/assistant/nginx.conf -g daemon off;" {
+		t.Errorf("nginx command %q", got)
+	}
+	// Every image a user pulls is the official one by default, and every one can be replaced.
+	for name, want := range map[string]string{"postgres": "postgres:15", "redis": "redis:7", "nginx": "nginx:1.27"} {
+		if got := svc(name).Image; got != want {
+			t.Errorf("%s image %q, want %q by default", name, got, want)
+		}
+	}
+	for name, s := range p.Services {
+		if s.Logging == nil || s.Logging.Driver != "json-file" || s.Logging.Options["max-size"] == "" {
+			t.Errorf("%s: logs not rotated: %+v", name, s.Logging)
+		}
 	}
 	for name, s := range p.Services {
 		if name != "nginx" && len(s.Ports) > 0 {

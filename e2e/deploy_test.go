@@ -270,30 +270,41 @@ func TestBinaryRunsAsNonRoot(t *testing.T) {
 	}
 }
 
-// nginxFor starts nginx with nginx/nginx.conf, only its upstream address and listen port
-// changed, in front of the api on apiPort.
+// nginxFor starts nginx with the files of nginx/, only the api's address, the listen port
+// and the pid file changed, in front of the api on apiPort.
 func nginxFor(t *testing.T, apiPort int) string {
 	t.Helper()
-	conf, err := os.ReadFile("../nginx/nginx.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
 	port := freePort(t)
-	c := strings.Replace(string(conf), "server api:8080;", fmt.Sprintf("server 127.0.0.1:%d;", apiPort), 1)
-	c = strings.Replace(c, "listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
-	if c == string(conf) {
-		t.Fatal("the nginx config changed shape: upstream or listen not found")
-	}
 	dir := openDir(t)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(c), 0o644); err != nil {
-		t.Fatal(err)
+	files, err := filepath.Glob("../nginx/*.conf")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("nginx/*.conf: %v", err)
 	}
-	pid := "pid " + filepath.Join(dir, "nginx.pid") + ";"
-	if out, err := exec.Command("nginx", "-t", "-p", dir, "-c", path, "-g", pid).CombinedOutput(); err != nil {
+	edits := map[string][][2]string{
+		"http.conf":  {{"http://api:8080", fmt.Sprintf("http://127.0.0.1:%d", apiPort)}},
+		"nginx.conf": {{"listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port)}, {"pid /tmp/nginx.pid;", "pid " + filepath.Join(dir, "nginx.pid") + ";"}},
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := string(b)
+		for _, e := range edits[filepath.Base(f)] {
+			if !strings.Contains(c, e[0]) {
+				t.Fatalf("the nginx config changed shape: %q not in %s", e[0], f)
+			}
+			c = strings.Replace(c, e[0], e[1], 1)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	if out, err := exec.Command("nginx", "-t", "-p", dir, "-c", path).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
-	start(t, false, dir, os.Environ(), "nginx", "-p", dir, "-c", path, "-g", pid+" daemon off;")
+	start(t, false, dir, os.Environ(), "nginx", "-p", dir, "-c", path, "-g", "daemon off;")
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitHTTP(t, url+"/nginx-health")
 	return url

@@ -36,6 +36,13 @@ func parseDockerfile(t *testing.T) [][]instruction {
 		if in.cmd == "FROM" {
 			stages = append(stages, nil)
 		}
+		if len(stages) == 0 {
+			// An ARG before the first FROM parameterises the FROM lines themselves.
+			if in.cmd != "ARG" {
+				t.Fatalf("%s before the first FROM", in.raw)
+			}
+			continue
+		}
 		stages[len(stages)-1] = append(stages[len(stages)-1], in)
 	}
 	return stages
@@ -101,6 +108,17 @@ func TestDockerfile(t *testing.T) {
 	joined := strings.Join(copies, "\n")
 	if !strings.Contains(joined, "/src/bin/assistant /assistant") || !strings.Contains(joined, "ca-certificates.crt") {
 		t.Errorf("runtime copies: %s", joined)
+	}
+
+	// No `# syntax=` directive: it would make BuildKit pull a frontend image, and the cache
+	// mounts work with the engine's built-in frontend. The Go image is the official one by
+	// default and can be replaced (the Docker end-to-end run builds with a local one).
+	raw, _ := os.ReadFile("../Dockerfile")
+	if regexp.MustCompile(`(?m)^#\s*syntax\s*=`).Match(raw) {
+		t.Error("the Dockerfile has a # syntax= directive")
+	}
+	if !strings.Contains(string(raw), "ARG GO_IMAGE=golang:1.26-bookworm") || !strings.HasPrefix(build[0].raw, "FROM ${GO_IMAGE}") {
+		t.Errorf("the builder image is not ${GO_IMAGE} defaulting to the official golang image: %s", build[0].raw)
 	}
 
 	ignore, err := os.ReadFile("../.dockerignore")

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The deployment run for real (make e2e-docker): a private Docker engine, the compose stack
+# built and started from .env.production.example, scaled, broken and restored, backed up and
+# restored, upgraded (e2e/docker/, build tag dockere2e). No image can be pulled here, so the
+# third-party images are built from Debian's packages on a debootstrapped base
+# (deploy/local-images/) and passed through the compose file's *_IMAGE variables.
+#
+# Everything is cached under .data/docker (the engine's data root with its images and build
+# cache, the Debian base, the compose and buildx plugins); every container, network and
+# volume a run creates is removed, and the engine it started is stopped, when it ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+cache=$root/.data/docker
+mkdir -p "$cache"
+
+COMPOSE_VERSION=v2.40.3
+BUILDX_VERSION=v0.38.2
+DEBIAN_SUITE=bookworm
+
+export DOCKER_HOST=unix:///run/assistant-e2e-docker.sock
+export DOCKER_CONFIG=$cache/config
+export DOCKER_BUILDKIT=1
+export BUILDX_NO_DEFAULT_ATTESTATIONS=1
+
+t0=$(date +%s)
+phase_start=$t0
+phase() {
+  local now; now=$(date +%s)
+  [ -n "${phase_name:-}" ] && echo "docker-e2e: phase '$phase_name' took $((now - phase_start))s"
+  phase_name=$1; phase_start=$now
+  echo "docker-e2e: == $1"
+}
+
+[ "$(id -u)" = 0 ] || { echo "docker-e2e.sh: the Docker engine is started as root" >&2; exit 1; }
+
+phase packages
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "docker-e2e.sh: installing ${need[*]} with apt-get" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The client: Debian's docker.io brings one; a newer one earlier on PATH is used as it is.
+command -v docker >/dev/null || { echo "docker-e2e.sh: no docker client" >&2; exit 1; }
+
+phase plugins
+# Compose v2 and buildx are Go modules; `go install` refuses compose for its exclude
+# directives, so both are built in their downloaded module directories.
+plugin() { # name module version package
+  local bin=$cache/bin/$1-$3
+  if [ ! -x "$bin" ]; then
+    local dir
+    dir=$(go mod download -json "$2@$3" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    [ -n "$dir" ] || { echo "docker-e2e.sh: cannot download $2@$3" >&2; exit 1; }
+    mkdir -p "$cache/bin"
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $5" -o "$bin.tmp" "$4")
+    mv "$bin.tmp" "$bin"
+  fi
+  mkdir -p "$DOCKER_CONFIG/cli-plugins"
+  ln -sf "$bin" "$DOCKER_CONFIG/cli-plugins/docker-$1"
+}
+plugin compose github.com/docker/compose/v2 "$COMPOSE_VERSION" ./cmd "-X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION"
+plugin buildx github.com/docker/buildx "$BUILDX_VERSION" ./cmd/buildx "-X github.com/docker/buildx/version.Version=$BUILDX_VERSION"
+
+phase engine
+# A private engine: its own socket, data root (kept: images and build cache) and exec root.
+# No host firewall changes and no default bridge; user-defined networks, their DNS and
+# published ports work without them.
+dockerd_pid=""
+cleanup() {
+  local rc=$?
+  set +e
+  if [ -n "$dockerd_pid" ]; then
+    echo "docker-e2e: cleaning up"
+    ids=$(docker ps -aq --filter label=com.docker.compose.project)
+    [ -n "$ids" ] && docker rm -f $ids >/dev/null
+    docker volume prune -af >/dev/null 2>&1 || docker volume prune -f >/dev/null
+    docker network prune -f >/dev/null
+    kill "$dockerd_pid" 2>/dev/null
+    for _ in $(seq 1 30); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 1; done
+  fi
+  echo "docker-e2e: done in $(( $(date +%s) - t0 ))s (exit $rc)"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+if docker version >/dev/null 2>&1; then
+  echo "docker-e2e.sh: an engine already answers on $DOCKER_HOST; stop it first" >&2
+  exit 1
+fi
+dockerd --iptables=false --ip-masq=false --bridge=none \
+  --data-root "$cache/engine" --exec-root /run/assistant-e2e-docker \
+  --pidfile /run/assistant-e2e-docker.pid -H "$DOCKER_HOST" >"$cache/dockerd.log" 2>&1 &
+dockerd_pid=$!
+for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 1; done
+docker version --format 'engine {{.Server.Version}}, client {{.Client.Version}}'
+docker compose version
+
+phase base-images
+# A Debian base from debootstrap (the mirror the machine's apt uses), then the stand-ins.
+if ! docker image inspect "assistant-local/debian:$DEBIAN_SUITE" >/dev/null 2>&1; then
+  tarball=$cache/debian-$DEBIAN_SUITE.tar
+  if [ ! -s "$tarball" ]; then
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list)
+    rm -rf "$cache/rootfs"
+    debootstrap --variant=minbase "$DEBIAN_SUITE" "$cache/rootfs" "$mirror" >"$cache/debootstrap.log"
+    rm -rf "$cache"/rootfs/var/cache/apt/archives/*.deb "$cache"/rootfs/var/lib/apt/lists/*
+    tar -C "$cache/rootfs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    rm -rf "$cache/rootfs"
+  fi
+  docker import "$tarball" "assistant-local/debian:$DEBIAN_SUITE" >/dev/null
+fi
+build_local() { # name tag context [dockerfile]
+  docker build -q --network host -t "assistant-local/$1:$2" -f "${4:-deploy/local-images/$1/Dockerfile}" "$3" >/dev/null
+}
+build_local postgres 15 deploy/local-images/postgres
+build_local redis 7 deploy/local-images/redis
+build_local nginx 1.22 deploy/local-images/nginx
+go_version=$(go env GOVERSION)
+build_local golang "${go_version#go}" "$(go env GOROOT)" deploy/local-images/golang/Dockerfile
+
+export E2E_POSTGRES_IMAGE=assistant-local/postgres:15
+export E2E_REDIS_IMAGE=assistant-local/redis:7
+export E2E_NGINX_IMAGE=assistant-local/nginx:1.22
+export E2E_GO_IMAGE=assistant-local/golang:${go_version#go}
+export E2E_BASE_IMAGE=assistant-local/debian:$DEBIAN_SUITE
+
+phase tests
+cd e2e
+go test -tags dockere2e -count=1 -timeout 45m -v "$@" ./docker/ 2>&1 | tee "$cache/tests.log" | grep -E '^(=== RUN|--- |    --- |PASS|FAIL|ok|panic)|phase|image|docker_test.go|_test.go:' || true
+status=${PIPESTATUS[0]}
+cd "$root"
+phase end
+exit "$status"
