@@ -1,6 +1,7 @@
 // The built package in a real browser: headless Chromium (the system's, driven by
 // playwright-core) loads test/page/ from its own origin and uses the SDK against the real
-// server through CORS: sign in, stream a reply into the page, show an error's request id.
+// server through CORS: sign in, stream a reply into the page, upload through an expired
+// access token, show an error's request id.
 // The assertions read the page's DOM.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -59,7 +60,7 @@ after(async () => {
   await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
 });
 
-test("a page signs in, streams a reply into itself and shows an error's request id", async () => {
+test("a page signs in, streams a reply into itself, renews its session and shows an error's request id", async () => {
   const page = await browser.newPage();
   page.on("pageerror", (err) => pageErrors.push(String(err)));
   const origin = `http://127.0.0.1:${pagePort}`;
@@ -84,6 +85,21 @@ test("a page signs in, streams a reply into itself and shows an error's request 
   assert.equal(await page.textContent("#reply"), reply);
   // The echo provider sends a word at a time: the page got each as its own delta.
   assert.equal(await page.getAttribute("#reply", "data-deltas"), String(reply.split(" ").length));
+
+  // The access token expires: an upload (a multipart body, sent twice) renews the session
+  // once and goes through.
+  const refreshes = [];
+  page.on("response", (r) => r.url().endsWith("/auth/refresh") && refreshes.push(r.status()));
+  await page.evaluate(() => {
+    const c = window.assistantClient;
+    c.credentials.useSession({ ...c.credentials.session, access_token: "expired" });
+  });
+  await page.setInputFiles("#file", { name: "día 1.md", mimeType: "text/markdown", buffer: Buffer.from("# Lisbon\n\nBelém, Alfama.\n") });
+  await page.click("#upload");
+  await page.waitForFunction(() => document.getElementById("uploaded").textContent || document.getElementById("error-code").textContent);
+  assert.equal(await page.textContent("#error-code"), "", await page.textContent("#error-message"));
+  assert.equal(await page.textContent("#uploaded"), `día 1.md ${Buffer.byteLength("# Lisbon\n\nBelém, Alfama.\n")}`);
+  assert.deepEqual(refreshes, [200]);
 
   const answered = page.waitForResponse((r) => r.url().includes("/conversations/0190a3c2-"));
   await page.click("#missing");

@@ -51,6 +51,16 @@ $("chat").addEventListener("submit", async (ev) => {
   }
 });
 
+$("upload").addEventListener("click", async () => {
+  try {
+    const file = $("file").files[0];
+    const stored = await client.uploadFile(file, file.name);
+    $("uploaded").textContent = `${stored.filename} ${stored.size_bytes}`;
+  } catch (err) {
+    showError(err);
+  }
+});
+
 $("missing").addEventListener("click", async () => {
   try {
     await unwrap(
@@ -63,4 +73,6 @@ $("missing").addEventListener("click", async () => {
   }
 });
 
+// For the test, which plays an access token expiring.
+window.assistantClient = client;
 document.body.dataset.ready = "true";
