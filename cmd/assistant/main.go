@@ -142,6 +142,14 @@ func serve(ctx context.Context, getenv config.Getenv, stdout io.Writer) error {
 	if cfg.DebugAddr != "" {
 		go serveDebug(ctx, cfg.DebugAddr, log)
 	}
+	if app.Metrics != nil {
+		// Bound before serving, so a port already taken stops the start-up.
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		go serveMetrics(ctx, mln, app.Metrics.Handler(), log)
+	}
 	// The periodic jobs stop with ctx; serve returns once they have.
 	jobs := make(chan struct{})
 	go func() {
@@ -236,6 +244,22 @@ func buildVersion() string {
 		}
 	}
 	return "dev"
+}
+
+// serveMetrics serves the Prometheus metrics at /metrics on their own listener, apart from
+// the API (whose router answers /metrics with the 404 envelope); anything else is 404.
+func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	log.Info("metrics listener", slog.String("addr", ln.Addr().String()))
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics listener", slog.Any("error", err))
+	}
 }
 
 // serveDebug serves the profiler on its own listener, apart from the API.

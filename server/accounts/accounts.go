@@ -18,6 +18,7 @@ import (
 	"assistant/server/database"
 	"assistant/server/exports"
 	"assistant/server/files"
+	"assistant/server/metrics"
 )
 
 // Accounts implements the accounts operations of the strict server.
@@ -44,6 +45,8 @@ type Accounts struct {
 	// Files and Exports hold what an account owns on disk, removed when it is deleted.
 	Files   *files.Files
 	Exports *exports.Exports
+	// Metrics count the login back-off's refusals (nil: not counted).
+	Metrics *metrics.Metrics
 	Log     *slog.Logger
 }
 

@@ -15,6 +15,7 @@ import (
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
+	"assistant/server/metrics"
 	"assistant/server/middleware"
 	"assistant/server/secevent"
 )
@@ -101,6 +102,7 @@ func (h *Accounts) reserveAttempt(ctx context.Context, email string, u db.User, 
 		wait = max(time.Until(a.FailedAt.Add(loginBackoff(a.Failures))), time.Second)
 	}
 	secevent.Log(ctx, h.Log, secevent.LoginThrottled, u.ID, slog.Int64("retry_after_s", int64(wait.Seconds())))
+	h.Metrics.RateLimited(metrics.RuleLoginBackoff)
 	return 0, apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited,
 		"too many failed sign-ins for this account; try again later").WithRetryAfter(wait)
 }

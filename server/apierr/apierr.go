@@ -196,6 +196,7 @@ func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")
+	setErrorCode(w, string(e.Code))
 	w.WriteHeader(e.Status)
 	body := api.Error{Error: api.ErrorBody{Code: e.Code, Message: e.Message, RequestId: logging.RequestID(ctx)}}
 	if len(e.Details) > 0 {

@@ -48,6 +48,25 @@ func setStatus(w http.ResponseWriter, code int) {
 	}
 }
 
+// codeSetter is implemented by the access-log middleware's response writer: the code of the
+// envelope sent is what the error metric counts.
+type codeSetter interface{ SetErrorCode(code string) }
+
+// setErrorCode records the envelope's code, looking through wrappers.
+func setErrorCode(w http.ResponseWriter, code string) {
+	for {
+		if s, ok := w.(codeSetter); ok {
+			s.SetErrorCode(code)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
+
 // writeClientGone ends a request whose client has gone: nothing is written to the closed
 // connection, nothing is logged above DEBUG (the access line, with 499, is the record),
 // and work that must outlive the request has been given its own context by its owner.

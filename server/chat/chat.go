@@ -22,6 +22,7 @@ import (
 	"assistant/server/files"
 	"assistant/server/generation"
 	"assistant/server/llm"
+	"assistant/server/metrics"
 	"assistant/server/notify"
 	"assistant/server/usage"
 )
@@ -42,7 +43,9 @@ type Chat struct {
 	// StreamsPerUser caps a user's open event streams on this process (0: no cap).
 	StreamsPerUser int
 	// Notify wakes followers of replies running on other replicas (nil: they poll).
-	Notify    *notify.Listener
+	Notify *notify.Listener
+	// Metrics count the open event streams (nil: not counted).
+	Metrics   *metrics.Metrics
 	streams   streamSlots
 	Heartbeat time.Duration
 	Log       *slog.Logger

@@ -36,9 +36,11 @@ func (c *Chat) acquireStream(ctx context.Context, userID uuid.UUID) (release fun
 	}
 	s.open[userID]++
 	s.mu.Unlock()
+	c.Metrics.StreamOpened()
 	var once sync.Once
 	release = func() {
 		once.Do(func() {
+			c.Metrics.StreamClosed()
 			s.mu.Lock()
 			if s.open[userID]--; s.open[userID] <= 0 {
 				delete(s.open, userID)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -50,6 +51,15 @@ type Config struct {
 	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback or
 	// a private network: never the public one).
 	DebugAddr string
+	// MetricsAddr, when set, serves the Prometheus metrics at /metrics on its own listener
+	// (a private network only: never the public port, never through nginx).
+	MetricsAddr string
+	// OTLPEndpoint, when set, exports traces over OTLP/HTTP to this base URL (its
+	// /v1/traces); OTelSampleRatio is the share of requests traced; OTelServiceName names
+	// the process in the traces.
+	OTLPEndpoint    string
+	OTelSampleRatio float64
+	OTelServiceName string
 
 	// JWTSecret signs access tokens (HS256). In development a missing one is replaced by a
 	// random secret per process; production refuses to start without a strong one.
@@ -188,6 +198,22 @@ func Load(getenv Getenv) (Config, error) {
 	c.MaxJSONBodyBytes = p.size("MAX_JSON_BODY_BYTES", 1<<20)
 	c.HealthCheckTimeout = p.duration("HEALTH_CHECK_TIMEOUT", 2*time.Second)
 	c.DebugAddr = p.str("DEBUG_ADDR", "")
+	c.MetricsAddr = p.str("METRICS_ADDR", "")
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			p.fail("METRICS_ADDR", fmt.Sprintf("%q is not host:port (such as :9090)", c.MetricsAddr))
+		} else if c.MetricsAddr == c.HTTPAddr {
+			p.fail("METRICS_ADDR", "must not be HTTP_ADDR: the metrics never go on the public port")
+		}
+	}
+	c.OTLPEndpoint = strings.TrimSuffix(p.str("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "/")
+	if c.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail("OTEL_EXPORTER_OTLP_ENDPOINT", fmt.Sprintf("%q is not an http(s) URL such as http://collector:4318", c.OTLPEndpoint))
+		}
+	}
+	c.OTelSampleRatio = p.ratio("OTEL_TRACES_SAMPLER_ARG", 1)
+	c.OTelServiceName = p.str("OTEL_SERVICE_NAME", "assistant")
 
 	c.JWTSecret, c.JWTSecretRandom = p.secret("JWT_SECRET", prod)
 	c.AccessTokenTTL = p.duration("ACCESS_TOKEN_TTL", 15*time.Minute)
@@ -321,6 +347,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("upload_dir", c.UploadDir),
 		slog.String("export_dir", c.ExportDir),
 		slog.String("search_language", c.SearchLanguage),
+		slog.String("metrics_addr", c.MetricsAddr),
+		slog.String("otel_exporter_otlp_endpoint", maskURL(c.OTLPEndpoint)),
+		slog.Float64("otel_traces_sampler_arg", c.OTelSampleRatio),
+		slog.String("otel_service_name", c.OTelServiceName),
 		slog.Int64("max_upload_bytes", c.MaxUploadBytes),
 		slog.Int64("user_storage_quota_bytes", c.UserStorageQuotaBytes),
 	)
@@ -549,6 +579,20 @@ func (p *parser) prefixes(name string) []netip.Prefix {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out
+}
+
+// ratio is a number from 0 to 1.
+func (p *parser) ratio(name string, def float64) float64 {
+	v, ok := p.raw(name)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0 && f <= 1) { // written so, NaN fails too
+		p.fail(name, fmt.Sprintf("%q is not a number from 0 to 1", v))
+		return def
+	}
+	return f
 }
 
 // list is a comma-separated list; blanks between commas are dropped.

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/puddle/v2"
 
 	"assistant/gen/db"
+	"assistant/server/tracing"
 )
 
 // Open returns a pool for url. It does not wait for the database: a server that starts
@@ -32,6 +33,9 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	cfg.HealthCheckPeriod = 15 * time.Second
+	// Queries inside a traced request become its child spans; elsewhere this costs a
+	// context lookup.
+	cfg.ConnConfig.Tracer = tracing.QueryTracer{}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

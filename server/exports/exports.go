@@ -29,6 +29,7 @@ import (
 	"assistant/server/chat"
 	"assistant/server/database"
 	"assistant/server/download"
+	"assistant/server/metrics"
 	"assistant/server/pagination"
 	"assistant/server/recovery"
 	"assistant/server/storage"
@@ -50,6 +51,8 @@ type Exports struct {
 	// Workers bounds the exports rendering at once in this process (each user has at most
 	// one of them); 0 means one per CPU.
 	Workers int
+	// Metrics count the bytes stored (nil: not counted).
+	Metrics *metrics.Metrics
 	Log     *slog.Logger
 
 	// toConversation is chat.ToConversation; a test makes it panic to see a failing render
@@ -181,6 +184,7 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 		}
 		return nil, err
 	}
+	h.Metrics.Stored(metrics.KindExport, row.SizeBytes)
 	return api.CreateExport201JSONResponse(toExport(row)), nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
+	"assistant/server/metrics"
 	"assistant/server/storage"
 )
 
@@ -39,7 +40,9 @@ type Files struct {
 	PerUser int
 	// TextLimits bound reading a file's text for the model (zero: the defaults).
 	TextLimits TextLimits
-	Log        *slog.Logger
+	// Metrics count the bytes stored (nil: not counted).
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
 
 	texts texts
 

@@ -21,6 +21,7 @@ import (
 	"assistant/server/apierr"
 	"assistant/server/auth"
 	"assistant/server/database"
+	"assistant/server/metrics"
 )
 
 // Envelope is what an upload's multipart envelope (boundaries, part headers) may add to
@@ -275,6 +276,7 @@ func (h *Files) receive(ctx context.Context, userID uuid.UUID, p *multipart.Part
 		}
 		return db.File{}, err
 	}
+	h.Metrics.Stored(metrics.KindUpload, f.SizeBytes)
 	return f, nil
 }
 

@@ -6,6 +6,7 @@
 package generation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,13 +16,17 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"assistant/gen/db"
 	"assistant/server/database"
 	"assistant/server/llm"
 	"assistant/server/logging"
+	"assistant/server/metrics"
 	"assistant/server/notify"
 	"assistant/server/recovery"
+	"assistant/server/tracing"
 )
 
 // Event names of a reply's stream.
@@ -174,6 +179,8 @@ type Manager struct {
 	// notify tells other replicas of checkpoints and final states, and wakes a run at
 	// once when another replica asks for its cancellation (nil: checkpoints only).
 	notify *notify.Listener
+	// metrics count the replies, their speed and the provider's failures (nil: not counted).
+	metrics *metrics.Metrics
 
 	base     context.Context
 	stopBase context.CancelCauseFunc
@@ -194,6 +201,9 @@ func NewManager(dbtx db.DBTX, q *db.Queries, provider llm.Provider, checkpoint t
 // channel and listen there for cancel requests. Call before the first Start.
 func (m *Manager) SetNotify(l *notify.Listener) { m.notify = l }
 
+// SetMetrics makes the runs record themselves in mt. Call before the first Start.
+func (m *Manager) SetMetrics(mt *metrics.Metrics) { m.metrics = mt }
+
 // Provider is the model provider the runs use.
 func (m *Manager) Provider() llm.Provider { return m.provider }
 
@@ -212,6 +222,10 @@ func (m *Manager) Lookup(messageID uuid.UUID) (*Run, bool) {
 func (m *Manager) Start(reqCtx context.Context, user, assistant db.Message, req llm.Request, meter Meter) *Run {
 	base := logging.WithRequestID(m.base, logging.RequestID(reqCtx))
 	logging.SetUserID(base, logging.UserID(reqCtx))
+	// The run's spans (the provider's stream and request, its database writes) belong to
+	// the trace of the request that started it, though they outlive it.
+	logging.SetTraceID(base, logging.TraceID(reqCtx))
+	base = trace.ContextWithSpan(base, trace.SpanFromContext(reqCtx))
 	ctx, cancel := context.WithCancelCause(base)
 	r := &Run{MessageID: assistant.ID, ConversationID: assistant.ConversationID, cancel: cancel,
 		changed: make(chan struct{}), done: make(chan struct{}), meter: meter}
@@ -219,10 +233,14 @@ func (m *Manager) Start(reqCtx context.Context, user, assistant db.Message, req 
 	m.mu.Lock()
 	m.running[r.MessageID] = r
 	m.mu.Unlock()
+	model := cmp.Or(req.Model, m.provider.DefaultModel())
+	m.metrics.ReplyStarted(model)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if err := recovery.Do(ctx, m.log, "generation", func() error { m.run(ctx, r, req); return nil }); err != nil {
+		outcome := metrics.ReplyFailed // unless run gets to its end
+		defer func() { m.metrics.ReplyFinished(model, outcome) }()
+		if err := recovery.Do(ctx, m.log, "generation", func() error { outcome = m.run(ctx, r, req, model); return nil }); err != nil {
 			_ = recovery.Do(ctx, m.log, "store a panicked generation", func() error { m.abandon(r); return nil })
 			m.release(r)
 		}
@@ -265,7 +283,8 @@ func (m *Manager) CancelConversation(ctx context.Context, conversationID uuid.UU
 	return nil
 }
 
-func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
+// run streams the reply and stores its end; it returns the stored status (for the metrics).
+func (m *Manager) run(ctx context.Context, r *Run, req llm.Request, model string) string {
 	defer r.cancel(nil)
 	log := m.log.With(slog.String("message_id", r.MessageID.String()))
 
@@ -282,9 +301,16 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 	// A panic in the provider (its client library, a chunk it cannot handle) fails this
 	// reply with error_code internal, like any other error that is not the upstream's.
 	var res llm.Result
-	err := recovery.Do(ctx, log, "provider stream", func() error {
+	start := time.Now()
+	var first time.Time
+	sctx, span := tracing.Start(ctx, "llm.stream", trace.WithAttributes(attribute.String("gen_ai.request.model", model)))
+	err := recovery.Do(sctx, log, "provider stream", func() error {
 		var err error
-		res, err = m.provider.Stream(ctx, req, func(text string) error {
+		res, err = m.provider.Stream(sctx, req, func(text string) error {
+			if first.IsZero() {
+				first = time.Now()
+				m.metrics.FirstToken(model, first.Sub(start))
+			}
 			r.mu.Lock()
 			r.text = append(r.text, text...)
 			n := int64(len(r.text))
@@ -294,6 +320,7 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 		})
 		return err
 	})
+	end := time.Now()
 	close(stopCheckpoints)
 	<-checkpointsDone
 
@@ -308,14 +335,24 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 		status = db.MessageStatusFailed
 		if c, ok := llm.AsUpstream(err); ok {
 			code = c
+			m.metrics.ProviderError(c)
 		} else {
 			code = "internal"
 		}
 		log.ErrorContext(ctx, "generation failed", slog.String("code", code), slog.Any("error", err))
+		tracing.Fail(span, code)
 	}
+	span.End()
 	r.mu.Lock()
 	text := string(r.text)
 	r.mu.Unlock()
+	if status == db.MessageStatusComplete && !first.IsZero() {
+		tokens := llm.EstimateTokens(text)
+		if res.Usage != nil {
+			tokens = res.Usage.CompletionTokens
+		}
+		m.metrics.TokenRate(model, tokens, end.Sub(first))
+	}
 	final := m.store(r, text, status, code, res, log)
 	m.spend(r, text, res, status == db.MessageStatusFailed)
 
@@ -327,6 +364,7 @@ func (m *Manager) run(ctx context.Context, r *Run, req llm.Request) {
 	delete(m.running, r.MessageID)
 	m.mu.Unlock()
 	close(r.done)
+	return string(final.Status)
 }
 
 // abandon ends a run whose own bookkeeping panicked: the reply is stored as failed

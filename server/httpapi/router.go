@@ -108,7 +108,8 @@ func Handler(svc *services.Services, spec *openapi3.T, cfg config.Config, log *s
 	streamed := streamedBodies(spec)
 
 	root := chi.NewRouter()
-	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(logging.NewAccess(logWriter, cfg.LogLevel), secretRoutes(spec)...), middleware.Recover(log),
+	root.Use(middleware.RequestID, middleware.ClientAddress(cfg.TrustedProxies), middleware.AccessLog(logging.NewAccess(logWriter, cfg.LogLevel), secretRoutes(spec)...),
+		middleware.Observe(svc.Metrics, svc.Tracing.Tracer(), operations(spec)), middleware.Recover(log),
 		middleware.URILimit(middleware.MaxURIBytes, log))
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		root.Use(cors.Handler(cors.Options{
@@ -181,6 +182,18 @@ func secretRoutes(spec *openapi3.T) []string {
 				out = append(out, BasePath+path)
 				break
 			}
+		}
+	}
+	return out
+}
+
+// operations maps "METHOD route pattern" (as chi reports it) to the operation's id: the
+// label and span name of a request, never its raw path.
+func operations(spec *openapi3.T) map[string]string {
+	out := map[string]string{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			out[method+" "+BasePath+path] = op.OperationID
 		}
 	}
 	return out

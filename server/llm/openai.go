@@ -10,6 +10,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // OpenAI speaks the OpenAI-compatible chat completions API, streaming, through the
@@ -26,8 +28,12 @@ type OpenAI struct {
 func NewOpenAI(baseURL, apiKey, model string, timeout time.Duration) *OpenAI {
 	cfg := openai.DefaultConfig(apiKey)
 	cfg.BaseURL = baseURL
-	// No client-level timeout: a reply may stream for minutes; idle bounds each wait.
-	cfg.HTTPClient = &http.Client{Transport: http.DefaultTransport}
+	// No client-level timeout: a reply may stream for minutes; idle bounds each wait. The
+	// transport makes a span of each request inside a traced reply and sends its W3C
+	// traceparent, so a provider that traces continues the same trace; outside one it
+	// sends nothing more.
+	cfg.HTTPClient = &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
+		otelhttp.WithPropagators(propagation.TraceContext{}))}
 	return &OpenAI{client: openai.NewClientWithConfig(cfg), model: model, idle: timeout}
 }
 

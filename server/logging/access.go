@@ -70,6 +70,10 @@ func (a *Access) Log(ctx context.Context, e Entry) {
 			b = append(b, `,"user_id":`...)
 			b = appendString(b, f.userID)
 		}
+		if f.traceID != "" {
+			b = append(b, `,"trace_id":`...)
+			b = appendString(b, f.traceID)
+		}
 	}
 	b = append(b, "}\n"...)
 	a.buf = b

@@ -25,6 +25,7 @@ type ctxKey struct{}
 type fields struct {
 	requestID string
 	userID    string
+	traceID   string
 }
 
 // WithRequestID returns a context whose log lines carry request_id.
@@ -48,6 +49,22 @@ func SetUserID(ctx context.Context, id string) {
 	}
 }
 
+// SetTraceID records the request's trace id (of a trace that is exported) for the rest of
+// its log lines, so a line leads to its trace and a trace to its lines.
+func SetTraceID(ctx context.Context, id string) {
+	if f, ok := ctx.Value(ctxKey{}).(*fields); ok {
+		f.traceID = id
+	}
+}
+
+// TraceID is the trace id recorded with SetTraceID, or "".
+func TraceID(ctx context.Context) string {
+	if f, ok := ctx.Value(ctxKey{}).(*fields); ok {
+		return f.traceID
+	}
+	return ""
+}
+
 // UserID is the user id recorded with SetUserID, or "".
 func UserID(ctx context.Context) string {
 	if f, ok := ctx.Value(ctxKey{}).(*fields); ok {
@@ -63,6 +80,9 @@ func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 		r.AddAttrs(slog.String("request_id", f.requestID))
 		if f.userID != "" {
 			r.AddAttrs(slog.String("user_id", f.userID))
+		}
+		if f.traceID != "" {
+			r.AddAttrs(slog.String("trace_id", f.traceID))
 		}
 	}
 	return h.Handler.Handle(ctx, r)

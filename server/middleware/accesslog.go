@@ -65,14 +65,7 @@ func AccessLog(access *logging.Access, secret ...string) func(http.Handler) http
 				if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
 					route = rc.RoutePattern()
 				}
-				status := rw.Status()
-				if status == 0 {
-					status = http.StatusOK
-					if apierr.ClientClosed(ctx) {
-						// The handler gave up without a word because the client had gone.
-						status = apierr.StatusClientClosedRequest
-					}
-				}
+				status := finalStatus(rw, ctx)
 				path := r.URL.Path
 				if hidden[route] {
 					path = route
@@ -97,7 +90,8 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	wrote  bool // the header went out
+	wrote  bool   // the header went out
+	code   string // the error envelope's code, when one was sent
 }
 
 // Status is the status sent, or 0 while nothing has been sent; or 499
@@ -108,6 +102,9 @@ func (w *responseWriter) Status() int { return w.status }
 // SetStatus records code without sending anything: apierr.Write calls it with 499 for a
 // client that has gone, even in the middle of a response (a stream cut short).
 func (w *responseWriter) SetStatus(code int) { w.status = code }
+
+// SetErrorCode records the code of the error envelope apierr.Write sends (for the metrics).
+func (w *responseWriter) SetErrorCode(code string) { w.code = code }
 
 func (w *responseWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {

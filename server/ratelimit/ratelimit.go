@@ -22,6 +22,7 @@ import (
 	"assistant/gen/api"
 	"assistant/server/apierr"
 	"assistant/server/auth"
+	"assistant/server/metrics"
 	"assistant/server/middleware"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	// FailOpen, an unreachable Redis falls back to process memory, else to 503.
 	RedisURL, KeyPrefix string
 	FailOpen            bool
+	// Metrics count the refusals by rule (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // Limiter holds the limits. With Enabled false every method lets requests through.
@@ -53,6 +56,7 @@ type Limiter struct {
 	clients  map[string]bool
 	accounts map[string]bool
 	log      *slog.Logger
+	metrics  *metrics.Metrics
 }
 
 // The spec marks what is limited (x-rate-limit on an operation): "client" is limited per
@@ -80,7 +84,7 @@ func checksPassword(request any) bool {
 // account-limited operation the server does not have is an error at start-up, so renaming
 // an operation cannot silently drop its limit.
 func New(cfg Config, spec *openapi3.T, basePath string, handlers func(name string) bool, log *slog.Logger) (*Limiter, error) {
-	l := &Limiter{enabled: cfg.Enabled, v6Bits: cfg.IPv6Prefix, log: log, clients: map[string]bool{}, accounts: map[string]bool{}}
+	l := &Limiter{enabled: cfg.Enabled, v6Bits: cfg.IPv6Prefix, log: log, metrics: cfg.Metrics, clients: map[string]bool{}, accounts: map[string]bool{}}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
 			switch mark, _ := op.Extensions[extension].(string); mark {
@@ -101,10 +105,10 @@ func New(cfg Config, spec *openapi3.T, basePath string, handlers func(name strin
 	if !l.enabled {
 		return l, nil
 	}
-	opts := func() []httprate.Option {
-		return []httprate.Option{httprate.WithLimitHandler(l.onLimited), httprate.WithErrorHandler(l.onError)}
+	opts := func(rule string) []httprate.Option {
+		return []httprate.Option{httprate.WithLimitHandler(l.onLimited(rule)), httprate.WithErrorHandler(l.onError)}
 	}
-	networkOpts, globalOpts, accountOpts := opts(), opts(), opts()
+	networkOpts, globalOpts, accountOpts := opts(metrics.RuleClientNetwork), opts(metrics.RuleGlobal), opts(metrics.RuleAccount)
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -206,14 +210,18 @@ func (l *Limiter) StrictMiddleware(f api.StrictHandlerFunc, operationID string) 
 	}
 }
 
-func (l *Limiter) onLimited(w http.ResponseWriter, r *http.Request) {
-	// The route, not the path: a path may carry a secret (a share link's token).
-	route := r.URL.Path
-	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-		route = rc.RoutePattern()
+// onLimited answers a request refused by the limit of rule (metrics.RuleClientNetwork, ...).
+func (l *Limiter) onLimited(rule string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		// The route, not the path: a path may carry a secret (a share link's token).
+		route := r.URL.Path
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		l.log.InfoContext(r.Context(), "rate limited", slog.String("route", route), slog.String("rule", rule))
+		l.metrics.RateLimited(rule)
+		apierr.Write(w, r, l.log, apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited, "too many requests; try again later"))
 	}
-	l.log.InfoContext(r.Context(), "rate limited", slog.String("route", route))
-	apierr.Write(w, r, l.log, apierr.New(http.StatusTooManyRequests, api.ErrorBodyCodeRateLimited, "too many requests; try again later"))
 }
 
 // onError runs when the counter fails and no fallback is allowed (RATE_LIMIT_FAIL_OPEN=false).

@@ -29,12 +29,14 @@ import (
 	"assistant/server/httpserver"
 	"assistant/server/imports"
 	"assistant/server/llm"
+	"assistant/server/metrics"
 	"assistant/server/notify"
 	"assistant/server/ratelimit"
 	"assistant/server/search"
 	"assistant/server/shares"
 	"assistant/server/storage"
 	"assistant/server/system"
+	"assistant/server/tracing"
 	"assistant/server/usage"
 )
 
@@ -71,6 +73,11 @@ type Services struct {
 	Generations *generation.Manager
 	// Notify is the process's LISTEN connection for replies on other replicas.
 	Notify *notify.Listener
+	// Metrics are what the metrics listener serves; nil when METRICS_ADDR is not set
+	// (nothing is recorded then).
+	Metrics *metrics.Metrics
+	// Tracing exports the request spans (a no-op without OTEL_EXPORTER_OTLP_ENDPOINT).
+	Tracing *tracing.Tracing
 
 	cfg  config.Config
 	pool *pgxpool.Pool
@@ -93,6 +100,18 @@ func RateLimit(c config.Config) ratelimit.Config {
 	return r
 }
 
+// Metrics is the metrics' part of the configuration: the models that get a label of their
+// own are those users may choose.
+func Metrics(c config.Config, version string) metrics.Config {
+	models := append([]string{c.LLMModel}, c.LLMModels...)
+	return metrics.Config{Models: models, Version: version}
+}
+
+// Tracing is the tracer's part of the configuration.
+func Tracing(c config.Config, version string) tracing.Config {
+	return tracing.Config{Endpoint: c.OTLPEndpoint, SampleRatio: c.OTelSampleRatio, ServiceName: c.OTelServiceName, Version: version}
+}
+
 // HTTPServer is the HTTP server's part of the configuration.
 func HTTPServer(c config.Config) httpserver.Config {
 	return httpserver.Config{Addr: c.HTTPAddr, ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
@@ -112,9 +131,20 @@ var strictHandlers = func() map[string]bool {
 // New builds every part. Close releases what they hold besides the pool.
 func New(d Deps) (*Services, error) {
 	cfg, log, pool := d.Config, d.Log, d.Pool
-	limiter, err := ratelimit.New(RateLimit(cfg), d.Spec, d.BasePath, func(name string) bool { return strictHandlers[name] }, log)
+	var mt *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		mt = metrics.New(Metrics(cfg, d.Version))
+		mt.WatchPool(pool)
+	}
+	traces, err := tracing.New(Tracing(cfg, d.Version))
 	if err != nil {
 		return nil, err
+	}
+	rl := RateLimit(cfg)
+	rl.Metrics = mt
+	limiter, err := ratelimit.New(rl, d.Spec, d.BasePath, func(name string) bool { return strictHandlers[name] }, log)
+	if err != nil {
+		return nil, errors.Join(err, traces.Shutdown(context.Background()))
 	}
 	queries := db.New()
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.AccessTokenTTL)
@@ -125,11 +155,11 @@ func New(d Deps) (*Services, error) {
 	}
 	uploads, err := storage.NewLocal(cfg.UploadDir)
 	if err != nil {
-		return nil, errors.Join(err, limiter.Close())
+		return nil, errors.Join(err, traces.Shutdown(context.Background()), limiter.Close())
 	}
 	exportStore, err := storage.NewLocal(cfg.ExportDir)
 	if err != nil {
-		return nil, errors.Join(err, limiter.Close())
+		return nil, errors.Join(err, traces.Shutdown(context.Background()), limiter.Close())
 	}
 	// One listening connection per process, besides the pool, for news of replies running
 	// on other replicas.
@@ -138,15 +168,16 @@ func New(d Deps) (*Services, error) {
 	}, log)
 	generations := generation.NewManager(pool, queries, provider, cfg.CheckpointInterval, log)
 	generations.SetNotify(listener)
+	generations.SetMetrics(mt)
 
-	s := &Services{Limiter: limiter, Generations: generations, Notify: listener, cfg: cfg, pool: pool, log: log}
+	s := &Services{Limiter: limiter, Generations: generations, Notify: listener, Metrics: mt, Tracing: traces, cfg: cfg, pool: pool, log: log}
 	s.Authenticator = &auth.Authenticator{Tokens: tokens, DB: pool, Q: queries, Log: log, Sessions: sessions}
 	s.Health = &system.Health{Version: d.Version, Started: d.Started, Database: pool.Ping, Redis: limiter.RedisCheck(),
 		Timeout: cfg.HealthCheckTimeout, Log: log}
 	s.Files = &files.Files{DB: pool, Q: queries, Store: uploads, MaxUpload: cfg.MaxUploadBytes,
-		Quota: cfg.UserStorageQuotaBytes, PerUser: cfg.UploadsPerUser, Log: log}
+		Quota: cfg.UserStorageQuotaBytes, PerUser: cfg.UploadsPerUser, Metrics: mt, Log: log}
 	s.Exports = &exports.Exports{DB: pool, Q: queries, Store: exportStore, MaxMessages: cfg.ExportMaxMessages,
-		MaxBytes: cfg.ExportMaxBytes, Quota: cfg.UserStorageQuotaBytes, Timeout: cfg.ExportTimeout, Log: log}
+		MaxBytes: cfg.ExportMaxBytes, Quota: cfg.UserStorageQuotaBytes, Timeout: cfg.ExportTimeout, Metrics: mt, Log: log}
 	s.Accounts = &accounts.Accounts{
 		DB: pool,
 		Q:  queries,
@@ -163,6 +194,7 @@ func New(d Deps) (*Services, error) {
 		Sessions:          sessions,
 		Files:             s.Files,
 		Exports:           s.Exports,
+		Metrics:           mt,
 		Log:               log,
 	}
 	s.Admin = &admin.Admin{DB: pool, Q: queries, InviteTTL: cfg.InviteTTL, ResetTTL: cfg.PasswordResetTTL,
@@ -180,11 +212,12 @@ func New(d Deps) (*Services, error) {
 		StreamsPerUser: cfg.SSEStreamsPerUser,
 		Heartbeat:      cfg.SSEHeartbeat,
 		Notify:         listener,
+		Metrics:        mt,
 		Log:            log,
 	}
 	s.Search = &search.Index{DB: pool, Q: queries, Language: cfg.SearchLanguage, Log: log}
 	if err := s.Search.Check(context.Background()); err != nil {
-		return nil, errors.Join(err, limiter.Close(), listener.Close())
+		return nil, errors.Join(err, traces.Shutdown(context.Background()), limiter.Close(), listener.Close())
 	}
 	s.Shares = &shares.Shares{DB: pool, Q: queries, MaxMessages: cfg.ExportMaxMessages, MaxBytes: cfg.ExportMaxBytes, Log: log}
 	s.Imports = &imports.Imports{DB: pool, Q: queries, MaxUpload: cfg.MaxUploadBytes, Timeout: cfg.UploadTimeout, Log: log}
@@ -195,8 +228,11 @@ func New(d Deps) (*Services, error) {
 // up counts until it has stopped).
 func (s *Services) ExportsRunning() int64 { return s.Exports.Running() }
 
-// Close releases what the services hold besides the pool: the rate limiter's Redis client
-// and the listening connection.
+// Close releases what the services hold besides the pool: the rate limiter's Redis client,
+// the listening connection, and the trace exporter (after sending what it holds, for at
+// most 5 s).
 func (s *Services) Close() error {
-	return errors.Join(s.Limiter.Close(), s.Notify.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(s.Limiter.Close(), s.Notify.Close(), s.Tracing.Shutdown(ctx))
 }

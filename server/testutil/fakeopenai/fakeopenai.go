@@ -55,6 +55,8 @@ type Request struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	// Traceparent is the request's W3C traceparent header ("" when it had none).
+	Traceparent string `json:"-"`
 }
 
 // Server is the fake provider.
@@ -140,6 +142,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad json", http.StatusBadRequest)
 		return
 	}
+	req.Traceparent = r.Header.Get("traceparent")
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	b := s.behavior
