@@ -53,7 +53,8 @@ export class Credentials {
  * access token is refused (401), renews the session once with its refresh token and sends
  * the request again. Refresh tokens are single-use and reusing one ends the whole session,
  * so concurrent 401s share one refresh, and a request that was sent with a token since
- * replaced is retried with the new one without refreshing again.
+ * replaced is retried with the new one without refreshing again. `baseUrl` is absolute (as
+ * Request.url spells it), `/api/v1` included.
  */
 export function authenticatedFetch(base: typeof fetch, credentials: Credentials, baseUrl: string): (input: Request) => Promise<Response> {
   let refreshing: Promise<boolean> | undefined;

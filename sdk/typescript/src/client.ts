@@ -31,7 +31,7 @@ export class AssistantClient {
   readonly baseUrl: string;
 
   constructor(options: AssistantClientOptions = {}) {
-    this.baseUrl = (options.baseUrl ?? "/api/v1").replace(/\/+$/, "");
+    this.baseUrl = absolute(options.baseUrl ?? "/api/v1").replace(/\/+$/, "");
     this.credentials = new Credentials({
       ...(options.session ? { session: options.session } : {}),
       ...(options.apiKey ? { apiKey: options.apiKey } : {}),
@@ -173,4 +173,18 @@ export class AssistantClient {
 /** A client of the assistant API (see AssistantClient). */
 export function createAssistantClient(options: AssistantClientOptions = {}): AssistantClient {
   return new AssistantClient(options);
+}
+
+/**
+ * The URL resolved against the page's address, as Request.url spells it, so that a relative
+ * base URL (a page's own server) names the same requests everywhere.
+ */
+function absolute(url: string): string {
+  const page = (globalThis as { location?: { href: string } }).location?.href;
+  if (!page) return url;
+  try {
+    return new URL(url, page).href;
+  } catch {
+    return url;
+  }
 }

@@ -88,3 +88,23 @@ test("aborting stops reading without re-attaching", async () => {
   await assert.rejects(pending, (e) => e.name === "AbortError");
   assert.equal(s.resumes, 0);
 });
+
+test("with a relative base URL (a page's own server), sign-in calls carry no token and their 401 is no expiry", async () => {
+  globalThis.location = { href: "http://page.example/app/" };
+  try {
+    const { createAssistantClient } = await import("../dist/index.js");
+    const seen = [];
+    const stub = async (req) => {
+      seen.push([new URL(req.url).pathname, req.headers.get("Authorization")]);
+      const body = { error: { code: "invalid_credentials", message: "the email or password is wrong", request_id: "r-4" } };
+      return new Response(JSON.stringify(body), { status: 401, headers: { "Content-Type": "application/json" } });
+    };
+    const session = { access_token: "a", refresh_token: "r", token_type: "Bearer", expires_in: 900, user: {} };
+    const client = createAssistantClient({ session, fetch: stub });
+    await assert.rejects(client.login("ada@example.com", "wrong"), (e) => e.code === "invalid_credentials");
+    assert.deepEqual(seen, [["/api/v1/auth/login", null]]);
+    assert.equal(client.credentials.session, session, "the session is left as it was");
+  } finally {
+    delete globalThis.location;
+  }
+});
