@@ -198,6 +198,22 @@ test("a streamed reply cut off mid-way resumes with Last-Event-ID and loses noth
   );
 });
 
+test("regenerating a reply streams a new sibling of it", async () => {
+  const { client } = await signedUp();
+  const conv = await unwrap(client.api.POST("/conversations", { body: {} }));
+  const first = await client.streamMessage(conv.id, { content: "Once more" }).reply();
+  const stream = client.streamRegenerate(conv.id, first.id);
+  const events = [];
+  for await (const e of stream) events.push(e);
+  const [message, done] = [events[0], events.at(-1)];
+  assert.equal(message.type, "message");
+  assert.equal(message.data.user_message.id, first.parent_id);
+  assert.equal(done.type, "done");
+  assert.notEqual(done.data.id, first.id);
+  assert.equal(done.data.content, echo("Once more"));
+  assert.deepEqual(done.data.sibling_ids, [first.id, done.data.id]);
+});
+
 test("cancel stops a reply being streamed and stores its text so far", async () => {
   const { client } = await signedUp();
   const conv = await unwrap(client.api.POST("/conversations", { body: {} }));
