@@ -318,4 +318,12 @@ test("a 404 and a 422 arrive as typed errors from the envelope", async () => {
   await rejects(client.streamMessage(missing, { content: "hello" }).reply(), { status: 404, code: "not_found" });
   const conv = await unwrap(client.api.POST("/conversations", { body: {} }));
   await rejects(client.streamMessage(conv.id, { content: "" }).reply(), { status: 422, code: "validation_error" });
+  // Text PostgreSQL cannot store is refused by name before anything is written.
+  const nul = await rejects(client.streamMessage(conv.id, { content: "before\u0000after" }).reply(), {
+    status: 422,
+    code: "validation_error",
+  });
+  assert.deepEqual(nul.details.map((d) => d.field), ["body.content"]);
+  const none = await unwrap(client.api.GET("/conversations/{conversation_id}/messages", { params: { path: { conversation_id: conv.id } } }));
+  assert.deepEqual(none.items, []);
 });
