@@ -64,6 +64,10 @@ scripts/postgres.sh start "$pg_dir" "$pg_port" fast
 export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
 bin/assistant migrate >/dev/null
 
+if bin/assistant healthcheck --url "http://127.0.0.1:$api_port/api/v1/health/live" --timeout 1s 2>/dev/null; then
+  echo "sdk-ts.sh: something already answers on port $api_port; set SDK_TS_API_PORT to a free port" >&2
+  exit 1
+fi
 # Development mode with the echo provider (no AI: a reply repeats the message word by word,
 # ECHO_DELAY apart). The page is served from another origin, so CORS is allowed for it; sign-ins
 # are not rate-limited down to the production default, since the tests sign in many times.
