@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -334,7 +335,7 @@ func run() error {
 	bin := filepath.Join(root, "bin", "assistant")
 	secret := strings.Repeat("b", 48)
 	env := append(os.Environ(), "APP_ENV=production", "DATABASE_URL="+dbURL, "JWT_SECRET="+secret, "LLM_PROVIDER=echo",
-		"LLM_ALLOW_ECHO=true", "ECHO_DELAY=0s", "RATE_LIMIT_ENABLED=false", "LOG_LEVEL=info",
+		"LLM_ALLOW_ECHO=true", "ECHO_DELAY=0s", "RATE_LIMIT_ENABLED=false", "LOG_LEVEL=info", "REGISTRATION_MODE=open",
 		"UPLOAD_DIR="+filepath.Join(work, "uploads"), "EXPORT_DIR="+filepath.Join(work, "exports"),
 		"MAX_UPLOAD_BYTES="+strconv.Itoa(1<<30), "USER_STORAGE_QUOTA_BYTES="+strconv.Itoa(3<<30), "PASSWORD_HASH_CONCURRENCY=2")
 	debugAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
@@ -449,6 +450,11 @@ func run() error {
 	}
 	if selected("stream") {
 		if err := streaming(bin, env, work, token); err != nil {
+			return err
+		}
+	}
+	if selected("observability") {
+		if err := observability(bin, env, work, token, floor); err != nil {
 			return err
 		}
 	}
@@ -679,6 +685,74 @@ func startNginx(work, upstream string) (string, func(), error) {
 	return base, func() { _ = cmd.Process.Signal(syscall.SIGQUIT); _ = cmd.Wait() }, nil
 }
 
+// observability measures what metrics and tracing cost: the same requests against three
+// api processes started alike (observability off; METRICS_ADDR set; tracing 10 % of
+// requests to an OTLP receiver that accepts and discards) and the floor, alternated round
+// by round.
+func observability(bin string, env []string, work, token string, floor *proc) error {
+	discard := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer discard.Close()
+	plain, err := startProc("api", bin, env, filepath.Join(work, "api-plain.log"), "serve")
+	if err != nil {
+		return err
+	}
+	defer plain.stop()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	withMetrics, err := startProc("api+metrics", bin, append(slices.Clone(env), "METRICS_ADDR="+metricsAddr), filepath.Join(work, "api-metrics.log"), "serve")
+	if err != nil {
+		return err
+	}
+	defer withMetrics.stop()
+	traced, err := startProc("api+traces", bin, append(slices.Clone(env), "OTEL_EXPORTER_OTLP_ENDPOINT="+discard.URL, "OTEL_TRACES_SAMPLER_ARG=0.1"),
+		filepath.Join(work, "api-traces.log"), "serve")
+	if err != nil {
+		return err
+	}
+	defer traced.stop()
+	plain.waitReady("/api/v1/health")
+	withMetrics.waitReady("/api/v1/health")
+	traced.waitReady("/api/v1/health")
+	procs := map[string]*proc{"floor": floor, "api": plain, "api+metrics": withMetrics, "api+traces": traced}
+	order := []string{"floor", "api", "api+metrics", "api+traces"}
+	valid := jsonBody(map[string]any{"title": "Trip to Lisbon", "model": "echo"})
+	for _, sc := range []struct {
+		name, method, path string
+		body               []byte
+		want               int
+	}{
+		{"GET /models (observability)", "GET", "/api/v1/models", nil, 200},
+		{"POST /conversations (observability)", "POST", "/api/v1/conversations", valid, 201},
+	} {
+		sides := map[string]func() *http.Request{}
+		for side, p := range procs {
+			sides[side] = request(sc.method, p.base+sc.path, token, sc.body)
+		}
+		r := measure(sc.name, 16, sc.want, sides, procs, order)
+		for _, side := range order {
+			res := r[side]
+			if side != "floor" {
+				res.Ratio, res.RatioTo = res.ReqPerSec/r["floor"].ReqPerSec, "floor req/s"
+				res.Note = fmt.Sprintf("%.3f× api (observability off)", res.ReqPerSec/r["api"].ReqPerSec)
+			}
+			add(res)
+		}
+	}
+	// Scraped once at the end: the endpoint answers with what was counted.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		return fmt.Errorf("scrape: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `assistant_http_request_duration_seconds_count{class="2xx",operation="listModels"}`) {
+		return fmt.Errorf("scrape: %d, no request counter", resp.StatusCode)
+	}
+	return nil
+}
+
 // budget prints each line of the performance budget with the measured figure.
 func budget() {
 	find := func(scenario, server string, conns int) *Result {
@@ -705,6 +779,13 @@ func budget() {
 		}
 		if a := find("POST /conversations (valid, inserts)", "api", c); a != nil {
 			check(a.Ratio >= 0.85, fmt.Sprintf("POST /conversations c=%d: %.2f× floor (≥ 0.85)", c, a.Ratio))
+		}
+		// The same budget holds with the metrics on.
+		if a := find("GET /models (observability)", "api+metrics", c); a != nil {
+			check(a.Ratio >= 0.80, fmt.Sprintf("GET /models c=%d, metrics on: %.2f× floor throughput (≥ 0.80)", c, a.Ratio))
+		}
+		if a := find("POST /conversations (observability)", "api+metrics", c); a != nil {
+			check(a.Ratio >= 0.85, fmt.Sprintf("POST /conversations c=%d, metrics on: %.2f× floor (≥ 0.85)", c, a.Ratio))
 		}
 		if a := find("POST /conversations (invalid, 422)", "api", c); a != nil {
 			check(a.Ratio >= 1, fmt.Sprintf("invalid POST c=%d: %.2f× the valid POST (≥ 1)", c, a.Ratio))
