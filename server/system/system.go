@@ -46,6 +46,7 @@ func (h *Health) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (a
 	body := api.Health{
 		Status:        api.HealthStatusOk,
 		Version:       h.Version,
+		ApiVersion:    APIVersion(),
 		UptimeSeconds: int64(time.Since(h.Started).Seconds()),
 	}
 	for range checks {

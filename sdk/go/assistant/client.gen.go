@@ -533,7 +533,11 @@ type FileList struct {
 
 // Health Readiness: the service and each dependency it needs.
 type Health struct {
-	Checks struct {
+	// ApiVersion This document's `info.version`, the contract the build serves (semver).
+	//
+	// Example: 0.2.0
+	ApiVersion string `json:"api_version"`
+	Checks     struct {
 		// Database One dependency's state and how long its check took.
 		Database HealthCheck `json:"database"`
 
@@ -542,7 +546,9 @@ type Health struct {
 	} `json:"checks"`
 	Status        HealthStatus `json:"status"`
 	UptimeSeconds int64        `json:"uptime_seconds"`
-	Version       string       `json:"version"`
+
+	// Version The build (`git describe` of the source it was built from).
+	Version string `json:"version"`
 }
 
 // HealthStatus defines model for Health.Status.
