@@ -64,9 +64,11 @@ schema: ## rewrite db/schema.sql from the migrations (on a scratch database)
 	scripts/schema.sh
 
 .PHONY: lint-spec
-lint-spec: ## lint api/openapi.yaml with Redocly CLI (pinned in tools/redocly)
+lint-spec: ## lint api/openapi.yaml with Redocly CLI and Spectral's OWASP rules (pinned in tools/redocly, tools/spec)
 	cd tools/redocly && npm ci --no-audit --no-fund --loglevel=error >/dev/null
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/redocly/node_modules/.bin/redocly lint --config api/redocly.yaml api/openapi.yaml
+	cd tools/spec && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	tools/spec/node_modules/.bin/spectral lint --ruleset api/spectral.yaml --fail-severity error --display-only-failures api/openapi.yaml
 
 .PHONY: verify
 verify: generate schema lint-spec ## fail when generated code or db/schema.sql is stale, the spec lints dirty, is not portable or breaks the last release

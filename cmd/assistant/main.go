@@ -25,6 +25,7 @@ import (
 	"assistant/server/logging"
 	"assistant/server/migrate"
 	"assistant/server/services"
+	"assistant/server/system"
 )
 
 // version is stamped by the build: -ldflags "-X main.version=1.2.3".
@@ -38,7 +39,7 @@ commands:
   healthcheck  exit 0 when GET /api/v1/health answers 200, 1 otherwise [--url URL]
   users        users create --email EMAIL [--admin] [--display-name NAME]: create an
                account (the password is read from standard input), print its id
-  version      print the version
+  version      print the build version and the API version (the spec's info.version)
 `
 
 // exitError carries a process exit code.
@@ -79,7 +80,8 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	case "users":
 		return runUsers(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, buildVersion())
+		// The build, then the contract it serves (the spec's info.version).
+		fmt.Fprintf(stdout, "%s (API %s)\n", buildVersion(), system.APIVersion())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"assistant/server/system"
 	"assistant/server/testutil/logtest"
 	"assistant/server/testutil/pgtest"
 )
@@ -204,7 +205,7 @@ func TestVersion(t *testing.T) {
 	old := version
 	version = "1.2.3"
 	defer func() { version = old }()
-	if err := run(context.Background(), []string{"version"}, envOf(nil), &out, io.Discard); err != nil || out.String() != "1.2.3\n" {
+	if err := run(context.Background(), []string{"version"}, envOf(nil), &out, io.Discard); err != nil || out.String() != "1.2.3 (API "+system.APIVersion()+")\n" {
 		t.Errorf("version: %q %v", out.String(), err)
 	}
 	if err := run(context.Background(), []string{"bogus"}, envOf(nil), io.Discard, io.Discard); err == nil {
