@@ -1549,7 +1549,13 @@ export interface components {
         Health: {
             /** @enum {string} */
             status: "ok" | "degraded";
+            /** @description The build (`git describe` of the source it was built from). */
             version: string;
+            /**
+             * @description This document's `info.version`, the contract the build serves (semver).
+             * @example 0.2.0
+             */
+            api_version: string;
             /** Format: int64 */
             uptime_seconds: number;
             checks: {
@@ -1818,6 +1824,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /** @example %PDF-1.7 … */
                 "*/*": string;
             };
         };
@@ -1831,6 +1838,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /** @example %PDF-1.7 … */
                 "*/*": string;
             };
         };
@@ -1847,6 +1855,15 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "bad_request",
+                 *         "message": "the range lies outside the content",
+                 *         "request_id": "0b7d5a0e-8f3c-4b8e-9a53-1f1d8e0b6c2a"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -1941,7 +1958,8 @@ export interface operations {
                     /**
                      * @example {
                      *       "status": "ok",
-                     *       "version": "0.1.0",
+                     *       "version": "v0.2.0-14-g3f0c2e1",
+                     *       "api_version": "0.2.0",
                      *       "uptime_seconds": 3605,
                      *       "checks": {
                      *         "database": {
@@ -1965,7 +1983,8 @@ export interface operations {
                     /**
                      * @example {
                      *       "status": "degraded",
-                     *       "version": "0.1.0",
+                     *       "version": "v0.2.0-14-g3f0c2e1",
+                     *       "api_version": "0.2.0",
                      *       "uptime_seconds": 3605,
                      *       "checks": {
                      *         "database": {
@@ -2036,6 +2055,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzOGYyZSJ9.c2lnbmF0dXJl",
+                     *       "refresh_token": "rt_3q2-7wEJq0b2dHkQ1vJ2Cw4bV3n9Yx8ZsA6fT1uKpLm",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "user": {
+                     *         "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "email": "ada@example.com",
+                     *         "display_name": "Ada",
+                     *         "role": "admin",
+                     *         "disabled": false,
+                     *         "created_at": "2026-06-01T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Session"];
                 };
             };
@@ -2079,6 +2114,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzOGYyZSJ9.c2lnbmF0dXJl",
+                     *       "refresh_token": "rt_3q2-7wEJq0b2dHkQ1vJ2Cw4bV3n9Yx8ZsA6fT1uKpLm",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "user": {
+                     *         "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "email": "ada@example.com",
+                     *         "display_name": "Ada",
+                     *         "role": "admin",
+                     *         "disabled": false,
+                     *         "created_at": "2026-06-01T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Session"];
                 };
             };
@@ -2120,6 +2171,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzOGYyZSJ9.c2lnbmF0dXJl",
+                     *       "refresh_token": "rt_3q2-7wEJq0b2dHkQ1vJ2Cw4bV3n9Yx8ZsA6fT1uKpLm",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "user": {
+                     *         "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "email": "ada@example.com",
+                     *         "display_name": "Ada",
+                     *         "role": "admin",
+                     *         "disabled": false,
+                     *         "created_at": "2026-06-01T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Session"];
                 };
             };
@@ -2220,6 +2287,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "email": "ada@example.com",
+                     *       "display_name": "Ada",
+                     *       "role": "admin",
+                     *       "disabled": false,
+                     *       "created_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["User"];
                 };
             };
@@ -2276,6 +2353,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "email": "ada@example.com",
+                     *       "display_name": "Ada",
+                     *       "role": "admin",
+                     *       "disabled": false,
+                     *       "created_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["User"];
                 };
             };
@@ -2350,6 +2437,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "name": "backup script",
+                     *           "prefix": "ak_3q2-7wEJ",
+                     *           "created_at": "2026-06-01T09:30:00Z",
+                     *           "expires_at": "2026-06-01T09:30:00Z",
+                     *           "last_used_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["ApiKeyList"];
                 };
             };
@@ -2387,6 +2489,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "name": "backup script",
+                     *       "prefix": "ak_3q2-7wEJ",
+                     *       "created_at": "2026-06-01T09:30:00Z",
+                     *       "expires_at": "2026-06-01T09:30:00Z",
+                     *       "last_used_at": "2026-06-01T09:30:00Z",
+                     *       "key": "ak_3q2-7wEJq0b2dHkQ1vJ2Cw4bV3n9Yx8ZsA6fT1uKpLm"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ApiKeyCreated"];
                 };
             };
@@ -2450,6 +2563,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "day": "2026-06-01",
+                     *           "model": "llama3.1",
+                     *           "prompt_tokens": 412,
+                     *           "completion_tokens": 288,
+                     *           "replies": 3
+                     *         }
+                     *       ],
+                     *       "budget": {
+                     *         "daily_tokens": 200000,
+                     *         "used_today": 700,
+                     *         "resets_at": "2026-06-01T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["UsageReport"];
                 };
             };
@@ -2482,6 +2613,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "email": "ada@example.com",
+                     *           "display_name": "Ada",
+                     *           "role": "admin",
+                     *           "disabled": false,
+                     *           "created_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["UserList"];
                 };
             };
@@ -2549,6 +2695,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "email": "ada@example.com",
+                     *       "display_name": "Ada",
+                     *       "role": "admin",
+                     *       "disabled": false,
+                     *       "created_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["User"];
                 };
             };
@@ -2583,6 +2739,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "token": "shr_3q2-7wEJq0b2dHkQ1vJ2Cw4bV3n9Yx8ZsA6fT1uKpLm",
+                     *       "expires_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PasswordReset"];
                 };
             };
@@ -2615,6 +2777,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "email": "ada@example.com",
+                     *           "created_at": "2026-06-01T09:30:00Z",
+                     *           "expires_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["InviteList"];
                 };
             };
@@ -2651,6 +2826,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "token": "shr_3q2-7wEJq0b2dHkQ1vJ2Cw4bV3n9Yx8ZsA6fT1uKpLm",
+                     *       "email": "ada@example.com",
+                     *       "created_at": "2026-06-01T09:30:00Z",
+                     *       "expires_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["InviteCreated"];
                 };
             };
@@ -2749,6 +2933,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "current_message_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "title": "Trip to Lisbon",
+                     *           "system_prompt": "You are a concise travel planner.",
+                     *           "model": "llama3.1",
+                     *           "created_at": "2026-06-01T09:30:00Z",
+                     *           "updated_at": "2026-06-01T09:30:00Z",
+                     *           "last_message_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["ConversationList"];
                 };
             };
@@ -2784,6 +2985,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "current_message_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "title": "Trip to Lisbon",
+                     *       "system_prompt": "You are a concise travel planner.",
+                     *       "model": "llama3.1",
+                     *       "created_at": "2026-06-01T09:30:00Z",
+                     *       "updated_at": "2026-06-01T09:30:00Z",
+                     *       "last_message_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Conversation"];
                 };
             };
@@ -2815,6 +3028,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "current_message_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "title": "Trip to Lisbon",
+                     *       "system_prompt": "You are a concise travel planner.",
+                     *       "model": "llama3.1",
+                     *       "created_at": "2026-06-01T09:30:00Z",
+                     *       "updated_at": "2026-06-01T09:30:00Z",
+                     *       "last_message_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Conversation"];
                 };
             };
@@ -2880,6 +3105,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "current_message_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "title": "Trip to Lisbon",
+                     *       "system_prompt": "You are a concise travel planner.",
+                     *       "model": "llama3.1",
+                     *       "created_at": "2026-06-01T09:30:00Z",
+                     *       "updated_at": "2026-06-01T09:30:00Z",
+                     *       "last_message_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Conversation"];
                 };
             };
@@ -2917,6 +3154,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "parent_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "sibling_ids": [
+                     *             "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02"
+                     *           ],
+                     *           "role": "user",
+                     *           "content": "Start in Alfama, then take tram 28 to Belém.",
+                     *           "status": "pending",
+                     *           "model": "llama3.1",
+                     *           "finish_reason": null,
+                     *           "usage": {
+                     *             "prompt_tokens": 412,
+                     *             "completion_tokens": 288
+                     *           },
+                     *           "error_code": null,
+                     *           "file_ids": [
+                     *             "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02"
+                     *           ],
+                     *           "created_at": "2026-06-01T09:30:00Z",
+                     *           "updated_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["MessageList"];
                 };
             };
@@ -2955,6 +3222,56 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "user_message": {
+                     *         "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "parent_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "sibling_ids": [
+                     *           "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01"
+                     *         ],
+                     *         "role": "user",
+                     *         "content": "Start in Alfama, then take tram 28 to Belém.",
+                     *         "status": "pending",
+                     *         "model": "llama3.1",
+                     *         "finish_reason": null,
+                     *         "usage": {
+                     *           "prompt_tokens": 412,
+                     *           "completion_tokens": 288
+                     *         },
+                     *         "error_code": null,
+                     *         "file_ids": [
+                     *           "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01"
+                     *         ],
+                     *         "created_at": "2026-06-01T09:30:00Z",
+                     *         "updated_at": "2026-06-01T09:30:00Z"
+                     *       },
+                     *       "assistant_message": {
+                     *         "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "parent_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "sibling_ids": [
+                     *           "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01"
+                     *         ],
+                     *         "role": "user",
+                     *         "content": "Start in Alfama, then take tram 28 to Belém.",
+                     *         "status": "pending",
+                     *         "model": "llama3.1",
+                     *         "finish_reason": null,
+                     *         "usage": {
+                     *           "prompt_tokens": 412,
+                     *           "completion_tokens": 288
+                     *         },
+                     *         "error_code": null,
+                     *         "file_ids": [
+                     *           "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01"
+                     *         ],
+                     *         "created_at": "2026-06-01T09:30:00Z",
+                     *         "updated_at": "2026-06-01T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Exchange"];
                 };
             };
@@ -3055,6 +3372,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example id: 0
+                     *     event: message
+                     *     data: {"user_message":{},"assistant_message_id":"…"}
+                     *
+                     *     id: 5
+                     *     event: delta
+                     *     data: {"content":"Hello"}
+                     */
                     "text/event-stream": string;
                 };
             };
@@ -3087,6 +3413,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "parent_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "sibling_ids": [
+                     *         "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03"
+                     *       ],
+                     *       "role": "user",
+                     *       "content": "Start in Alfama, then take tram 28 to Belém.",
+                     *       "status": "pending",
+                     *       "model": "llama3.1",
+                     *       "finish_reason": null,
+                     *       "usage": {
+                     *         "prompt_tokens": 412,
+                     *         "completion_tokens": 288
+                     *       },
+                     *       "error_code": null,
+                     *       "file_ids": [
+                     *         "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03"
+                     *       ],
+                     *       "created_at": "2026-06-01T09:30:00Z",
+                     *       "updated_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Message"];
                 };
             };
@@ -3118,6 +3469,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "assistant_message": {
+                     *         "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "parent_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03",
+                     *         "sibling_ids": [
+                     *           "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01"
+                     *         ],
+                     *         "role": "user",
+                     *         "content": "Start in Alfama, then take tram 28 to Belém.",
+                     *         "status": "pending",
+                     *         "model": "llama3.1",
+                     *         "finish_reason": null,
+                     *         "usage": {
+                     *           "prompt_tokens": 412,
+                     *           "completion_tokens": 288
+                     *         },
+                     *         "error_code": null,
+                     *         "file_ids": [
+                     *           "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01"
+                     *         ],
+                     *         "created_at": "2026-06-01T09:30:00Z",
+                     *         "updated_at": "2026-06-01T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["Regenerated"];
                 };
             };
@@ -3156,6 +3534,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example id: 0
+                     *     event: message
+                     *     data: {"user_message":{},"assistant_message_id":"…"}
+                     *
+                     *     id: 5
+                     *     event: delta
+                     *     data: {"content":"Hello"}
+                     */
                     "text/event-stream": string;
                 };
             };
@@ -3191,6 +3578,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "conversation_title": "Trip to Lisbon",
+                     *           "message_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "role": "user",
+                     *           "snippet": "two days in [[Lisbon]]",
+                     *           "created_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["SearchResults"];
                 };
             };
@@ -3228,6 +3630,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "url_token": "text",
+                     *       "created_at": "2026-06-01T09:30:00Z",
+                     *       "expires_at": "2026-06-01T09:30:00Z",
+                     *       "message_count": 4
+                     *     }
+                     */
                     "application/json": components["schemas"]["ShareCreated"];
                 };
             };
@@ -3262,6 +3674,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "created_at": "2026-06-01T09:30:00Z",
+                     *           "expires_at": "2026-06-01T09:30:00Z",
+                     *           "message_count": 4
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["ShareList"];
                 };
             };
@@ -3324,6 +3750,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "title": "Trip to Lisbon",
+                     *       "created_at": "2026-06-01T09:30:00Z",
+                     *       "messages": [
+                     *         {
+                     *           "role": "user",
+                     *           "content": "Start in Alfama, then take tram 28 to Belém.",
+                     *           "created_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["PublicShare"];
                 };
             };
@@ -3345,6 +3784,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "file": "(the file’s bytes)"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -3361,6 +3805,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "conversations": 2,
+                     *       "messages": 9,
+                     *       "conversation_ids": [
+                     *         "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f03"
+                     *       ],
+                     *       "skipped": [
+                     *         {
+                     *           "title": "Trip to Lisbon",
+                     *           "reason": "text"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ImportResult"];
                 };
             };
@@ -3395,6 +3854,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "filename": "notes.txt",
+                     *           "content_type": "text/plain",
+                     *           "size_bytes": 52868,
+                     *           "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                     *           "created_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["FileList"];
                 };
             };
@@ -3414,6 +3888,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "file": "(the file’s bytes)"
+                 *     }
+                 */
                 "multipart/form-data": {
                     /**
                      * Format: binary
@@ -3430,6 +3909,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "filename": "notes.txt",
+                     *       "content_type": "text/plain",
+                     *       "size_bytes": 52868,
+                     *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                     *       "created_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["File"];
                 };
             };
@@ -3462,6 +3951,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "filename": "notes.txt",
+                     *       "content_type": "text/plain",
+                     *       "size_bytes": 52868,
+                     *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                     *       "created_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["File"];
                 };
             };
@@ -3556,6 +4055,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "format": "pdf",
+                     *       "filename": "notes.txt",
+                     *       "size_bytes": 52868,
+                     *       "created_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Export"];
                 };
             };
@@ -3591,6 +4100,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01",
+                     *           "format": "pdf",
+                     *           "filename": "notes.txt",
+                     *           "size_bytes": 52868,
+                     *           "created_at": "2026-06-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
                     "application/json": components["schemas"]["ExportList"];
                 };
             };
@@ -3619,6 +4143,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "conversation_id": "01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f02",
+                     *       "format": "pdf",
+                     *       "filename": "notes.txt",
+                     *       "size_bytes": 52868,
+                     *       "created_at": "2026-06-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Export"];
                 };
             };
