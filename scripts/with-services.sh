@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs a command with a private PostgreSQL (fast, non-durable settings) and a private Redis
-# on loopback, exported as TEST_DATABASE_URL and TEST_REDIS_URL, and stops both afterwards.
-# Services already given through those variables are used as they are.
+# Runs a command with a private PostgreSQL (fast, non-durable settings), a private Redis and
+# a private S3 server (SeaweedFS, built once by scripts/s3.sh) on loopback, exported as
+# TEST_DATABASE_URL, TEST_REDIS_URL and TEST_S3_URL, and stops them afterwards. Services
+# already given through those variables are used as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,8 +10,10 @@ pg_dir=.data/test-postgres
 pg_port=${TEST_PG_PORT:-54330}
 redis_dir=.data/test-redis
 redis_port=${TEST_REDIS_PORT:-56379}
+s3_dir=.data/test-s3
+s3_port=${TEST_S3_PORT:-48333}
 
-cleanup() { scripts/postgres.sh stop "$pg_dir"; scripts/redis.sh stop "$redis_dir"; }
+cleanup() { scripts/postgres.sh stop "$pg_dir"; scripts/redis.sh stop "$redis_dir"; scripts/s3.sh stop "$s3_dir"; }
 trap cleanup EXIT
 
 # The export tests read PDFs back with pdftotext (poppler-utils).
@@ -33,5 +36,13 @@ fi
 if [ -z "${TEST_REDIS_URL:-}" ]; then
   scripts/redis.sh start "$redis_dir" "$redis_port"
   export TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+fi
+if [ -z "${TEST_S3_URL:-}" ]; then
+  # A fresh server each run: what a previous run left in the bucket is gone.
+  scripts/s3.sh stop "$s3_dir"
+  rm -rf "$s3_dir"
+  scripts/s3.sh start "$s3_dir" "$s3_port"
+  TEST_S3_URL=$(scripts/s3.sh url "$s3_port")
+  export TEST_S3_URL
 fi
 "$@"

@@ -133,9 +133,23 @@ type Config struct {
 	// CheckpointInterval is how often a generation saves its partial text.
 	CheckpointInterval time.Duration
 
-	// UploadDir and ExportDir hold uploaded files and exports (PDF, Markdown, JSON).
+	// StorageBackend is where files and exports are kept: local (UploadDir and ExportDir)
+	// or s3 (one bucket shared by every replica; the S3 settings below).
+	StorageBackend string
+	// UploadDir and ExportDir hold uploaded files and exports (PDF, Markdown, JSON) with
+	// STORAGE_BACKEND=local.
 	UploadDir string
 	ExportDir string
+	// S3Endpoint is the S3 server's URL (its scheme decides TLS); S3Prefix starts every
+	// object name, so deployments can share a bucket; S3ForcePathStyle addresses the bucket
+	// as a path, as most servers other than AWS need.
+	S3Endpoint        string
+	S3Region          string
+	S3Bucket          string
+	S3Prefix          string
+	S3AccessKeyID     string
+	S3SecretAccessKey string
+	S3ForcePathStyle  bool
 
 	// SearchLanguage is the PostgreSQL text-search configuration of GET /search (simple:
 	// words as written, lower-cased, in any language). Start-up checks that it exists.
@@ -172,6 +186,9 @@ var Retired = map[string]string{
 // searchLanguage is what SEARCH_LANGUAGE may be: a PostgreSQL identifier, optionally
 // schema-qualified (whether the configuration exists is checked against the database).
 var searchLanguage = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$`)
+
+// s3Bucket is what S3_BUCKET may be: S3's rules for a bucket name.
+var s3Bucket = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // Getenv is os.Getenv's shape; tests pass a map-backed one.
 type Getenv func(string) string
@@ -275,6 +292,32 @@ func Load(getenv Getenv) (Config, error) {
 	c.CheckpointInterval = p.duration("CHECKPOINT_INTERVAL", time.Second)
 	c.UploadDir = p.str("UPLOAD_DIR", ".data/uploads")
 	c.ExportDir = p.renamed("EXPORT_DIR", "PDF_DIR", ".data/exports", &c.Warnings)
+	c.StorageBackend = p.oneOf("STORAGE_BACKEND", "local", "local", "s3")
+	c.S3Endpoint = p.str("S3_ENDPOINT", "https://s3.amazonaws.com")
+	c.S3Region = p.str("S3_REGION", "us-east-1")
+	c.S3Bucket = p.str("S3_BUCKET", "")
+	c.S3Prefix = p.str("S3_PREFIX", "")
+	c.S3AccessKeyID = p.str("S3_ACCESS_KEY_ID", "")
+	c.S3SecretAccessKey = p.str("S3_SECRET_ACCESS_KEY", "")
+	c.S3ForcePathStyle = p.boolean("S3_FORCE_PATH_STYLE", false)
+	if c.StorageBackend == "s3" {
+		if u, err := url.Parse(c.S3Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
+			p.fail("S3_ENDPOINT", fmt.Sprintf("%q is not an http(s) URL of a server, such as https://s3.eu-west-1.amazonaws.com (no path, no credentials)", c.S3Endpoint))
+		}
+		if !s3Bucket.MatchString(c.S3Bucket) {
+			p.fail("S3_BUCKET", fmt.Sprintf("%q is not a bucket name (3 to 63 lower-case letters, digits, dots and hyphens)", c.S3Bucket))
+		}
+		if c.S3AccessKeyID == "" || c.S3SecretAccessKey == "" {
+			p.fail("S3_ACCESS_KEY_ID", "and S3_SECRET_ACCESS_KEY are required with STORAGE_BACKEND=s3")
+		}
+		if strings.Contains(c.S3Prefix, "..") || strings.HasPrefix(c.S3Prefix, "/") {
+			p.fail("S3_PREFIX", fmt.Sprintf("%q may not start with / or hold ..", c.S3Prefix))
+		}
+		if prod && strings.HasPrefix(c.S3Endpoint, "http://") {
+			c.Warnings = append(c.Warnings, "S3_ENDPOINT is plain http: files travel unencrypted to the store")
+		}
+	}
 	c.SearchLanguage = p.str("SEARCH_LANGUAGE", "simple")
 	if !searchLanguage.MatchString(c.SearchLanguage) {
 		p.fail("SEARCH_LANGUAGE", fmt.Sprintf("%q is not a text-search configuration name (such as simple, english, german)", c.SearchLanguage))
@@ -344,8 +387,16 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("sse_streams_per_user", c.SSEStreamsPerUser),
 		slog.String("llm_timeout", c.LLMTimeout.String()),
 		slog.Int("generations_per_user", c.GenerationsPerUser),
+		slog.String("storage_backend", c.StorageBackend),
 		slog.String("upload_dir", c.UploadDir),
 		slog.String("export_dir", c.ExportDir),
+		slog.String("s3_endpoint", maskURL(c.S3Endpoint)),
+		slog.String("s3_region", c.S3Region),
+		slog.String("s3_bucket", c.S3Bucket),
+		slog.String("s3_prefix", c.S3Prefix),
+		slog.Bool("s3_access_key_id_set", c.S3AccessKeyID != ""),
+		slog.Bool("s3_secret_access_key_set", c.S3SecretAccessKey != ""),
+		slog.Bool("s3_force_path_style", c.S3ForcePathStyle),
 		slog.String("search_language", c.SearchLanguage),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("otel_exporter_otlp_endpoint", maskURL(c.OTLPEndpoint)),

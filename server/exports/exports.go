@@ -118,7 +118,7 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 	name := filename(conv, format.ext)
 	now := time.Now()
 
-	blob, err := h.Store.Create(key)
+	blob, err := h.Store.Create(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func (h *Exports) CreateExport(ctx context.Context, req api.CreateExportRequestO
 	})
 	if err != nil {
 		if committed {
-			_ = h.Store.Delete(key)
+			_ = h.Store.Delete(ctx, key)
 		} else {
 			blob.Abort()
 		}
@@ -392,7 +392,7 @@ func (h *Exports) DownloadExport(ctx context.Context, req api.DownloadExportRequ
 	if err != nil {
 		return nil, err
 	}
-	blob, err := h.Store.Open(e.StorageKey)
+	blob, err := h.Store.Open(ctx, e.StorageKey)
 	if err != nil {
 		h.Log.ErrorContext(ctx, "an export's file is missing", slog.String("export_id", e.ID.String()), slog.Any("error", err))
 		return nil, apierr.ErrNotFound
@@ -414,15 +414,15 @@ func (h *Exports) DeleteExport(ctx context.Context, req api.DeleteExportRequestO
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Store.Delete(e.StorageKey); err != nil {
+	if err := h.Store.Delete(ctx, e.StorageKey); err != nil {
 		h.Log.ErrorContext(ctx, "delete an export's file", slog.String("export_id", e.ID.String()), slog.Any("error", err))
 	}
 	return api.DeleteExport204Response{}, nil
 }
 
 // DeleteUserData removes a deleted account's exports from disk.
-func (h *Exports) DeleteUserData(_ context.Context, userID uuid.UUID) error {
-	return h.Store.DeletePrefix(userID.String())
+func (h *Exports) DeleteUserData(ctx context.Context, userID uuid.UUID) error {
+	return h.Store.DeletePrefix(ctx, userID.String())
 }
 
 // Sweep deletes export files that a crash left without a row.

@@ -125,8 +125,8 @@ func storageKey(userID, id uuid.UUID) string { return userID.String() + "/" + id
 func hexSum(b []byte) string { return hex.EncodeToString(b) }
 
 // DeleteUserData removes a deleted account's files from disk (the rows went with it).
-func (h *Files) DeleteUserData(_ context.Context, userID uuid.UUID) error {
-	if err := h.Store.DeletePrefix(userID.String()); err != nil {
+func (h *Files) DeleteUserData(ctx context.Context, userID uuid.UUID) error {
+	if err := h.Store.DeletePrefix(ctx, userID.String()); err != nil {
 		return fmt.Errorf("delete files of %s: %w", userID, err)
 	}
 	return nil

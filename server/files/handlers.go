@@ -49,7 +49,7 @@ func (h *Files) DownloadFile(ctx context.Context, req api.DownloadFileRequestObj
 	if err != nil {
 		return nil, err
 	}
-	blob, err := h.Store.Open(f.StorageKey)
+	blob, err := h.Store.Open(ctx, f.StorageKey)
 	if err != nil {
 		h.Log.ErrorContext(ctx, "a file's bytes are missing", slog.String("file_id", f.ID.String()), slog.Any("error", err))
 		return nil, apierr.ErrNotFound
@@ -72,7 +72,7 @@ func (h *Files) DeleteFile(ctx context.Context, req api.DeleteFileRequestObject)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Store.Delete(f.StorageKey); err != nil {
+	if err := h.Store.Delete(ctx, f.StorageKey); err != nil {
 		h.Log.ErrorContext(ctx, "delete a file's bytes", slog.String("file_id", f.ID.String()), slog.Any("error", err))
 	}
 	return api.DeleteFile204Response{}, nil

@@ -25,7 +25,7 @@ func (h *Files) Sweep(ctx context.Context) error {
 		return err
 	}
 	for _, r := range rows {
-		f, err := h.Store.Open(r.StorageKey)
+		f, err := h.Store.Open(ctx, r.StorageKey)
 		if err != nil {
 			h.Log.Error("a file's bytes are missing", slog.String("file_id", r.ID.String()), slog.Any("error", err))
 			continue

@@ -281,7 +281,7 @@ func (h *Files) extract(ctx context.Context, lim TextLimits, f fileRef) (textRes
 	if !TextLike(f.ContentType) && f.ContentType != "application/pdf" {
 		return textResult{Err: fmt.Sprintf("%s is not text", f.ContentType)}, nil
 	}
-	blob, err := h.Store.Open(f.StorageKey)
+	blob, err := h.Store.Open(ctx, f.StorageKey)
 	if err != nil {
 		return textResult{}, fmt.Errorf("%w: %w", errMissing, err)
 	}

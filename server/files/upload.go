@@ -151,7 +151,7 @@ func (h *Files) discard(f *db.File) {
 	}
 	ctx := context.Background()
 	if _, err := h.Q.DeleteFile(ctx, h.DB, f.ID, f.UserID); err == nil {
-		_ = h.Store.Delete(f.StorageKey)
+		_ = h.Store.Delete(ctx, f.StorageKey)
 	}
 }
 
@@ -212,7 +212,7 @@ func (h *Files) receive(ctx context.Context, userID uuid.UUID, p *multipart.Part
 			fmt.Sprintf("files of type %s are not accepted; accepted: %s", ctype, strings.Join(Allowed, ", ")))
 	}
 
-	blob, err := h.Store.Create(key)
+	blob, err := h.Store.Create(ctx, key)
 	if err != nil {
 		return db.File{}, err
 	}
@@ -272,7 +272,7 @@ func (h *Files) receive(ctx context.Context, userID uuid.UUID, p *multipart.Part
 	})
 	if err != nil {
 		if committed {
-			_ = h.Store.Delete(key)
+			_ = h.Store.Delete(ctx, key)
 		}
 		return db.File{}, err
 	}

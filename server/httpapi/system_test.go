@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,25 @@ func TestHealthReportsDatabase(t *testing.T) {
 	}
 	if h.Checks.Redis != nil {
 		t.Errorf("redis check reported without Redis configured: %+v", h.Checks.Redis)
+	}
+	if h.Checks.Storage.Status != api.HealthCheckStatusOk {
+		t.Errorf("storage = %+v", h.Checks.Storage)
+	}
+}
+
+// The upload directory vanishing (a volume unmounted) turns health 503 on storage.
+func TestHealthReportsLocalStorage(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	if err := os.RemoveAll(env.Config.UploadDir); err != nil {
+		t.Fatal(err)
+	}
+	r := env.Call(http.MethodGet, "/api/v1/health", nil)
+	var h api.Health
+	r.JSON(t, &h)
+	if r.StatusCode != http.StatusServiceUnavailable || h.Checks.Storage.Status != api.HealthCheckStatusError ||
+		h.Checks.Database.Status != api.HealthCheckStatusOk {
+		t.Errorf("health without the upload directory: %d %s", r.StatusCode, r.Body)
 	}
 }
 

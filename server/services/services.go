@@ -118,6 +118,33 @@ func HTTPServer(c config.Config) httpserver.Config {
 		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout}
 }
 
+// S3 is the object store's part of the configuration.
+func S3(c config.Config) storage.S3Config {
+	return storage.S3Config{Endpoint: c.S3Endpoint, Region: c.S3Region, Bucket: c.S3Bucket, Prefix: c.S3Prefix,
+		AccessKeyID: c.S3AccessKeyID, SecretAccessKey: c.S3SecretAccessKey, ForcePathStyle: c.S3ForcePathStyle}
+}
+
+// Stores opens where uploads and exports are kept: two directories, or two prefixes of one
+// bucket (uploads/ and exports/ under S3_PREFIX).
+func Stores(c config.Config) (uploads, exports storage.Store, err error) {
+	if c.StorageBackend == "s3" {
+		s, err := storage.NewS3(S3(c))
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.Sub("uploads"), s.Sub("exports"), nil
+	}
+	u, err := storage.NewLocal(c.UploadDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := storage.NewLocal(c.ExportDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, e, nil
+}
+
 // strictHandlers are the strict server's operation names.
 var strictHandlers = func() map[string]bool {
 	t := reflect.TypeFor[api.StrictServerInterface]()
@@ -153,11 +180,7 @@ func New(d Deps) (*Services, error) {
 	if provider == nil {
 		provider = llm.New(LLM(cfg))
 	}
-	uploads, err := storage.NewLocal(cfg.UploadDir)
-	if err != nil {
-		return nil, errors.Join(err, traces.Shutdown(context.Background()), limiter.Close())
-	}
-	exportStore, err := storage.NewLocal(cfg.ExportDir)
+	uploads, exportStore, err := Stores(cfg)
 	if err != nil {
 		return nil, errors.Join(err, traces.Shutdown(context.Background()), limiter.Close())
 	}
@@ -173,6 +196,7 @@ func New(d Deps) (*Services, error) {
 	s := &Services{Limiter: limiter, Generations: generations, Notify: listener, Metrics: mt, Tracing: traces, cfg: cfg, pool: pool, log: log}
 	s.Authenticator = &auth.Authenticator{Tokens: tokens, DB: pool, Q: queries, Log: log, Sessions: sessions}
 	s.Health = &system.Health{Version: d.Version, Started: d.Started, Database: pool.Ping, Redis: limiter.RedisCheck(),
+		Storage: func(ctx context.Context) error { return errors.Join(uploads.Check(ctx), exportStore.Check(ctx)) },
 		Timeout: cfg.HealthCheckTimeout, Log: log}
 	s.Files = &files.Files{DB: pool, Q: queries, Store: uploads, MaxUpload: cfg.MaxUploadBytes,
 		Quota: cfg.UserStorageQuotaBytes, PerUser: cfg.UploadsPerUser, Metrics: mt, Log: log}

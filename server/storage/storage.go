@@ -1,6 +1,6 @@
-// Package storage keeps blobs (uploaded files, exports) on the local disk behind a small
-// interface, so an S3-compatible store can replace it when replicas span machines. Every
-// path is resolved inside the root with os.Root: a key can never reach outside it.
+// Package storage keeps blobs (uploaded files, exports) behind a small interface: on the
+// local disk (Local: every path is resolved inside the root with os.Root, so a key can never
+// reach outside it), or in an S3-compatible bucket (S3) when replicas span machines.
 package storage
 
 import (
@@ -18,20 +18,26 @@ import (
 )
 
 // Store keeps blobs under keys made by the server ("<owner>/<id>").
+// A store over the network needs the caller's context for every call: a Blob keeps the one
+// it was created with for its writes and Commit (Abort works on after it is cancelled), a
+// File the one it was opened with for its reads.
 type Store interface {
 	// Create starts a blob; nothing is visible under key until Commit.
-	Create(key string) (Blob, error)
-	// Open returns the blob for reading, with its size and modification time.
-	Open(key string) (File, error)
+	Create(ctx context.Context, key string) (Blob, error)
+	// Open returns the blob for reading, with its size and modification time; a missing
+	// blob is an error satisfying errors.Is(err, fs.ErrNotExist).
+	Open(ctx context.Context, key string) (File, error)
 	// Delete removes the blob; a missing one is not an error.
-	Delete(key string) error
+	Delete(ctx context.Context, key string) error
 	// DeletePrefix removes every blob whose key starts with prefix + "/".
-	DeletePrefix(prefix string) error
+	DeletePrefix(ctx context.Context, prefix string) error
 	// Walk calls fn with the key of every committed blob.
-	Walk(fn func(key string) error) error
+	Walk(ctx context.Context, fn func(key string) error) error
 	// CleanUnfinished removes blobs that were never committed (a crash mid-write) and are
 	// older than age.
-	CleanUnfinished(age time.Duration) (int, error)
+	CleanUnfinished(ctx context.Context, age time.Duration) (int, error)
+	// Check reports whether the store answers (the readiness probe).
+	Check(ctx context.Context) error
 }
 
 // Blob is a blob being written.
@@ -53,6 +59,7 @@ type File interface {
 // Local stores blobs in a directory.
 type Local struct {
 	root *os.Root
+	dir  string
 }
 
 // tmpPrefix marks unfinished blobs.
@@ -67,7 +74,7 @@ func NewLocal(dir string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage directory: %w", err)
 	}
-	return &Local{root: root}, nil
+	return &Local{root: root, dir: dir}, nil
 }
 
 // validKey accepts only keys the server makes: two plain segments.
@@ -91,7 +98,7 @@ type blob struct {
 	committed bool
 }
 
-func (l *Local) Create(key string) (Blob, error) {
+func (l *Local) Create(_ context.Context, key string) (Blob, error) {
 	if err := validKey(key); err != nil {
 		return nil, err
 	}
@@ -144,7 +151,7 @@ type file struct {
 func (f file) Size() int64        { return f.info.Size() }
 func (f file) ModTime() time.Time { return f.info.ModTime() }
 
-func (l *Local) Open(key string) (File, error) {
+func (l *Local) Open(_ context.Context, key string) (File, error) {
 	if err := validKey(key); err != nil {
 		return nil, err
 	}
@@ -160,7 +167,7 @@ func (l *Local) Open(key string) (File, error) {
 	return file{File: f, info: info}, nil
 }
 
-func (l *Local) Delete(key string) error {
+func (l *Local) Delete(_ context.Context, key string) error {
 	if err := validKey(key); err != nil {
 		return err
 	}
@@ -170,23 +177,26 @@ func (l *Local) Delete(key string) error {
 	return nil
 }
 
-func (l *Local) DeletePrefix(prefix string) error {
-	if prefix == "" || strings.ContainsAny(prefix, "/.") {
-		return fmt.Errorf("bad storage prefix %q", prefix)
+func (l *Local) DeletePrefix(_ context.Context, prefix string) error {
+	if err := validPrefix(prefix); err != nil {
+		return err
 	}
 	return l.root.RemoveAll(prefix)
 }
 
-func (l *Local) Walk(fn func(key string) error) error {
+func (l *Local) Walk(ctx context.Context, fn func(key string) error) error {
 	return fs.WalkDir(l.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasPrefix(path.Base(p), tmpPrefix) {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		return fn(p)
 	})
 }
 
-func (l *Local) CleanUnfinished(age time.Duration) (int, error) {
+func (l *Local) CleanUnfinished(_ context.Context, age time.Duration) (int, error) {
 	n := 0
 	err := fs.WalkDir(l.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasPrefix(path.Base(p), tmpPrefix) {
@@ -205,15 +215,40 @@ func (l *Local) CleanUnfinished(age time.Duration) (int, error) {
 	return n, err
 }
 
+// Check stats the directory by its name and through the open root: a directory removed or
+// replaced (a volume unmounted) is reported, though the root would still read the old one.
+func (l *Local) Check(context.Context) error {
+	open, err := l.root.Stat(".")
+	if err != nil {
+		return err
+	}
+	named, err := os.Stat(l.dir)
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(open, named) {
+		return fmt.Errorf("storage directory %s was replaced since start-up", l.dir)
+	}
+	return nil
+}
+
+// validPrefix accepts only what DeletePrefix is given: a user id, one plain segment.
+func validPrefix(prefix string) error {
+	if prefix == "" || strings.ContainsAny(prefix, "/.") {
+		return fmt.Errorf("bad storage prefix %q", prefix)
+	}
+	return nil
+}
+
 // SweepOrphans deletes committed blobs that have no row (hasRow false) and are older than
 // minAge (younger ones may belong to an upload committing right now on another replica),
 // and unfinished blobs older than an hour. It returns how many it removed.
 func SweepOrphans(ctx context.Context, s Store, hasRow func(ctx context.Context, key string) (bool, error), minAge time.Duration) (int, error) {
-	removed, err := s.CleanUnfinished(time.Hour)
+	removed, err := s.CleanUnfinished(ctx, time.Hour)
 	if err != nil {
 		return removed, err
 	}
-	err = s.Walk(func(key string) error {
+	err = s.Walk(ctx, func(key string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -221,7 +256,7 @@ func SweepOrphans(ctx context.Context, s Store, hasRow func(ctx context.Context,
 		if err != nil || ok {
 			return err
 		}
-		f, err := s.Open(key)
+		f, err := s.Open(ctx, key)
 		if err != nil {
 			return nil
 		}
@@ -230,7 +265,7 @@ func SweepOrphans(ctx context.Context, s Store, hasRow func(ctx context.Context,
 		if !old {
 			return nil
 		}
-		if err := s.Delete(key); err != nil {
+		if err := s.Delete(ctx, key); err != nil {
 			return err
 		}
 		removed++

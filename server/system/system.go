@@ -21,6 +21,8 @@ type Health struct {
 	// Database is always checked; Redis only when configured (nil otherwise).
 	Database Check
 	Redis    Check
+	// Storage checks where files and exports are kept (the directories, or the bucket).
+	Storage Check
 	// Timeout bounds each check.
 	Timeout time.Duration
 	Log     *slog.Logger
@@ -33,7 +35,7 @@ func (h *Health) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (a
 		name  string
 		check api.HealthCheck
 	}
-	checks := map[string]Check{"database": h.Database}
+	checks := map[string]Check{"database": h.Database, "storage": h.Storage}
 	if h.Redis != nil {
 		checks["redis"] = h.Redis
 	}
@@ -60,6 +62,8 @@ func (h *Health) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (a
 		case "redis":
 			c := r.check
 			body.Checks.Redis = &c
+		case "storage":
+			body.Checks.Storage = r.check
 		}
 	}
 	if body.Status != api.HealthStatusOk {

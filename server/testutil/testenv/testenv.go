@@ -1,6 +1,7 @@
 // Package testenv reads the services tests run against from the environment:
-// TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL. `make test` and scripts/test.sh start
-// private ones and set both (scripts/with-services.sh). Without them, `go test` fails at
+// TEST_DATABASE_URL (PostgreSQL), TEST_REDIS_URL and TEST_S3_URL (an S3 server:
+// http://KEY:SECRET@host:port/BUCKET). `make test` and scripts/test.sh start private ones and
+// set all three (scripts/with-services.sh). Without them, `go test` fails at
 // once: the first test that needs a missing service fails with one line saying how to run
 // it, and the other tests that need one skip, so the run neither waits on a connection nor
 // repeats the line for every test.
@@ -14,10 +15,11 @@ import (
 	"testing"
 )
 
-// Database and Redis name the variables.
+// Database, Redis and S3 name the variables.
 const (
 	Database = "TEST_DATABASE_URL"
 	Redis    = "TEST_REDIS_URL"
+	S3       = "TEST_S3_URL"
 )
 
 var reported atomic.Bool
