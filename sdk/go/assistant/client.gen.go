@@ -531,7 +531,7 @@ type FileList struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-// Health Readiness: the service and each dependency it needs.
+// Health Readiness: the service and each dependency it needs. `storage` is where files and exports are kept: the local directory, or the S3 bucket (one HEAD request).
 type Health struct {
 	// ApiVersion This document's `info.version`, the contract the build serves (semver).
 	//
@@ -543,6 +543,9 @@ type Health struct {
 
 		// Redis One dependency's state and how long its check took.
 		Redis *HealthCheck `json:"redis,omitempty"`
+
+		// Storage One dependency's state and how long its check took.
+		Storage HealthCheck `json:"storage"`
 	} `json:"checks"`
 	Status        HealthStatus `json:"status"`
 	UptimeSeconds int64        `json:"uptime_seconds"`
