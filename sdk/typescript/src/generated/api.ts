@@ -1545,7 +1545,7 @@ export interface components {
             items: components["schemas"]["Export"][];
             next_cursor: string | null;
         };
-        /** @description Readiness: the service and each dependency it needs. */
+        /** @description Readiness: the service and each dependency it needs. `storage` is where files and exports are kept: the local directory, or the S3 bucket (one HEAD request). */
         Health: {
             /** @enum {string} */
             status: "ok" | "degraded";
@@ -1561,6 +1561,7 @@ export interface components {
             checks: {
                 database: components["schemas"]["HealthCheck"];
                 redis?: components["schemas"]["HealthCheck"];
+                storage: components["schemas"]["HealthCheck"];
             };
         };
         /** @description One dependency's state and how long its check took. */
