@@ -206,6 +206,11 @@ func (s *replyStream) read(resp *http.Response, yield func(Event, error) bool) (
 			return false
 		}
 	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		// Not a dropped connection: the same line would come again on re-attaching.
+		yield(Event{}, fmt.Errorf("assistant: an event line over %d bytes", maxEventLine))
+		return true
+	}
 	// A read error or an end without `done`: the connection dropped; the caller re-attaches.
 	return false
 }

@@ -40,6 +40,8 @@ data: {"user_message":{"id":"01938f2e-7c1a-7d3e-9b2f-5a6c7d8e9f01","conversation
 		{name: "an id that is not a number", stream: "id: x\nevent: delta\ndata: {\"content\":\"a\"}\n\n", wantErr: `has the id "x"`},
 		{name: "data that is not JSON", stream: message + "id: 1\nevent: delta\ndata: {content\n\n", wantErr: "the delta event is not valid", wantTypes: []string{"message"}},
 		{name: "a payload of the wrong shape", stream: message + "id: 1\nevent: delta\ndata: {\"content\":7}\n\n", wantErr: "the delta event is not valid", wantTypes: []string{"message"}},
+		{name: "a line over the bound", stream: message + "id: 1\nevent: delta\ndata: " + strings.Repeat("a", 17<<20) + "\n\n",
+			wantErr: "an event line over", wantTypes: []string{"message"}},
 		{name: "an end before the message event", stream: ": ping\n\n", wantErr: "ended before the reply started"},
 		{name: "an unknown event type is skipped", stream: message + "id: 1\nevent: surprise\ndata: {}\n\n" + "id: 2\nevent: delta\ndata: {\"content\":\"Hi\"}\n\n" + done("Hi"),
 			wantText: "Hi", wantTypes: []string{"message", "delta", "done"}},
