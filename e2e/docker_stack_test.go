@@ -33,13 +33,13 @@ import (
 )
 
 // e2eEnv is what scripts/docker-e2e.sh exports.
-type e2eEnv struct{ postgres, redis, nginx, golang, base string }
+type e2eEnv struct{ postgres, redis, nginx, prometheus, golang, base string }
 
 func dockerEnv(t *testing.T) e2eEnv {
 	t.Helper()
 	e := e2eEnv{os.Getenv("E2E_POSTGRES_IMAGE"), os.Getenv("E2E_REDIS_IMAGE"), os.Getenv("E2E_NGINX_IMAGE"),
-		os.Getenv("E2E_GO_IMAGE"), os.Getenv("E2E_BASE_IMAGE")}
-	if e.postgres == "" || e.redis == "" || e.nginx == "" || e.golang == "" || e.base == "" {
+		os.Getenv("E2E_PROMETHEUS_IMAGE"), os.Getenv("E2E_GO_IMAGE"), os.Getenv("E2E_BASE_IMAGE")}
+	if e.postgres == "" || e.redis == "" || e.nginx == "" || e.prometheus == "" || e.golang == "" || e.base == "" {
 		t.Fatal("the Docker end-to-end tests run through `make e2e-docker` (scripts/docker-e2e.sh), which starts the engine and builds the images")
 	}
 	return e
@@ -106,10 +106,13 @@ func newStack(t *testing.T, fx *fixtures, project string, extra map[string]strin
 		"CORS_ALLOWED_ORIGINS":     "",
 		"RATE_LIMIT_AUTH_REQUESTS": "40",
 		"CHECKPOINT_INTERVAL":      "200ms",
+		"UPLOADS_PER_USER":         "10",
 		"HTTP_PORT":                fmt.Sprintf("127.0.0.1:%d", fx.freePort(t)),
 		"POSTGRES_IMAGE":           fx.env.postgres,
 		"REDIS_IMAGE":              fx.env.redis,
 		"NGINX_IMAGE":              fx.env.nginx,
+		"PROMETHEUS_IMAGE":         fx.env.prometheus,
+		"PROMETHEUS_PORT":          fmt.Sprintf("127.0.0.1:%d", fx.freePort(t)),
 		"GO_IMAGE":                 fx.env.golang,
 		"VERSION":                  fx.version,
 		"E2E_BASE_IMAGE":           fx.env.base,
@@ -137,7 +140,12 @@ func newStack(t *testing.T, fx *fixtures, project string, extra map[string]strin
 			b.WriteString(k + "=" + v + "\n")
 		}
 	}
-	dir := t.TempDir()
+	// Not t.TempDir(): a subtest's name may hold a comma, and COMPOSE_ENV_FILES is a list.
+	dir, err := os.MkdirTemp("", "assistant-e2e-stack-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.WriteFile(filepath.Join(dir, "env"), []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The deployment run for real (make e2e-docker): a private Docker engine, the compose stack
 # built and started from .env.production.example, scaled, broken and restored, backed up and
-# restored, upgraded (e2e/docker/, build tag dockere2e). No image can be pulled here, so the
+# restored, upgraded (e2e/docker_test.go, build tag dockere2e). No image can be pulled here, so the
 # third-party images are built from Debian's packages on a debootstrapped base
 # (deploy/local-images/) and passed through the compose file's *_IMAGE variables.
 #
 # Everything is cached under .data/docker (the engine's data root with its images and build
-# cache, the Debian base, the compose and buildx plugins); every container, network and
+# cache, the Debian base, the compose plugin); every container, network and
 # volume a run creates is removed, and the engine it started is stopped, when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,13 +15,13 @@ cache=$root/.data/docker
 mkdir -p "$cache"
 
 COMPOSE_VERSION=v2.40.3
-BUILDX_VERSION=v0.38.2
 DEBIAN_SUITE=bookworm
 
 export DOCKER_HOST=unix:///run/assistant-e2e-docker.sock
 export DOCKER_CONFIG=$cache/config
+# BuildKit through the engine's own client (Debian's, of the engine's version), which drives
+# it without the buildx plugin; a newer client elsewhere on PATH would need buildx.
 export DOCKER_BUILDKIT=1
-export BUILDX_NO_DEFAULT_ATTESTATIONS=1
 
 t0=$(date +%s)
 phase_start=$t0
@@ -44,12 +44,14 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# The client: Debian's docker.io brings one; a newer one earlier on PATH is used as it is.
-command -v docker >/dev/null || { echo "docker-e2e.sh: no docker client" >&2; exit 1; }
+[ -x /usr/bin/docker ] || { echo "docker-e2e.sh: Debian's docker client is missing" >&2; exit 1; }
+mkdir -p "$cache/path"
+ln -sf /usr/bin/docker "$cache/path/docker"
+export PATH=$cache/path:$PATH
 
-phase plugins
-# Compose v2 and buildx are Go modules; `go install` refuses compose for its exclude
-# directives, so both are built in their downloaded module directories.
+phase compose
+# Compose v2 is a Go module; `go install` refuses it for its exclude directives, so it is
+# built in its downloaded module directory.
 plugin() { # name module version package
   local bin=$cache/bin/$1-$3
   if [ ! -x "$bin" ]; then
@@ -64,7 +66,6 @@ plugin() { # name module version package
   ln -sf "$bin" "$DOCKER_CONFIG/cli-plugins/docker-$1"
 }
 plugin compose github.com/docker/compose/v2 "$COMPOSE_VERSION" ./cmd "-X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION"
-plugin buildx github.com/docker/buildx "$BUILDX_VERSION" ./cmd/buildx "-X github.com/docker/buildx/version.Version=$BUILDX_VERSION"
 
 phase engine
 # A private engine: its own socket, data root (kept: images and build cache) and exec root.
@@ -120,19 +121,30 @@ build_local() { # name tag context [dockerfile]
 build_local postgres 15 deploy/local-images/postgres
 build_local redis 7 deploy/local-images/redis
 build_local nginx 1.22 deploy/local-images/nginx
+build_local prometheus 2 deploy/local-images/prometheus
 go_version=$(go env GOVERSION)
-build_local golang "${go_version#go}" "$(go env GOROOT)" deploy/local-images/golang/Dockerfile
+if ! docker image inspect "assistant-local/golang:${go_version#go}" >/dev/null 2>&1; then
+  ctx=$cache/golang-context
+  rm -rf "$ctx" && mkdir -p "$ctx/ca"
+  cp -al "$(go env GOROOT)" "$ctx/go" 2>/dev/null || cp -a "$(go env GOROOT)" "$ctx/go"
+  cp /usr/local/share/ca-certificates/*.crt "$ctx/ca/" 2>/dev/null || true
+  build_local golang "${go_version#go}" "$ctx" deploy/local-images/golang/Dockerfile
+  rm -rf "$ctx"
+fi
 
 export E2E_POSTGRES_IMAGE=assistant-local/postgres:15
 export E2E_REDIS_IMAGE=assistant-local/redis:7
 export E2E_NGINX_IMAGE=assistant-local/nginx:1.22
+export E2E_PROMETHEUS_IMAGE=assistant-local/prometheus:2
 export E2E_GO_IMAGE=assistant-local/golang:${go_version#go}
 export E2E_BASE_IMAGE=assistant-local/debian:$DEBIAN_SUITE
 
 phase tests
 cd e2e
-go test -tags dockere2e -count=1 -timeout 45m -v "$@" ./docker/ 2>&1 | tee "$cache/tests.log" | grep -E '^(=== RUN|--- |    --- |PASS|FAIL|ok|panic)|phase|image|docker_test.go|_test.go:' || true
+set +e
+go test -tags dockere2e -count=1 -timeout 45m -v -run '^TestDocker' "$@" . 2>&1 | tee "$cache/tests.log"
 status=${PIPESTATUS[0]}
+set -e
 cd "$root"
 phase end
 exit "$status"
