@@ -1966,6 +1966,10 @@ export interface operations {
                      *         "database": {
                      *           "status": "ok",
                      *           "latency_ms": 0.8
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "latency_ms": 0.3
                      *         }
                      *       }
                      *     }
@@ -1991,6 +1995,10 @@ export interface operations {
                      *         "database": {
                      *           "status": "error",
                      *           "latency_ms": 2000
+                     *         },
+                     *         "storage": {
+                     *           "status": "ok",
+                     *           "latency_ms": 0.3
                      *         }
                      *       }
                      *     }
