@@ -401,12 +401,12 @@ func TestDockerDeployment(t *testing.T) {
 			}()
 		}
 		attached.Wait() // every follower has its first event: the reply has seconds to go
+		killed.Store(true)
 		for _, api := range s.containers("api") {
 			if api != runner {
 				mustDocker(t, "kill", api)
 			}
 		}
-		killed.Store(true)
 		wg.Wait()
 		cut := 0
 		for i, fl := range followers {

@@ -115,28 +115,38 @@ if ! docker image inspect "assistant-local/debian:$DEBIAN_SUITE" >/dev/null 2>&1
   fi
   docker import "$tarball" "assistant-local/debian:$DEBIAN_SUITE" >/dev/null
 fi
+# An image's tag carries a hash of its directory: a changed Dockerfile is a new image.
+tag() { echo "$2-$(cat deploy/local-images/"$1"/* | sha256sum | cut -c1-12)"; }
 build_local() { # name tag context [dockerfile]
-  docker build -q --network host -t "assistant-local/$1:$2" -f "${4:-deploy/local-images/$1/Dockerfile}" "$3" >/dev/null
+  docker image inspect "assistant-local/$1:$2" >/dev/null 2>&1 && return 0
+  docker build -q --network host -t "assistant-local/$1:$2" -f "${4:-deploy/local-images/$1/Dockerfile}" "$3" >"$cache/build-$1.log" 2>&1 ||
+    { echo "docker-e2e.sh: building assistant-local/$1 failed:" >&2; cat "$cache/build-$1.log" >&2; return 1; }
 }
-build_local postgres 15 deploy/local-images/postgres
-build_local redis 7 deploy/local-images/redis
-build_local nginx 1.22 deploy/local-images/nginx
-build_local prometheus 2 deploy/local-images/prometheus
 go_version=$(go env GOVERSION)
-if ! docker image inspect "assistant-local/golang:${go_version#go}" >/dev/null 2>&1; then
-  ctx=$cache/golang-context
+build_golang() {
+  docker image inspect "assistant-local/golang:$(tag golang "${go_version#go}")" >/dev/null 2>&1 && return 0
+  local ctx=$cache/golang-context
   rm -rf "$ctx" && mkdir -p "$ctx/ca"
   cp -al "$(go env GOROOT)" "$ctx/go" 2>/dev/null || cp -a "$(go env GOROOT)" "$ctx/go"
   cp /usr/local/share/ca-certificates/*.crt "$ctx/ca/" 2>/dev/null || true
-  build_local golang "${go_version#go}" "$ctx" deploy/local-images/golang/Dockerfile
+  build_local golang "$(tag golang "${go_version#go}")" "$ctx" deploy/local-images/golang/Dockerfile
   rm -rf "$ctx"
-fi
+}
+# Mostly package downloads: in parallel.
+pids=()
+build_local postgres "$(tag postgres 15)" deploy/local-images/postgres & pids+=($!)
+build_local redis "$(tag redis 7)" deploy/local-images/redis & pids+=($!)
+build_local nginx "$(tag nginx 1.22)" deploy/local-images/nginx & pids+=($!)
+build_local prometheus "$(tag prometheus 2)" deploy/local-images/prometheus & pids+=($!)
+build_golang & pids+=($!)
+for pid in "${pids[@]}"; do wait "$pid"; done
+docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^assistant-local/'
 
-export E2E_POSTGRES_IMAGE=assistant-local/postgres:15
-export E2E_REDIS_IMAGE=assistant-local/redis:7
-export E2E_NGINX_IMAGE=assistant-local/nginx:1.22
-export E2E_PROMETHEUS_IMAGE=assistant-local/prometheus:2
-export E2E_GO_IMAGE=assistant-local/golang:${go_version#go}
+export E2E_POSTGRES_IMAGE=assistant-local/postgres:$(tag postgres 15)
+export E2E_REDIS_IMAGE=assistant-local/redis:$(tag redis 7)
+export E2E_NGINX_IMAGE=assistant-local/nginx:$(tag nginx 1.22)
+export E2E_PROMETHEUS_IMAGE=assistant-local/prometheus:$(tag prometheus 2)
+export E2E_GO_IMAGE=assistant-local/golang:$(tag golang "${go_version#go}")
 export E2E_BASE_IMAGE=assistant-local/debian:$DEBIAN_SUITE
 
 phase tests
