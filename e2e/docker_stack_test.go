@@ -33,13 +33,13 @@ import (
 )
 
 // e2eEnv is what scripts/docker-e2e.sh exports.
-type e2eEnv struct{ postgres, redis, nginx, prometheus, golang, base string }
+type e2eEnv struct{ postgres, redis, nginx, prometheus, seaweedfs, golang, base string }
 
 func dockerEnv(t *testing.T) e2eEnv {
 	t.Helper()
 	e := e2eEnv{os.Getenv("E2E_POSTGRES_IMAGE"), os.Getenv("E2E_REDIS_IMAGE"), os.Getenv("E2E_NGINX_IMAGE"),
-		os.Getenv("E2E_PROMETHEUS_IMAGE"), os.Getenv("E2E_GO_IMAGE"), os.Getenv("E2E_BASE_IMAGE")}
-	if e.postgres == "" || e.redis == "" || e.nginx == "" || e.prometheus == "" || e.golang == "" || e.base == "" {
+		os.Getenv("E2E_PROMETHEUS_IMAGE"), os.Getenv("E2E_SEAWEEDFS_IMAGE"), os.Getenv("E2E_GO_IMAGE"), os.Getenv("E2E_BASE_IMAGE")}
+	if e.postgres == "" || e.redis == "" || e.nginx == "" || e.prometheus == "" || e.seaweedfs == "" || e.golang == "" || e.base == "" {
 		t.Fatal("the Docker end-to-end tests run through `make e2e-docker` (scripts/docker-e2e.sh), which starts the engine and builds the images")
 	}
 	return e

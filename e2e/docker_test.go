@@ -866,3 +866,78 @@ func upgradeTree(t *testing.T) string {
 }
 
 var _ = io.Discard
+
+// Three replicas sharing files through the compose file's S3 store (the `s3` profile): a
+// file uploaded through one replica is downloaded through another, exports are stored there
+// too, and nothing reaches the local volumes.
+func TestDockerS3SharedFiles(t *testing.T) {
+	f := getFixtures(t)
+	s := newStack(t, f, "e2e-s3", map[string]string{
+		"COMPOSE_PROFILES": "s3", "S3_SERVER_IMAGE": f.env.seaweedfs,
+		"STORAGE_BACKEND": "s3", "S3_ENDPOINT": "http://s3:8333", "S3_FORCE_PATH_STYLE": "true",
+		"S3_BUCKET": "assistant", "S3_PREFIX": "e2e/", "S3_ACCESS_KEY_ID": "e2e-access", "S3_SECRET_ACCESS_KEY": secret()})
+	start := time.Now()
+	s.mustCompose("up", "-d", "--scale", "api=3", "--wait")
+	logPhase(t, "compose up with s3, three replicas", start)
+	apis := s.containers("api")
+	bob := s.register(t, "bob@example.com")
+
+	content := bytes.Repeat([]byte("Ünïcödé 🧪 straße\n"), 20000) // ~460 KB: several reads
+	var body bytes.Buffer
+	body.WriteString("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"shared.txt\"\r\nContent-Type: text/plain\r\n\r\n")
+	body.Write(content)
+	body.WriteString("\r\n--b--\r\n")
+	up := do(t, "POST", s.http+"/api/v1/files", &body, "Content-Type", "multipart/form-data; boundary=b", "Authorization", "Bearer "+bob.AccessToken)
+	file := decode[struct {
+		ID string `json:"id"`
+	}](t, up, http.StatusCreated)
+	var uploader string
+	for api := range servedBy(t, apis, map[string]bool{up.header.Get("X-Request-ID"): true}) {
+		uploader = api
+	}
+	if uploader == "" {
+		t.Fatal("no replica logged the upload")
+	}
+
+	// Downloads, a second apart (nginx re-resolves the replicas every second), until one is
+	// served by another replica than the upload.
+	other := ""
+	for i := 0; i < 40 && other == ""; i++ {
+		r := do(t, "GET", s.http+"/api/v1/files/"+file.ID+"/content", nil, "Authorization", "Bearer "+bob.AccessToken)
+		if r.status != 200 || !bytes.Equal(r.body, content) {
+			t.Fatalf("download %d: %d, %d bytes", i, r.status, len(r.body))
+		}
+		for api := range servedBy(t, apis, map[string]bool{r.header.Get("X-Request-ID"): true}) {
+			if api != uploader {
+				other = api
+			}
+		}
+		time.Sleep(600 * time.Millisecond)
+	}
+	if other == "" {
+		t.Fatal("every download was served by the replica that took the upload")
+	}
+	t.Logf("uploaded through %.12s, downloaded through %.12s", uploader, other)
+
+	conv := decode[struct {
+		ID string `json:"id"`
+	}](t, s.call(t, bob.AccessToken, "POST", "/conversations", map[string]any{"title": "S3 🪣"}), 201)
+	exp := decode[struct {
+		ID string `json:"id"`
+	}](t, s.call(t, bob.AccessToken, "POST", "/conversations/"+conv.ID+"/exports", map[string]string{"format": "markdown"}), 201)
+	for range 3 {
+		if r := do(t, "GET", s.http+"/api/v1/exports/"+exp.ID+"/content", nil, "Authorization", "Bearer "+bob.AccessToken); r.status != 200 {
+			t.Errorf("export download: %d %s", r.status, r.body)
+		}
+		time.Sleep(time.Second)
+	}
+	for _, vol := range []string{"uploads", "exports"} {
+		if sums := s.fileSums(t, vol); sums != "" {
+			t.Errorf("files in the local %s volume with STORAGE_BACKEND=s3:\n%s", vol, sums)
+		}
+	}
+	health := do(t, "GET", s.http+"/api/v1/health", nil)
+	if health.status != 200 || !strings.Contains(string(health.body), "storage") {
+		t.Errorf("health with s3: %d %s", health.status, health.body)
+	}
+}

@@ -139,6 +139,18 @@ build_local redis "$(tag redis 7)" deploy/local-images/redis & pids+=($!)
 build_local nginx "$(tag nginx 1.22)" deploy/local-images/nginx & pids+=($!)
 build_local prometheus "$(tag prometheus 2)" deploy/local-images/prometheus & pids+=($!)
 build_golang & pids+=($!)
+# The S3 store: the weed binary the tests' scripts/s3.sh builds, in an image.
+weed_version=$(sed -n 's/^SEAWEEDFS_VERSION=//p' scripts/s3.sh)
+build_seaweedfs() {
+  docker image inspect "assistant-local/seaweedfs:$(tag seaweedfs "$weed_version")" >/dev/null 2>&1 && return 0
+  scripts/s3.sh build
+  local ctx=$cache/seaweedfs-context
+  rm -rf "$ctx" && mkdir -p "$ctx"
+  cp -l ".data/seaweedfs-$weed_version/weed" "$ctx/weed" 2>/dev/null || cp ".data/seaweedfs-$weed_version/weed" "$ctx/weed"
+  build_local seaweedfs "$(tag seaweedfs "$weed_version")" "$ctx" deploy/local-images/seaweedfs/Dockerfile
+  rm -rf "$ctx"
+}
+build_seaweedfs & pids+=($!)
 for pid in "${pids[@]}"; do wait "$pid"; done
 docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^assistant-local/'
 
@@ -146,6 +158,7 @@ export E2E_POSTGRES_IMAGE=assistant-local/postgres:$(tag postgres 15)
 export E2E_REDIS_IMAGE=assistant-local/redis:$(tag redis 7)
 export E2E_NGINX_IMAGE=assistant-local/nginx:$(tag nginx 1.22)
 export E2E_PROMETHEUS_IMAGE=assistant-local/prometheus:$(tag prometheus 2)
+export E2E_SEAWEEDFS_IMAGE=assistant-local/seaweedfs:$(tag seaweedfs "$weed_version")
 export E2E_GO_IMAGE=assistant-local/golang:$(tag golang "${go_version#go}")
 export E2E_BASE_IMAGE=assistant-local/debian:$DEBIAN_SUITE
 
