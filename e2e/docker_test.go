@@ -519,39 +519,16 @@ func TestDockerDeployment(t *testing.T) {
 		archive := filepath.Join(t.TempDir(), "backup.tar")
 		root := repoRoot(t)
 		// Requests keep going while the backup runs.
-		stop := make(chan struct{})
-		var failures atomic.Int32
-		var served atomic.Int32
-		go func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c := &http.Client{Timeout: 30 * time.Second}
-				req, _ := http.NewRequest("GET", s.http+"/api/v1/conversations", nil)
-				req.Header.Set("Authorization", "Bearer "+alice.AccessToken)
-				resp, err := c.Do(req)
-				if err != nil || resp.StatusCode != 200 {
-					failures.Add(1)
-				} else {
-					served.Add(1)
-				}
-				if resp != nil {
-					resp.Body.Close()
-				}
-			}
-		}()
+		traffic := s.keepCalling("/api/v1/conversations", alice.AccessToken, 0)
 		cmd := exec.Command(filepath.Join(root, "scripts", "backup.sh"), archive)
 		cmd.Env = append(os.Environ(), s.composeEnv()...)
 		out, err := cmd.CombinedOutput()
-		close(stop)
+		served, failed := traffic.stop()
 		if err != nil {
 			t.Fatalf("backup: %v\n%s", err, out)
 		}
-		if failures.Load() != 0 {
-			t.Errorf("%d requests failed during the backup (%d served)", failures.Load(), served.Load())
+		if failed != 0 {
+			t.Errorf("%d requests failed during the backup (%d served)", failed, served)
 		}
 		logPhase(t, "backup", start)
 
@@ -663,27 +640,7 @@ func TestDockerDeployment(t *testing.T) {
 		if out, err := buildImage(next, f.env.golang, "assistant:e2e-next", "e2e-next"); err != nil {
 			t.Fatalf("build the next version: %v\n%s", err, out)
 		}
-		stop := make(chan struct{})
-		var failures, served atomic.Int32
-		go func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Get(s.http + "/api/v1/health")
-				if err != nil || resp.StatusCode != 200 {
-					failures.Add(1)
-				} else {
-					served.Add(1)
-				}
-				if resp != nil {
-					resp.Body.Close()
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		}()
+		traffic := s.keepCalling("/api/v1/health", "", 50*time.Millisecond)
 		env := filepath.Join(s.dir, "env")
 		b, _ := os.ReadFile(env)
 		if err := os.WriteFile(env, []byte(strings.Replace(string(b), "\nVERSION=e2e\n", "\nVERSION=e2e-next\n", 1)), 0o600); err != nil {
@@ -693,20 +650,20 @@ func TestDockerDeployment(t *testing.T) {
 		if v := s.psql("SELECT count(*) FROM schema_migrations WHERE version = '29991231000000'"); v != "1" {
 			t.Errorf("the new migration is not applied: %q", v)
 		}
-		if failures.Load() != 0 {
-			t.Errorf("the old api failed %d of %d health checks while the migration ran", failures.Load(), served.Load()+failures.Load())
+		served, failed := traffic.stop()
+		if failed != 0 {
+			t.Errorf("the old api failed %d of %d health checks while the migration ran", failed, served+failed)
 		}
-		t.Logf("while the migration ran: %d health checks served, %d failed", served.Load(), failures.Load())
-		failures.Store(0)
-		served.Store(0)
+		t.Logf("while the migration ran: %d health checks served, %d failed", served, failed)
+		traffic = s.keepCalling("/api/v1/health", "", 50*time.Millisecond)
 		s.mustCompose("up", "-d", "--wait", "--scale", "api=3")
-		close(stop)
+		served, failed = traffic.stop()
 		stored(t, "after the upgrade")
 		if out := mustDocker(t, "inspect", "-f", "{{.Config.Image}}", s.containers("api")[0]); out != "assistant:e2e-next" {
 			t.Errorf("api runs %s after the upgrade", out)
 		}
 		// Compose replaces the replicas together: the seconds between is the only downtime.
-		t.Logf("while the replicas were replaced: %d health checks served, %d failed", served.Load(), failures.Load())
+		t.Logf("while the replicas were replaced: %d health checks served, %d failed", served, failed)
 		logPhase(t, "upgrade", start)
 	})
 
@@ -940,4 +897,48 @@ func TestDockerS3SharedFiles(t *testing.T) {
 	if health.status != 200 || !strings.Contains(string(health.body), "storage") {
 		t.Errorf("health with s3: %d %s", health.status, health.body)
 	}
+}
+
+// traffic is a loop of requests in the background, counting answers.
+type traffic struct {
+	done           chan struct{}
+	finished       chan struct{}
+	served, failed atomic.Int32
+}
+
+// keepCalling GETs path through nginx until stop, every interval (at once when 0).
+func (s *stack) keepCalling(path, token string, interval time.Duration) *traffic {
+	tr := &traffic{done: make(chan struct{}), finished: make(chan struct{})}
+	go func() {
+		defer close(tr.finished)
+		c := &http.Client{Timeout: 30 * time.Second}
+		for {
+			select {
+			case <-tr.done:
+				return
+			case <-time.After(interval):
+			}
+			req, _ := http.NewRequest("GET", s.http+path, nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := c.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				tr.failed.Add(1)
+			} else {
+				tr.served.Add(1)
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	return tr
+}
+
+// stop ends the loop and returns what it counted.
+func (tr *traffic) stop() (served, failed int32) {
+	close(tr.done)
+	<-tr.finished
+	return tr.served.Load(), tr.failed.Load()
 }
