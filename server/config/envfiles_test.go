@@ -65,6 +65,10 @@ func TestEnvExamplesMatchTheConfig(t *testing.T) {
 			}
 			delete(got, k)
 		}
+		if file == ".env.production.example" {
+			// docker-compose.yml's own variable: the database's password.
+			delete(got, "POSTGRES_PASSWORD")
+		}
 		for k := range got {
 			t.Errorf("%s lists %s, which the server does not read", file, k)
 		}
