@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"assistant/server/recovery"
 )
 
 // S3Config says where an S3-compatible bucket is.
@@ -211,18 +214,19 @@ func (b *s3Blob) sendPart() error {
 	b.buf, b.spare = b.spare[:0], data
 	done := make(chan error, 1)
 	b.inflight = done
-	go func() {
+	// A panic in the client becomes this part's error, which the upload's Commit returns:
+	// the upload fails and is aborted, the process goes on. The store has no logger of its
+	// own; the request that gets the error logs it with its context.
+	recovery.Go(b.ctx, slog.Default(), "send S3 part", func() error {
 		part, err := b.s.core.PutObjectPart(b.ctx, b.s.bucket, b.name, b.uploadID, number,
 			bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{})
-		if err == nil {
-			// Only this goroutine writes this element until wait returns.
-			b.parts[number-1].ETag = part.ETag
-		}
 		if err != nil {
-			err = fmt.Errorf("send S3 part %d: %w", number, err)
+			return fmt.Errorf("send S3 part %d: %w", number, err)
 		}
-		done <- err
-	}()
+		// Only this goroutine writes this element until wait returns.
+		b.parts[number-1].ETag = part.ETag
+		return nil
+	}, func(err error) { done <- err })
 	return nil
 }
 
